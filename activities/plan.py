@@ -1,0 +1,112 @@
+"""Projection of plan lifecycle changes into PostgreSQL.
+
+Idempotent by construction: events are keyed by (plan code, seq) and inserted with
+``ON CONFLICT DO NOTHING``; the plan row is replaced only by a snapshot with a higher ``last_seq``;
+revisions are keyed by (plan code, version). A retry, a replay or a duplicate call writes nothing
+twice.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio import activity
+
+from models.plan import PlanProjection, ProjectionResult
+from yingji.tables import Plan, PlanEventRow, PlanRevision
+
+
+class PlanActivities:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    @activity.defn(name="project_plan")
+    async def project_plan(self, data: PlanProjection) -> ProjectionResult:
+        view = data.view
+        filing_due = next((d for d in view.deadlines if d.kind == "filing"), None)
+        evaluation_due = next((d for d in view.deadlines if d.kind == "evaluation"), None)
+        row = {
+            "code": view.code,
+            "workflow_id": data.workflow_id,
+            "name": view.name,
+            "kind": view.kind.value,
+            "level": view.level.value,
+            "unit": view.unit,
+            "stage": view.stage.value,
+            "version": view.version,
+            "in_force_version": view.in_force_version,
+            "issued_on": view.issue.issued_on if view.issue else None,
+            "document_number": view.issue.document_number if view.issue else None,
+            "filed_on": view.filing.filed_on if view.filing else None,
+            "filing_due": filing_due.due if filing_due else None,
+            "filing_overdue": view.filing_overdue,
+            "evaluation_due": evaluation_due.due if evaluation_due else None,
+            "evaluation_overdue": view.evaluation_overdue,
+            "last_seq": view.last_seq,
+            "updated_at": datetime.now(UTC),
+        }
+        table = Plan.__table__
+        upsert = insert(table).values(row)
+        upsert = upsert.on_conflict_do_update(
+            index_elements=[table.c.code],
+            set_={k: upsert.excluded[k] for k in row if k != "code"},
+            where=table.c.last_seq < upsert.excluded.last_seq,
+        )
+        async with self.engine.begin() as conn:
+            applied = (await conn.execute(upsert)).rowcount == 1
+            written = 0
+            if data.events:
+                events = insert(PlanEventRow.__table__).values(
+                    [
+                        {
+                            "plan_code": view.code,
+                            "seq": e.seq,
+                            "at": e.at,
+                            "kind": e.kind,
+                            "version": e.version,
+                            "stage_from": e.stage_from.value if e.stage_from else None,
+                            "stage_to": e.stage_to.value,
+                            "actor": e.actor,
+                            "detail": e.detail,
+                        }
+                        for e in data.events
+                    ]
+                )
+                result = await conn.execute(
+                    events.on_conflict_do_nothing().returning(PlanEventRow.__table__.c.seq)
+                )
+                written = len(result.all())
+            if view.revisions:
+                revisions = insert(PlanRevision.__table__).values(
+                    [
+                        {
+                            "plan_code": view.code,
+                            "version": r.version,
+                            "from_version": r.from_version,
+                            "started_at": r.started_at,
+                            "causes": [t.cause.value for t in r.triggers],
+                            "triggers": [t.model_dump(mode="json") for t in r.triggers],
+                        }
+                        for r in view.revisions
+                    ]
+                )
+                await conn.execute(
+                    revisions.on_conflict_do_update(
+                        index_elements=["plan_code", "version"],
+                        set_={
+                            "causes": revisions.excluded.causes,
+                            "triggers": revisions.excluded.triggers,
+                        },
+                    )
+                )
+        activity.logger.info(
+            "plan projected",
+            extra={"plan": view.code, "events_written": written, "snapshot_applied": applied},
+        )
+        return ProjectionResult(
+            events_written=written,
+            events_already_present=len(data.events) - written,
+            snapshot_applied=applied,
+        )

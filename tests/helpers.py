@@ -1,0 +1,99 @@
+"""Small helpers shared by the tests."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client
+
+from models.plan import (
+    ApproveInput,
+    IssueInput,
+    PlanCreate,
+    PlanKind,
+    PlanLevel,
+    PlanView,
+    ReviewInput,
+    ReviewOutcome,
+    SubmitDraft,
+)
+from workflows.plan import PlanWorkflow
+from yingji.plans import plan_handle
+
+T = TypeVar("T")
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T]], accept: Callable[[T], bool], timeout: float = 20.0
+) -> T:
+    """Poll ``probe`` until ``accept`` holds; fail with the last value seen."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = await probe()
+        if accept(value):
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s; last value: {value!r}")
+        await asyncio.sleep(0.1)
+
+
+def flood_plan(code: str) -> PlanCreate:
+    return PlanCreate(
+        code=code,
+        name="嘉定区防汛防台专项应急预案",
+        kind=PlanKind.SPECIAL,
+        level=PlanLevel.DISTRICT,
+        unit="嘉定区应急管理局",
+        drafter="张敏",
+    )
+
+
+async def view(client: Client, code: str) -> PlanView:
+    return await plan_handle(client, code).query(PlanWorkflow.view)
+
+
+async def drive_to_approved(client: Client, code: str) -> PlanView:
+    h = plan_handle(client, code)
+    await h.execute_update(PlanWorkflow.submit, SubmitDraft(by="张敏"))
+    for reviewer in ("区水务局", "专家组 王教授", "区司法局"):
+        await h.execute_update(
+            PlanWorkflow.review,
+            ReviewInput(reviewer=reviewer, opinion="同意", outcome=ReviewOutcome.PASS),
+        )
+    return await h.execute_update(
+        PlanWorkflow.approve,
+        ApproveInput(approver="区政府常务会议", collective_discussion=True, opinion="原则同意"),
+    )
+
+
+async def issue(client: Client, code: str) -> PlanView:
+    return await plan_handle(client, code).execute_update(
+        PlanWorkflow.issue,
+        IssueInput(document_number="嘉府办发〔2026〕12号", issuer="嘉定区人民政府办公室"),
+    )
+
+
+async def db_events(engine: AsyncEngine, code: str) -> list[dict]:
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            text(
+                "SELECT seq, kind, stage_from, stage_to, version FROM plan_event "
+                "WHERE plan_code = :c ORDER BY seq"
+            ),
+            {"c": code},
+        )
+        return [dict(r) for r in rows.mappings()]
+
+
+async def db_plan(engine: AsyncEngine, code: str) -> dict | None:
+    async with engine.connect() as conn:
+        row = (
+            (await conn.execute(text("SELECT * FROM plan WHERE code = :c"), {"c": code}))
+            .mappings()
+            .first()
+        )
+        return dict(row) if row else None

@@ -1,0 +1,90 @@
+"""The Yingji worker: every workflow and activity on one task queue.
+
+Run it as ``python worker.py`` (or let ``yingji serve`` run it). Scale out by starting more.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client
+from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from activities.calendar import add_working_days
+from activities.plan import PlanActivities
+from workflows.plan import PlanWorkflow
+from yingji.db import make_engine, migrate
+from yingji.logging import configure_logging, get_logger
+from yingji.settings import Settings, get_settings
+from yingji.temporal import connect
+
+WORKFLOWS: Sequence[type] = (PlanWorkflow,)
+
+#: Deterministic modules imported once, outside the sandbox.
+PASSTHROUGH = ("pydantic", "pydantic_core", "annotated_types", "models", "structlog")
+
+
+def workflow_runner() -> SandboxedWorkflowRunner:
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)
+    )
+
+
+def activities(engine: AsyncEngine) -> list[Any]:
+    plans = PlanActivities(engine)
+    return [plans.project_plan, add_working_days]
+
+
+def build_worker(
+    client: Client, settings: Settings, engine: AsyncEngine, task_queue: str | None = None
+) -> Worker:
+    return Worker(
+        client,
+        task_queue=task_queue or settings.temporal_task_queue,
+        workflows=list(WORKFLOWS),
+        activities=activities(engine),
+        workflow_runner=workflow_runner(),
+        graceful_shutdown_timeout=timedelta(seconds=settings.worker_graceful_shutdown_seconds),
+    )
+
+
+async def run_worker(settings: Settings, database_url: str, stop: asyncio.Event) -> None:
+    """Run until ``stop`` is set, then shut down gracefully."""
+    log = get_logger("yingji.worker")
+    if settings.migrate_on_start:
+        await migrate(database_url)
+    engine = make_engine(database_url)
+    client = await connect(settings)
+    worker = build_worker(client, settings, engine)
+    log.info("worker started", task_queue=settings.temporal_task_queue)
+    try:
+        async with worker:
+            await stop.wait()
+            log.info("worker stopping")
+    finally:
+        await engine.dispose()
+    log.info("worker stopped")
+
+
+async def _main() -> None:
+    settings = get_settings()
+    configure_logging(settings)
+    if settings.database_url is None:
+        raise SystemExit(
+            "YINGJI_DATABASE_URL is not set; use `yingji serve` for the embedded stack"
+        )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await run_worker(settings, settings.database_url.get_secret_value(), stop)
+
+
+if __name__ == "__main__":
+    asyncio.run(_main())

@@ -1,0 +1,83 @@
+"""Plan operations shared by the CLI and (later) the HTTP API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+
+from models.plan import PlanCreate, PlanRules, PlanView, PlanWorkflowInput, RevisionTrigger
+from workflows.plan import PlanWorkflow
+from yingji.settings import Settings
+from yingji.tables import Plan
+
+
+def plan_workflow_id(code: str) -> str:
+    return f"plan:{code}"
+
+
+def rules_from(settings: Settings) -> PlanRules:
+    return PlanRules(
+        filing_working_days=settings.plan_filing_working_days,
+        evaluation_years=settings.plan_evaluation_years,
+    )
+
+
+async def create_plan(
+    client: Client, settings: Settings, data: PlanCreate, task_queue: str | None = None
+) -> WorkflowHandle[PlanWorkflow, Any]:
+    """Start the plan's lifecycle. A plan code names one plan for good: reusing it is refused."""
+    return await client.start_workflow(
+        PlanWorkflow.run,
+        PlanWorkflowInput(create=data, rules=rules_from(settings)),
+        id=plan_workflow_id(data.code),
+        task_queue=task_queue or settings.temporal_task_queue,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+    )
+
+
+def plan_handle(client: Client, code: str) -> WorkflowHandle[PlanWorkflow, Any]:
+    return client.get_workflow_handle_for(PlanWorkflow.run, plan_workflow_id(code))
+
+
+#: CLI/API action name → workflow update.
+UPDATES = {
+    "submit": PlanWorkflow.submit,
+    "review": PlanWorkflow.review,
+    "approve": PlanWorkflow.approve,
+    "issue": PlanWorkflow.issue,
+    "file": PlanWorkflow.file,
+    "evaluate": PlanWorkflow.evaluate,
+    "withdraw": PlanWorkflow.withdraw,
+    "abolish": PlanWorkflow.abolish,
+}
+
+
+async def act(client: Client, code: str, action: str, data: Any) -> PlanView:
+    return await plan_handle(client, code).execute_update(UPDATES[action], data)
+
+
+async def trigger_revision(client: Client, code: str, trigger: RevisionTrigger) -> None:
+    await plan_handle(client, code).signal(PlanWorkflow.trigger_revision, trigger)
+
+
+async def show(client: Client, code: str) -> PlanView:
+    return await plan_handle(client, code).query(PlanWorkflow.view)
+
+
+async def list_plans(
+    engine: AsyncEngine, stage: str | None = None, kind: str | None = None
+) -> list[Plan]:
+    """The plan register, from the projection."""
+    query = select(Plan).order_by(Plan.code)
+    if stage:
+        query = query.where(Plan.stage == stage)
+    if kind:
+        query = query.where(Plan.kind == kind)
+    async with engine.connect() as conn:
+        rows = (await conn.execute(query)).mappings().all()
+    return [Plan.model_validate(dict(r)) for r in rows]

@@ -1,0 +1,76 @@
+"""Configuration, read from the environment (prefix ``YINGJI_``) and an optional ``.env`` file.
+
+With neither ``YINGJI_TEMPORAL_ADDRESS`` nor ``YINGJI_DATABASE_URL`` set, ``yingji serve`` starts
+the embedded Temporal dev server and PostgreSQL under ``data_dir``; set them to point the same
+code at a Temporal cluster (or Temporal Cloud) and a PostgreSQL server.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="YINGJI_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    # Temporal
+    temporal_address: str | None = Field(
+        default=None, description="host:port of a Temporal frontend; unset = embedded dev server"
+    )
+    temporal_namespace: str = "default"
+    temporal_task_queue: str = "yingji"
+    temporal_tls: bool = False
+    temporal_tls_server_root_ca: Path | None = None
+    temporal_tls_client_cert: Path | None = None
+    temporal_tls_client_key: Path | None = None
+    temporal_api_key: SecretStr | None = None
+
+    # Database
+    database_url: SecretStr | None = Field(
+        default=None, description="PostgreSQL URL; unset = embedded PostgreSQL (pgserver)"
+    )
+    migrate_on_start: bool = True
+
+    # Embedded services
+    data_dir: Path = Path(".yingji")
+    embedded_temporal_ip: str = "127.0.0.1"
+    embedded_temporal_port: int = 7233
+    embedded_temporal_ui_port: int = 8233
+
+    # Logs
+    environment: Literal["development", "production"] = "development"
+    log_format: Literal["auto", "json", "console"] = "auto"
+    log_level: str = "INFO"
+
+    # Worker
+    worker_graceful_shutdown_seconds: float = 30.0
+
+    # Domain rules marked "(verify)" in DOMAIN.md are settings, never literals.
+    plan_filing_working_days: int = Field(default=20, ge=1)
+    plan_evaluation_years: int = Field(default=3, ge=1)
+
+    @property
+    def embedded_temporal(self) -> bool:
+        return not self.temporal_address
+
+    @property
+    def embedded_database(self) -> bool:
+        return self.database_url is None
+
+    @property
+    def resolved_log_format(self) -> Literal["json", "console"]:
+        if self.log_format != "auto":
+            return self.log_format
+        return "json" if self.environment == "production" else "console"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
