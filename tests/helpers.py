@@ -28,16 +28,16 @@ T = TypeVar("T")
 
 
 async def eventually(
-    probe: Callable[[], Awaitable[T]], accept: Callable[[T], bool], timeout: float = 20.0
+    probe: Callable[[], Awaitable[T]], accept: Callable[[T], bool], within: float = 20.0
 ) -> T:
     """Poll ``probe`` until ``accept`` holds; fail with the last value seen."""
-    deadline = asyncio.get_running_loop().time() + timeout
+    deadline = asyncio.get_running_loop().time() + within
     while True:
         value = await probe()
         if accept(value):
             return value
         if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s; last value: {value!r}")
+            raise AssertionError(f"condition not met within {within}s; last value: {value!r}")
         await asyncio.sleep(0.1)
 
 

@@ -5,9 +5,9 @@ Revises:
 Create Date: 2026-11-22 04:08:25.496997
 """
 
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel
+from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0001"
