@@ -92,15 +92,8 @@ class PlanActivities:
                         for r in view.revisions
                     ]
                 )
-                await conn.execute(
-                    revisions.on_conflict_do_update(
-                        index_elements=["plan_code", "version"],
-                        set_={
-                            "causes": revisions.excluded.causes,
-                            "triggers": revisions.excluded.triggers,
-                        },
-                    )
-                )
+                # A revision record never changes once opened.
+                await conn.execute(revisions.on_conflict_do_nothing())
         activity.logger.info(
             "plan projected",
             extra={"plan": view.code, "events_written": written, "snapshot_applied": applied},

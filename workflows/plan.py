@@ -232,6 +232,10 @@ class PlanWorkflow:
         before = self.s.stage
         self.s.stage = to
         self.s.stage_since = workflow.now()
+        workflow.logger.info(
+            "plan stage changed",
+            extra={"plan": self.s.plan.code, "from": before.value, "to": to.value, "by": actor},
+        )
         return self._emit(kind, before, actor, detail)
 
     def _start_revision(self, triggers: list[RevisionTrigger], actor: str) -> int:

@@ -83,6 +83,9 @@ def configure_logging(settings: Settings, stream: TextIO | None = None) -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(settings.log_level.upper())
+    # Chatty libraries: their INFO lines are about their own internals.
+    for name in ("pgserver", "alembic.runtime.migration"):
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
     # The workflow/activity context travels as structured keys, not glued onto the message.
     workflow.logger.workflow_info_on_message = False
     activity.logger.activity_info_on_message = False

@@ -1,0 +1,91 @@
+"""Settings from the environment and .env; logs through structlog with Temporal context."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from pathlib import Path
+
+import pytest
+import structlog
+from temporalio.testing import WorkflowEnvironment
+
+from models.plan import CloseInput
+from tests.conftest import make_settings
+from tests.helpers import flood_plan
+from worker import build_worker
+from workflows.plan import PlanWorkflow
+from yingji.logging import configure_logging
+from yingji.plans import create_plan, plan_handle
+from yingji.settings import Settings
+from yingji.temporal import temporal_address
+
+
+def test_defaults_mean_the_embedded_stack() -> None:
+    s = make_settings()
+    assert s.embedded_temporal and s.embedded_database
+    assert temporal_address(s) == "127.0.0.1:7233"
+    assert (s.plan_filing_working_days, s.plan_evaluation_years) == (20, 3)
+    assert s.resolved_log_format == "console"
+
+
+def test_environment_and_dotenv(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text(
+        "YINGJI_TEMPORAL_ADDRESS=temporal.example:7233\n"
+        "YINGJI_DATABASE_URL=postgresql://yingji:pw@db/yingji\n"
+        "YINGJI_PLAN_EVALUATION_YEARS=5\n"
+    )
+    monkeypatch.setenv("YINGJI_ENVIRONMENT", "production")
+    monkeypatch.setenv("YINGJI_TEMPORAL_API_KEY", "k-123")
+    s = Settings(_env_file=env_file)  # type: ignore[call-arg]
+    assert not s.embedded_temporal and not s.embedded_database
+    assert temporal_address(s) == "temporal.example:7233"
+    assert s.plan_evaluation_years == 5
+    assert s.resolved_log_format == "json"
+    # Secrets do not show in a repr (and so not in a log line that prints settings).
+    assert "k-123" not in repr(s) and "pw@" not in repr(s)
+
+
+def test_bad_setting_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("YINGJI_PLAN_FILING_WORKING_DAYS", "0")
+    with pytest.raises(ValueError, match="plan_filing_working_days"):
+        Settings(_env_file=None)  # type: ignore[call-arg]
+
+
+@pytest.fixture
+def json_logs():
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    stream = io.StringIO()
+    configure_logging(make_settings(environment="production"), stream=stream)
+    try:
+        yield stream
+    finally:
+        for h in list(root.handlers):
+            root.removeHandler(h)
+        for h in saved[0]:
+            root.addHandler(h)
+        root.setLevel(saved[1])
+        structlog.reset_defaults()
+
+
+async def test_workflow_and_activity_logs_carry_temporal_context(
+    json_logs: io.StringIO, ts_env: WorkflowEnvironment, engine, task_queue: str, code: str
+) -> None:
+    client = ts_env.client
+    settings = make_settings()
+    async with build_worker(client, settings, engine, task_queue):
+        await create_plan(client, settings, flood_plan(code), task_queue=task_queue)
+        h = plan_handle(client, code)
+        await h.execute_update(PlanWorkflow.withdraw, CloseInput(by="张敏", reason="合并"))
+        await h.result()
+    lines = [json.loads(line) for line in json_logs.getvalue().splitlines() if line.strip()]
+    stage = next(x for x in lines if x["event"] == "plan stage changed")
+    assert stage["workflow_id"] == f"plan:{code}"
+    assert stage["run_id"] and stage["workflow_type"] == "PlanLifecycle"
+    assert stage["to"] == "withdrawn" and stage["level"] == "info"
+    projected = next(x for x in lines if x["event"] == "plan projected")
+    assert projected["activity_type"] == "project_plan"
+    assert projected["workflow_id"] == f"plan:{code}"

@@ -1,0 +1,448 @@
+"""``yingji``: the duty officers' command line (Typer + rich)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import date
+from typing import Annotated, Any, TypeVar
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from models.common import LabelledEnum
+from models.plan import (
+    ApproveInput,
+    CloseInput,
+    EvaluateInput,
+    EvaluationOutcome,
+    FileInput,
+    IssueInput,
+    PlanCreate,
+    PlanKind,
+    PlanLevel,
+    PlanStage,
+    PlanView,
+    ReviewInput,
+    ReviewOutcome,
+    RevisionCause,
+    RevisionTrigger,
+    SubmitDraft,
+)
+from yingji import plans
+from yingji.db import make_engine
+from yingji.embedded import read_info
+from yingji.settings import Settings, get_settings
+from yingji.temporal import connect, temporal_address
+
+T = TypeVar("T")
+E = TypeVar("E", bound=LabelledEnum)
+
+app = typer.Typer(no_args_is_help=True, help="Yingji (应急): durable workflows for the bureau.")
+plan_app = typer.Typer(no_args_is_help=True, help="Emergency plans (应急预案).")
+app.add_typer(plan_app, name="plan")
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True)
+
+
+class CliError(Exception):
+    """A message for the user; exits non-zero."""
+
+
+def fail(message: str) -> None:
+    err.print(f"[bold red]error:[/bold red] {message}", highlight=False)
+    raise typer.Exit(1)
+
+
+def _validation_message(exc: ValidationError) -> str:
+    parts = []
+    for e in exc.errors():
+        field = ".".join(str(p) for p in e["loc"]) or "input"
+        parts.append(f"{field}: {e['msg']}")
+    return "; ".join(parts)
+
+
+def run(job: Callable[[Settings], Awaitable[T]], code: str | None = None) -> T:
+    """Run an async CLI job, turning every expected failure into a clear message and exit 1."""
+    settings = get_settings()
+    try:
+        return asyncio.run(job(settings))
+    except ValidationError as exc:
+        fail(f"invalid input: {_validation_message(exc)}")
+    except WorkflowAlreadyStartedError:
+        fail(f"plan {code} already exists (plan codes are never reused)")
+    except WorkflowUpdateFailedError as exc:
+        cause = exc.cause
+        fail(getattr(cause, "message", None) or str(cause or exc))
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            fail(f"no plan with code {code}" if code else exc.message)
+        if exc.status == RPCStatusCode.UNAVAILABLE:
+            fail(f"cannot reach Temporal at {temporal_address(settings)}: is `make run` running?")
+        fail(f"Temporal refused the request: {exc.message}")
+    except CliError as exc:
+        fail(str(exc))
+    except ConnectionError as exc:
+        fail(f"cannot connect: {exc}")
+    raise AssertionError("unreachable")
+
+
+async def client_for(settings: Settings) -> Client:
+    try:
+        return await connect(settings)
+    except RuntimeError as exc:
+        raise CliError(
+            f"cannot reach Temporal at {temporal_address(settings)}: {exc}. Is `make run` running?"
+        ) from exc
+
+
+def database_url(settings: Settings) -> str:
+    if settings.database_url is not None:
+        return settings.database_url.get_secret_value()
+    info = read_info(settings)
+    if info is None or not info.database_url:
+        raise CliError(
+            "no database: set YINGJI_DATABASE_URL, or start the embedded stack with `make run`"
+        )
+    return info.database_url
+
+
+def parse(enum: type[E], text: str, field: str) -> E:
+    try:
+        return enum.parse(text)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint=f"--{field}") from exc
+
+
+def parse_date(text: str | None, field: str) -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise typer.BadParameter(
+            f"'{text}' is not a date (YYYY-MM-DD)", param_hint=f"--{field}"
+        ) from exc
+
+
+# -- output ---------------------------------------------------------------------------------------
+
+
+def print_view(v: PlanView) -> None:
+    out.print(f"[bold]{v.name}[/bold]  ({v.code})", highlight=False)
+    out.print(
+        f"  {v.kind.label} · {v.level.label} · {v.unit}\n"
+        f"  阶段 stage: [bold]{v.stage_label}[/bold] ({v.stage.value}) since "
+        f"{v.stage_since:%Y-%m-%d %H:%M} UTC\n"
+        f"  版本 version: {v.version}"
+        + (f"  (in force: v{v.in_force_version})" if v.in_force_version else "")
+        + f"\n  next: {', '.join(a.value for a in v.allowed_actions) or '—'}",
+        highlight=False,
+    )
+    if v.issue:
+        out.print(f"  印发 issued: {v.issue.issued_on} {v.issue.document_number}", highlight=False)
+    if v.filing:
+        late = f", {v.filing.late_by_days} days late" if v.filing.late_by_days else ""
+        out.print(
+            f"  备案 filed: {v.filing.filed_on} with {v.filing.filed_with}{late}", highlight=False
+        )
+    if v.deadlines:
+        table = Table(title="Deadlines 期限", title_justify="left")
+        for col in ("kind", "due", "status"):
+            table.add_column(col)
+        for d in v.deadlines:
+            status = "[red]OVERDUE 逾期[/red]" if d.overdue else "open"
+            if not d.exact:
+                status += " (calendar estimated)"
+            table.add_row(f"{d.kind.label} {d.kind.value}", d.due.isoformat(), status)
+        out.print(table)
+    if v.reviews:
+        table = Table(title="Reviews 审查", title_justify="left")
+        for col in ("stage", "reviewer", "outcome", "opinion"):
+            table.add_column(col)
+        for r in v.reviews:
+            table.add_row(r.stage.label, r.reviewer, r.outcome.label, r.opinion)
+        out.print(table)
+    if v.revisions:
+        table = Table(title="Revisions 修订", title_justify="left")
+        for col in ("version", "started", "causes"):
+            table.add_column(col)
+        for rev in v.revisions:
+            table.add_row(
+                f"v{rev.from_version}→v{rev.version}",
+                f"{rev.started_at:%Y-%m-%d}",
+                "; ".join(f"{t.cause.label}: {t.detail}" for t in rev.triggers),
+            )
+        out.print(table)
+    for label, triggers in (("pending", v.pending_triggers), ("noted for draft", v.draft_triggers)):
+        for t in triggers:
+            out.print(f"  trigger {label}: {t.cause.label} — {t.detail}", highlight=False)
+
+
+def finish(v: PlanView, as_json: bool) -> None:
+    if as_json:
+        out.print_json(v.model_dump_json())
+    else:
+        print_view(v)
+
+
+# -- plan commands ---------------------------------------------------------------------------
+
+Code = Annotated[str, typer.Argument(metavar="CODE", help="plan code, e.g. JD-FXFT-2024")]
+Json = Annotated[bool, typer.Option("--json", help="print JSON")]
+
+
+def _act(code: str, action: str, build: Callable[[], Any], as_json: bool) -> None:
+    async def job(settings: Settings) -> PlanView:
+        data = build()
+        client = await client_for(settings)
+        return await plans.act(client, code, action, data)
+
+    finish(run(job, code), as_json)
+
+
+@plan_app.command("create")
+def plan_create(
+    code: Code,
+    name: Annotated[str, typer.Option(help="预案名称")],
+    kind: Annotated[
+        str, typer.Option(help="overall|special|departmental|grassroots|enterprise or 中文")
+    ],
+    level: Annotated[str, typer.Option(help="city|district|town|village or 市|区/县|街镇|村居")],
+    unit: Annotated[str, typer.Option(help="制定单位")],
+    drafter: Annotated[str, typer.Option(help="起草人")],
+    as_json: Json = False,
+) -> None:
+    """Start a plan's lifecycle in drafting (编制)."""
+    data_kind, data_level = parse(PlanKind, kind, "kind"), parse(PlanLevel, level, "level")
+
+    async def job(settings: Settings) -> PlanView:
+        data = PlanCreate(
+            code=code, name=name, kind=data_kind, level=data_level, unit=unit, drafter=drafter
+        )
+        client = await client_for(settings)
+        await plans.create_plan(client, settings, data)
+        return await plans.show(client, code)
+
+    finish(run(job, code), as_json)
+
+
+@plan_app.command("submit")
+def plan_submit(
+    code: Code,
+    by: Annotated[str, typer.Option(help="提交人")],
+    note: str = "",
+    as_json: Json = False,
+) -> None:
+    """Send the draft for consultation (征求意见)."""
+    _act(code, "submit", lambda: SubmitDraft(by=by, note=note), as_json)
+
+
+@plan_app.command("review")
+def plan_review(
+    code: Code,
+    reviewer: Annotated[str, typer.Option(help="审查人/单位")],
+    opinion: Annotated[str, typer.Option(help="意见")],
+    outcome: Annotated[str, typer.Option(help="pass|return (通过|退回修改)")] = "pass",
+    as_json: Json = False,
+) -> None:
+    """Record the review of the current stage (consultation, expert or legality review)."""
+    result = parse(ReviewOutcome, outcome, "outcome")
+    _act(
+        code,
+        "review",
+        lambda: ReviewInput(reviewer=reviewer, opinion=opinion, outcome=result),
+        as_json,
+    )
+
+
+@plan_app.command("approve")
+def plan_approve(
+    code: Code,
+    approver: Annotated[str, typer.Option(help="审批人/会议")],
+    refuse: Annotated[bool, typer.Option(help="refuse: back to drafting")] = False,
+    collective: Annotated[bool, typer.Option(help="decided by 集体讨论")] = False,
+    opinion: str = "",
+    as_json: Json = False,
+) -> None:
+    """Approve (or refuse) the plan."""
+    _act(
+        code,
+        "approve",
+        lambda: ApproveInput(
+            approver=approver,
+            approved=not refuse,
+            collective_discussion=collective,
+            opinion=opinion,
+        ),
+        as_json,
+    )
+
+
+@plan_app.command("issue")
+def plan_issue(
+    code: Code,
+    document_number: Annotated[str, typer.Option(help="文号")],
+    issuer: Annotated[str, typer.Option(help="印发单位")],
+    issued_on: Annotated[str | None, typer.Option(help="YYYY-MM-DD, default today")] = None,
+    as_json: Json = False,
+) -> None:
+    """Issue (印发) the approved plan; the filing and evaluation clocks start."""
+    day = parse_date(issued_on, "issued-on")
+    _act(
+        code,
+        "issue",
+        lambda: IssueInput(document_number=document_number, issuer=issuer, issued_on=day),
+        as_json,
+    )
+
+
+@plan_app.command("file")
+def plan_file(
+    code: Code,
+    filed_with: Annotated[str, typer.Option(help="备案机关")],
+    by: Annotated[str, typer.Option(help="经办人")],
+    filed_on: Annotated[str | None, typer.Option(help="YYYY-MM-DD, default today")] = None,
+    receipt: Annotated[str, typer.Option(help="备案回执号")] = "",
+    as_json: Json = False,
+) -> None:
+    """Record the filing (备案); the plan is then in force."""
+    day = parse_date(filed_on, "filed-on")
+    _act(
+        code,
+        "file",
+        lambda: FileInput(filed_with=filed_with, filed_by=by, filed_on=day, receipt_number=receipt),
+        as_json,
+    )
+
+
+@plan_app.command("evaluate")
+def plan_evaluate(
+    code: Code,
+    evaluator: Annotated[str, typer.Option(help="评估人/单位")],
+    outcome: Annotated[str, typer.Option(help="still_valid|revise (继续有效|需要修订)")],
+    findings: Annotated[str, typer.Option(help="评估结论")],
+    cause: Annotated[str | None, typer.Option(help="revision cause when revising")] = None,
+    as_json: Json = False,
+) -> None:
+    """Conclude an evaluation (评估): still valid, or revise."""
+    result = parse(EvaluationOutcome, outcome, "outcome")
+    why = parse(RevisionCause, cause, "cause") if cause else None
+    _act(
+        code,
+        "evaluate",
+        lambda: EvaluateInput(evaluator=evaluator, outcome=result, findings=findings, cause=why),
+        as_json,
+    )
+
+
+@plan_app.command("trigger-revision")
+def plan_trigger_revision(
+    code: Code,
+    cause: Annotated[str, typer.Option(help=", ".join(c.value for c in RevisionCause))],
+    detail: Annotated[str, typer.Option(help="说明")],
+    source: Annotated[str, typer.Option(help="who raises it")],
+    trigger_id: Annotated[
+        str | None, typer.Option(help="idempotency key; repeating it records the cause once")
+    ] = None,
+) -> None:
+    """Raise a revision cause (修订情形); an in-force plan enters revision."""
+    why = parse(RevisionCause, cause, "cause")
+
+    async def job(settings: Settings) -> PlanView:
+        trigger = RevisionTrigger(
+            cause=why,
+            detail=detail,
+            source=source,
+            trigger_id=trigger_id or f"cli:{uuid.uuid4()}",
+        )
+        client = await client_for(settings)
+        await plans.show(client, code)  # unknown plan → clear error before signalling
+        await plans.trigger_revision(client, code, trigger)
+        return await plans.show(client, code)
+
+    v = run(job, code)
+    out.print(
+        f"revision cause sent to plan {code} ({v.stage_label}, v{v.version})", highlight=False
+    )
+
+
+@plan_app.command("withdraw")
+def plan_withdraw(code: Code, by: str = typer.Option(...), reason: str = typer.Option(...)) -> None:
+    """Withdraw a plan before it is issued."""
+    _act(code, "withdraw", lambda: CloseInput(by=by, reason=reason), False)
+
+
+@plan_app.command("abolish")
+def plan_abolish(code: Code, by: str = typer.Option(...), reason: str = typer.Option(...)) -> None:
+    """Abolish (废止) an issued plan."""
+    _act(code, "abolish", lambda: CloseInput(by=by, reason=reason), False)
+
+
+@plan_app.command("show")
+def plan_show(code: Code, as_json: Json = False) -> None:
+    """A plan's stage, version, deadlines and history."""
+
+    async def job(settings: Settings) -> PlanView:
+        return await plans.show(await client_for(settings), code)
+
+    finish(run(job, code), as_json)
+
+
+@plan_app.command("list")
+def plan_list(
+    stage: Annotated[str | None, typer.Option(help="filter by stage")] = None,
+    kind: Annotated[str | None, typer.Option(help="filter by kind")] = None,
+    as_json: Json = False,
+) -> None:
+    """The plan register (from the database)."""
+    stage_value = parse(PlanStage, stage, "stage").value if stage else None
+    kind_value = parse(PlanKind, kind, "kind").value if kind else None
+
+    async def job(settings: Settings) -> list[Any]:
+        engine = make_engine(database_url(settings))
+        try:
+            return await plans.list_plans(engine, stage=stage_value, kind=kind_value)
+        finally:
+            await engine.dispose()
+
+    rows = run(job)
+    if as_json:
+        out.print_json(json.dumps([r.model_dump(mode="json") for r in rows], ensure_ascii=False))
+        return
+    table = Table(title=f"Plans 预案 ({len(rows)})", title_justify="left")
+    for col in ("code", "name", "kind", "level", "stage", "ver", "filing due", "evaluation due"):
+        table.add_column(col)
+    for r in rows:
+        filing = f"{r.filing_due}{' 逾期' if r.filing_overdue else ''}" if r.filing_due else ""
+        table.add_row(
+            r.code,
+            r.name,
+            PlanKind(r.kind).label,
+            PlanLevel(r.level).label,
+            PlanStage(r.stage).label,
+            str(r.version),
+            filing,
+            str(r.evaluation_due or ""),
+        )
+    out.print(table)
+
+
+@app.command("serve")
+def serve_command() -> None:
+    """Start the embedded stack (unless configured otherwise) and the worker."""
+    from yingji.serve import serve
+
+    asyncio.run(serve(get_settings()))
+
+
+def main() -> None:
+    app()

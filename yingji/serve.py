@@ -1,0 +1,83 @@
+"""``yingji serve``: the embedded stack (when not configured otherwise) plus the worker.
+
+Ctrl-C (or SIGTERM) stops the worker gracefully, then what this process started, nothing else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+from rich.console import Console
+
+from worker import run_worker
+from yingji.embedded import (
+    EmbeddedInfo,
+    TemporalDevServer,
+    clear_info,
+    start_postgres,
+    write_info,
+)
+from yingji.logging import configure_logging, get_logger
+from yingji.settings import Settings
+from yingji.temporal import temporal_address
+
+
+def _redact_url(url: str) -> str:
+    if "@" not in url or "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    creds, host = rest.rsplit("@", 1)
+    user, _, password = creds.partition(":")
+    return f"{scheme}://{user}:***@{host}" if password else f"{scheme}://{user}@{host}"
+
+
+async def serve(settings: Settings, console: Console | None = None) -> None:
+    console = console or Console(soft_wrap=True)
+    configure_logging(settings)
+    log = get_logger("yingji.serve")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    pg = None
+    temporal: TemporalDevServer | None = None
+    info = EmbeddedInfo()
+    try:
+        if settings.embedded_database:
+            pg = await asyncio.to_thread(start_postgres, settings)
+            database_url = pg.get_uri()
+            info.database_url = database_url
+        else:
+            assert settings.database_url is not None
+            database_url = settings.database_url.get_secret_value()
+        if settings.embedded_temporal:
+            temporal = TemporalDevServer(settings)
+            temporal.launch()
+            await temporal.wait_ready()
+            info.temporal_address, info.temporal_ui = temporal.address, temporal.ui
+        write_info(settings, info)
+
+        console.print("[bold]Yingji is up[/bold]")
+        console.print(
+            f"  Temporal     {temporal_address(settings)}  namespace={settings.temporal_namespace}"
+            f"  ({'embedded dev server' if temporal else 'configured'})"
+        )
+        if temporal:
+            console.print(f"  Temporal UI  {temporal.ui}")
+        console.print(
+            f"  PostgreSQL   {_redact_url(database_url)}  ({'embedded' if pg else 'configured'})"
+        )
+        console.print(f"  Task queue   {settings.temporal_task_queue}")
+        console.print(f"  Data dir     {settings.data_dir.resolve()}")
+        console.print("  Try          .venv/bin/yingji plan --help      (Ctrl-C stops)")
+        await run_worker(settings, database_url, stop)
+    finally:
+        if temporal is not None:
+            temporal.stop()
+            log.info("embedded temporal stopped")
+        if pg is not None:
+            await asyncio.to_thread(pg.cleanup)
+            log.info("embedded postgres released")
+        clear_info(settings)
