@@ -110,7 +110,8 @@ class PlanWorkflow:
     @workflow.run
     async def run(self, data: PlanWorkflowInput) -> PlanOutcome:
         while True:
-            await self._flush()
+            # One batch at a time, so a stream of signals cannot keep us from checking below.
+            await self._project_batch()
             if (
                 self.s.stage in TERMINAL_STAGES
                 or self._revision_pending
@@ -135,36 +136,47 @@ class PlanWorkflow:
                 self._on_deadline()
         await self._drain()
         if self.s.stage in TERMINAL_STAGES:
+            while self._outbox:  # no next run to carry them: project what is left
+                await self._project_batch()
             return PlanOutcome(code=self.s.plan.code, stage=self.s.stage, version=self.s.version)
         workflow.logger.info(
             "continuing as new",
-            extra={"stage": self.s.stage.value, "version": self.s.version, "seq": self.s.seq},
+            extra={
+                "stage": self.s.stage.value,
+                "version": self.s.version,
+                "seq": self.s.seq,
+                "carried_events": len(self._outbox),
+            },
         )
         workflow.continue_as_new(PlanWorkflowInput(state=self.s, outbox=self._outbox))
 
-    async def _flush(self) -> None:
-        while self._outbox:
+    async def _project_batch(self) -> None:
+        if self._outbox:
             batch = list(self._outbox)
             await workflow.execute_activity_method(
                 PlanActivities.project_plan,
                 PlanProjection(
                     workflow_id=workflow.info().workflow_id, view=self._view(), events=batch
                 ),
-                start_to_close_timeout=timedelta(seconds=30),
+                start_to_close_timeout=timedelta(seconds=10),
                 retry_policy=PROJECTION_RETRY,
             )
             del self._outbox[: len(batch)]
             self._projected_seq = batch[-1].seq
 
     async def _drain(self) -> None:
-        """Project everything and let every running handler finish before handing over."""
-        while True:
-            await self._flush()
-            await workflow.wait_condition(
-                lambda: bool(self._outbox) or workflow.all_handlers_finished()
-            )
-            if not self._outbox and workflow.all_handlers_finished():
-                return
+        """Let every running update finish (each waits for its own event to be projected).
+
+        Events still in the outbox afterwards are not projected here: a steady stream of
+        signals would never let that end. They travel to the next run in its input.
+        """
+        while not workflow.all_handlers_finished():
+            if self._outbox:
+                await self._project_batch()
+            else:
+                await workflow.wait_condition(
+                    lambda: bool(self._outbox) or workflow.all_handlers_finished()
+                )
 
     def _next_wake(self) -> datetime | None:
         s = self.s

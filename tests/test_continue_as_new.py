@@ -1,0 +1,81 @@
+"""Continue-as-new when the server suggests it: nothing sent is lost across the hand-over."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from models.plan import RevisionCause, RevisionTrigger
+from tests.conftest import make_settings, venv_binary
+from tests.helpers import db_events, eventually, flood_plan, view
+from worker import build_worker
+from workflows.plan import PlanWorkflow
+from yingji.plans import create_plan, plan_handle
+
+SUGGEST_AFTER_EVENTS = 40
+
+
+@pytest.fixture
+async def small_history_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A dev server that suggests continue-as-new after a few dozen events, not 4,096."""
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=venv_binary("temporal"),
+        data_converter=pydantic_data_converter,
+        dev_server_log_level="error",
+        dev_server_extra_args=[
+            "--dynamic-config-value",
+            f"limit.historyCount.suggestContinueAsNew={SUGGEST_AFTER_EVENTS}",
+        ],
+    )
+    async with env:
+        yield env
+
+
+async def test_suggested_continue_as_new_keeps_every_signal(
+    small_history_env: WorkflowEnvironment, engine, task_queue: str, code: str
+) -> None:
+    client = small_history_env.client
+    settings = make_settings()
+    paced, burst = 30, 20
+    count = paced + burst
+
+    def trigger(i: int) -> RevisionTrigger:
+        return RevisionTrigger(
+            cause=RevisionCause.RISK_CHANGED,
+            detail=f"风险点 {i}",
+            source="风险普查",
+            trigger_id=f"risk-{i}",
+        )
+
+    async with build_worker(client, settings, engine, task_queue):
+        started = await create_plan(client, settings, flood_plan(code), task_queue=task_queue)
+        h = plan_handle(client, code)
+        # Paced: each signal is handled before the next, so hand-over timing is observable.
+        for i in range(paced):
+            await h.signal(PlanWorkflow.trigger_revision, trigger(i))
+            await eventually(
+                lambda: view(client, code), lambda v, n=i + 1: len(v.draft_triggers) == n
+            )
+
+        async def runs_of_plan() -> list:
+            return [w async for w in client.list_workflows(f"WorkflowId = 'plan:{code}'")]
+
+        runs = await eventually(runs_of_plan, lambda runs: len(runs) >= 3)
+        assert started.first_execution_run_id in {r.run_id for r in runs}
+        # Each run handed over within a step of the suggestion, far from the 10,240 warning.
+        assert max(r.history_length for r in runs) < SUGGEST_AFTER_EVENTS + 20
+
+        # A burst sent without waiting still arrives whole across hand-overs.
+        for i in range(paced, count):
+            await h.signal(PlanWorkflow.trigger_revision, trigger(i))
+        v = await eventually(lambda: view(client, code), lambda v: len(v.draft_triggers) == count)
+        # Signals are projected shortly after they are handled, by whichever run holds them.
+        events = await eventually(
+            lambda: db_events(engine, code), lambda events: len(events) >= v.last_seq
+        )
+    assert [t.trigger_id for t in v.draft_triggers] == [f"risk-{i}" for i in range(count)]
+    assert [e["seq"] for e in events] == list(range(1, v.last_seq + 1))
+    assert sum(e["kind"] == "trigger_noted_for_draft" for e in events) == count
