@@ -15,6 +15,8 @@ from models.plan import (
     EvaluateInput,
     EvaluationOutcome,
     FileInput,
+    PlanKind,
+    PlanLevel,
     PlanStage,
     ReviewInput,
     ReviewOutcome,
@@ -309,3 +311,36 @@ async def test_withdraw_ends_the_workflow(
         assert (outcome.stage, outcome.version) == (PlanStage.WITHDRAWN, 1)
     row = await db_plan(engine, code)
     assert row is not None and row["stage"] == "withdrawn"
+
+
+@pytest.mark.parametrize(
+    ("kind", "level"),
+    [
+        (PlanKind.OVERALL, PlanLevel.CITY),
+        (PlanKind.SPECIAL, PlanLevel.DISTRICT),
+        (PlanKind.DEPARTMENTAL, PlanLevel.DISTRICT),
+        (PlanKind.GRASSROOTS, PlanLevel.TOWN),
+        (PlanKind.GRASSROOTS, PlanLevel.VILLAGE),
+        (PlanKind.ENTERPRISE, PlanLevel.DISTRICT),
+    ],
+)
+async def test_every_kind_and_level_reaches_in_force(
+    ts_env: WorkflowEnvironment, engine, task_queue: str, code: str, kind, level
+) -> None:
+    client = ts_env.client
+    settings = make_settings()
+    plan = flood_plan(code).model_copy(update={"kind": kind, "level": level})
+    async with build_worker(client, settings, engine, task_queue):
+        await create_plan(client, settings, plan, task_queue=task_queue)
+        await drive_to_approved(client, code)
+        await issue(client, code)
+        v = await plan_handle(client, code).execute_update(
+            PlanWorkflow.file, FileInput(filed_with="上级备案机关", filed_by="张敏")
+        )
+    assert (v.kind, v.level, v.stage) == (kind, level, PlanStage.IN_FORCE)
+    row = await db_plan(engine, code)
+    assert row is not None and (row["kind"], row["level"], row["stage"]) == (
+        kind.value,
+        level.value,
+        "in_force",
+    )

@@ -1,0 +1,199 @@
+"""The duty officers' CLI against a dev server and a worker, as a person would use it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+from typer.testing import CliRunner, Result
+
+from tests.conftest import make_settings
+from tests.helpers import db_plan, eventually
+from worker import build_worker
+from yingji.cli import app
+from yingji.settings import get_settings
+
+
+@pytest.fixture
+async def cli(
+    dev_env: WorkflowEnvironment,
+    engine,
+    database_url: str,
+    task_queue: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path,
+) -> AsyncIterator[CliRunner]:
+    monkeypatch.setenv("YINGJI_TEMPORAL_ADDRESS", dev_env.client.service_client.config.target_host)
+    monkeypatch.setenv("YINGJI_DATABASE_URL", database_url)
+    monkeypatch.setenv("YINGJI_TEMPORAL_TASK_QUEUE", task_queue)
+    monkeypatch.setenv("YINGJI_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("COLUMNS", "200")
+    get_settings.cache_clear()
+    async with build_worker(dev_env.client, make_settings(), engine, task_queue):
+        yield CliRunner()
+    get_settings.cache_clear()
+
+
+async def yingji(runner: CliRunner, *args: str) -> Result:
+    # The CLI runs its own event loop, so it runs in a thread beside the test's worker.
+    return await asyncio.to_thread(runner.invoke, app, list(args))
+
+
+async def test_plan_from_draft_to_in_force_and_into_revision(cli: CliRunner, engine, code) -> None:
+    r = await yingji(
+        cli,
+        "plan",
+        "create",
+        code,
+        "--name",
+        "嘉定区地震应急预案",
+        "--kind",
+        "专项应急预案",
+        "--level",
+        "区/县",
+        "--unit",
+        "嘉定区应急管理局",
+        "--drafter",
+        "张敏",
+    )
+    assert r.exit_code == 0, r.output
+    assert "编制" in r.output and "submit, withdraw" in r.output
+
+    steps = [
+        ("submit", "--by", "张敏"),
+        ("review", "--reviewer", "区地震办", "--opinion", "同意"),
+        ("review", "--reviewer", "专家组", "--opinion", "论证通过", "--outcome", "通过"),
+        ("review", "--reviewer", "区司法局", "--opinion", "合法"),
+        ("approve", "--approver", "区政府常务会议", "--collective"),
+        ("issue", "--document-number", "嘉府办发〔2026〕8号", "--issuer", "区政府办公室"),
+        ("file", "--filed-with", "上海市应急管理局", "--by", "张敏"),
+    ]
+    for command, *options in steps:
+        r = await yingji(cli, "plan", command, code, *options)
+        assert r.exit_code == 0, (command, r.output)
+
+    r = await yingji(cli, "plan", "show", code)
+    assert r.exit_code == 0, r.output
+    assert "施行中" in r.output and "版本 version: 1" in r.output
+    assert "评估 evaluation" in r.output  # the open deadline, with its due date
+    assert "嘉府办发〔2026〕8号" in r.output
+
+    r = await yingji(cli, "plan", "list", "--stage", "in_force")
+    assert r.exit_code == 0 and code in r.output
+
+    r = await yingji(
+        cli,
+        "plan",
+        "trigger-revision",
+        code,
+        "--cause",
+        "risk_changed",
+        "--detail",
+        "新增地下空间风险",
+        "--source",
+        "值班员 李强",
+    )
+    assert r.exit_code == 0, r.output
+
+    async def shown() -> dict:
+        r = await yingji(cli, "plan", "show", code, "--json")
+        assert r.exit_code == 0, r.output
+        return json.loads(r.output)
+
+    plan = await eventually(shown, lambda p: p["version"] == 2)
+    assert plan["stage"] == "drafting" and plan["revisions"][0]["triggers"][0]["cause"] == (
+        "risk_changed"
+    )
+    row = await db_plan(engine, code)
+    assert row is not None and row["in_force_version"] == 1
+
+
+async def test_bad_input_gets_a_clear_message_and_non_zero_exit(cli: CliRunner, code) -> None:
+    r = await yingji(cli, "plan", "show", "NO-SUCH-PLAN")
+    assert r.exit_code == 1 and "no plan with code NO-SUCH-PLAN" in r.output
+
+    r = await yingji(
+        cli,
+        "plan",
+        "create",
+        code,
+        "--name",
+        "x",
+        "--kind",
+        "nonsense",
+        "--level",
+        "区/县",
+        "--unit",
+        "u",
+        "--drafter",
+        "d",
+    )
+    assert r.exit_code == 2 and "'nonsense' is not one of" in r.output
+
+    r = await yingji(
+        cli,
+        "plan",
+        "create",
+        code,
+        "--name",
+        "  ",
+        "--kind",
+        "overall",
+        "--level",
+        "district",
+        "--unit",
+        "u",
+        "--drafter",
+        "d",
+    )
+    assert r.exit_code == 1 and "invalid input: name" in r.output
+
+    create = (
+        "plan",
+        "create",
+        code,
+        "--name",
+        "嘉定区突发事件总体应急预案",
+        "--kind",
+        "overall",
+        "--level",
+        "district",
+        "--unit",
+        "嘉定区人民政府",
+        "--drafter",
+        "张敏",
+    )
+    assert (await yingji(cli, *create)).exit_code == 0
+    r = await yingji(cli, *create)
+    assert r.exit_code == 1 and "already exists" in r.output
+
+    r = await yingji(cli, "plan", "approve", code, "--approver", "区长")
+    assert r.exit_code == 1
+    assert "stage 'drafting'" in r.output and "Allowed actions: submit, withdraw" in r.output
+
+    r = await yingji(
+        cli,
+        "plan",
+        "issue",
+        code,
+        "--document-number",
+        "x",
+        "--issuer",
+        "y",
+        "--issued-on",
+        "2024-13-01",
+    )
+    assert r.exit_code == 2 and "is not a date" in r.output
+
+    r = await yingji(
+        cli, "plan", "trigger-revision", code, "--cause", "bored", "--detail", "x", "--source", "y"
+    )
+    assert r.exit_code == 2 and "law_changed" in r.output
+
+    # Nothing above changed the stored plan.
+    r = await yingji(cli, "plan", "show", code, "--json")
+    plan = json.loads(r.output)
+    assert (plan["stage"], plan["last_seq"], plan["reviews"]) == ("drafting", 1, [])

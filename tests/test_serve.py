@@ -1,0 +1,132 @@
+"""``yingji serve`` (what ``make run`` starts): embedded stack up, state kept, Ctrl-C cleans up."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).parent.parent
+YINGJI = str(Path(sys.executable).parent / "yingji")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+class Serve:
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.process: subprocess.Popen[str] | None = None
+        self.banner = ""
+
+    def start(self, within: float = 90) -> None:
+        self.process = subprocess.Popen(
+            [YINGJI, "serve"],
+            cwd=ROOT,
+            env=self.env,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+        assert self.process.stdout is not None
+        deadline = time.monotonic() + within
+        for line in self.process.stdout:
+            self.banner += line
+            if line.startswith("  Try"):
+                return
+            assert time.monotonic() < deadline, self.banner
+        raise AssertionError(f"serve exited early:\n{self.banner}")
+
+    def children(self) -> list[psutil.Process]:
+        assert self.process is not None
+        return psutil.Process(self.process.pid).children(recursive=True)
+
+    def interrupt(self) -> int:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGINT)
+        return self.process.wait(60)
+
+
+def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [YINGJI, *args], cwd=ROOT, env=env, text=True, capture_output=True, timeout=60
+    )
+
+
+def test_serve_runs_the_embedded_stack_keeps_state_and_stops_cleanly(tmp_path: Path) -> None:
+    port, ui = free_port(), free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("YINGJI_")},
+        "YINGJI_DATA_DIR": str(tmp_path / "data"),
+        "YINGJI_EMBEDDED_TEMPORAL_PORT": str(port),
+        "YINGJI_EMBEDDED_TEMPORAL_UI_PORT": str(ui),
+        "COLUMNS": "200",
+    }
+    serve = Serve(env)
+    serve.start()
+    try:
+        assert f"127.0.0.1:{port}" in serve.banner and f"http://127.0.0.1:{ui}" in serve.banner
+        assert "PostgreSQL" in serve.banner and "embedded" in serve.banner
+        started = serve.children()
+        assert any("temporal" in p.name() for p in started)
+
+        r = cli(
+            env,
+            "plan",
+            "create",
+            "JD-DZ-2026",
+            "--name",
+            "嘉定区地震应急预案",
+            "--kind",
+            "special",
+            "--level",
+            "district",
+            "--unit",
+            "嘉定区应急管理局",
+            "--drafter",
+            "张敏",
+        )
+        assert r.returncode == 0, r.stderr
+        assert cli(env, "plan", "submit", "JD-DZ-2026", "--by", "张敏").returncode == 0
+
+        # The plan is visible through the Temporal UI's HTTP API.
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{ui}/api/v1/namespaces/default/workflows/plan:JD-DZ-2026"
+        ) as response:
+            body = json.loads(response.read())
+        assert body["workflowExecutionInfo"]["type"]["name"] == "PlanLifecycle"
+    finally:
+        code = serve.interrupt()
+    assert code == 0
+    # Ctrl-C stopped what serve started.
+    assert not port_open(port) and not port_open(ui)
+    assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in started)
+
+    # Restarted on the same data directory, the plan is still there, in its stage.
+    serve = Serve(env)
+    serve.start()
+    try:
+        r = cli(env, "plan", "show", "JD-DZ-2026")
+        assert r.returncode == 0, r.stderr
+        assert "征求意见" in r.stdout
+        r = cli(env, "plan", "list")
+        assert r.returncode == 0 and "JD-DZ-2026" in r.stdout
+    finally:
+        assert serve.interrupt() == 0
