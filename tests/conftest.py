@@ -16,6 +16,7 @@ from pathlib import Path
 import pgserver
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
@@ -77,6 +78,17 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     )
     async with env:
         yield env
+
+
+@pytest.fixture
+async def ts_client(
+    ts_env: WorkflowEnvironment, engine: AsyncEngine, task_queue: str
+) -> AsyncIterator[Client]:
+    """A time-skipping client with a worker running on ``task_queue``."""
+    from worker import build_worker
+
+    async with build_worker(ts_env.client, make_settings(), engine, task_queue):
+        yield ts_env.client
 
 
 @pytest.fixture

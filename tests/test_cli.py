@@ -42,22 +42,26 @@ async def yingji(runner: CliRunner, *args: str) -> Result:
     return await asyncio.to_thread(runner.invoke, app, list(args))
 
 
+def create_args(code: str, **options: str) -> list[str]:
+    """``plan create`` arguments: a valid plan unless ``options`` say otherwise."""
+    values = {
+        "name": "嘉定区突发事件总体应急预案",
+        "kind": "overall",
+        "level": "district",
+        "unit": "嘉定区人民政府",
+        "drafter": "张敏",
+        **options,
+    }
+    args = ["plan", "create", code]
+    for key, value in values.items():
+        args += [f"--{key}", value]
+    return args
+
+
 async def test_plan_from_draft_to_in_force_and_into_revision(cli: CliRunner, engine, code) -> None:
     r = await yingji(
         cli,
-        "plan",
-        "create",
-        code,
-        "--name",
-        "嘉定区地震应急预案",
-        "--kind",
-        "专项应急预案",
-        "--level",
-        "区/县",
-        "--unit",
-        "嘉定区应急管理局",
-        "--drafter",
-        "张敏",
+        *create_args(code, name="嘉定区地震应急预案", kind="专项应急预案", level="区/县"),
     )
     assert r.exit_code == 0, r.output
     assert "编制" in r.output and "submit, withdraw" in r.output
@@ -115,57 +119,13 @@ async def test_bad_input_gets_a_clear_message_and_non_zero_exit(cli: CliRunner, 
     r = await yingji(cli, "plan", "show", "NO-SUCH-PLAN")
     assert r.exit_code == 1 and "no plan with code NO-SUCH-PLAN" in r.output
 
-    r = await yingji(
-        cli,
-        "plan",
-        "create",
-        code,
-        "--name",
-        "x",
-        "--kind",
-        "nonsense",
-        "--level",
-        "区/县",
-        "--unit",
-        "u",
-        "--drafter",
-        "d",
-    )
+    r = await yingji(cli, *create_args(code, kind="nonsense"))
     assert r.exit_code == 2 and "'nonsense' is not one of" in r.output
 
-    r = await yingji(
-        cli,
-        "plan",
-        "create",
-        code,
-        "--name",
-        "  ",
-        "--kind",
-        "overall",
-        "--level",
-        "district",
-        "--unit",
-        "u",
-        "--drafter",
-        "d",
-    )
+    r = await yingji(cli, *create_args(code, name="  "))
     assert r.exit_code == 1 and "invalid input: name" in r.output
 
-    create = (
-        "plan",
-        "create",
-        code,
-        "--name",
-        "嘉定区突发事件总体应急预案",
-        "--kind",
-        "overall",
-        "--level",
-        "district",
-        "--unit",
-        "嘉定区人民政府",
-        "--drafter",
-        "张敏",
-    )
+    create = create_args(code)
     assert (await yingji(cli, *create)).exit_code == 0
     r = await yingji(cli, *create)
     assert r.exit_code == 1 and "already exists" in r.output

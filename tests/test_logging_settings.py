@@ -89,3 +89,27 @@ async def test_workflow_and_activity_logs_carry_temporal_context(
     projected = next(x for x in lines if x["event"] == "plan projected")
     assert projected["activity_type"] == "project_plan"
     assert projected["workflow_id"] == f"plan:{code}"
+
+
+def test_tls_and_api_key_wiring(tmp_path: Path) -> None:
+    from temporalio.client import TLSConfig
+
+    from yingji.temporal import tls_config
+
+    assert tls_config(make_settings()) is False
+    assert tls_config(make_settings(temporal_api_key="k")) is True  # Temporal Cloud
+    for name in ("ca.pem", "cert.pem", "key.pem"):
+        (tmp_path / name).write_bytes(f"-----{name}-----".encode())
+    tls = tls_config(
+        make_settings(
+            temporal_tls_server_root_ca=tmp_path / "ca.pem",
+            temporal_tls_client_cert=tmp_path / "cert.pem",
+            temporal_tls_client_key=tmp_path / "key.pem",
+        )
+    )
+    assert isinstance(tls, TLSConfig)
+    assert (tls.server_root_ca_cert, tls.client_cert, tls.client_private_key) == (
+        b"-----ca.pem-----",
+        b"-----cert.pem-----",
+        b"-----key.pem-----",
+    )
