@@ -17,14 +17,18 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.calendar import add_working_days
+from activities.drill import DrillActivities
+from activities.notify import NotifierActivities
 from activities.plan import PlanActivities
+from activities.programme import programme_dates
+from workflows.drill import DrillWorkflow, ProgrammeWorkflow
 from workflows.plan import PlanWorkflow
 from yingji.db import make_engine, migrate
 from yingji.logging import configure_logging, get_logger
 from yingji.settings import Settings, get_settings
 from yingji.temporal import connect
 
-WORKFLOWS: Sequence[type] = (PlanWorkflow,)
+WORKFLOWS: Sequence[type] = (PlanWorkflow, DrillWorkflow, ProgrammeWorkflow)
 
 #: Deterministic modules imported once, outside the sandbox.
 PASSTHROUGH = ("pydantic", "pydantic_core", "annotated_types", "models", "structlog")
@@ -38,7 +42,16 @@ def workflow_runner() -> SandboxedWorkflowRunner:
 
 def activities(engine: AsyncEngine) -> list[Any]:
     plans = PlanActivities(engine)
-    return [plans.project_plan, add_working_days]
+    drills = DrillActivities(engine)
+    notifier = NotifierActivities(engine)
+    return [
+        plans.project_plan,
+        add_working_days,
+        drills.project_drill,
+        drills.project_programme,
+        notifier.notify,
+        programme_dates,
+    ]
 
 
 def build_worker(

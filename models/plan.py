@@ -19,6 +19,7 @@ class PlanKind(LabelledEnum):
     DEPARTMENTAL = "departmental"
     GRASSROOTS = "grassroots"
     ENTERPRISE = "enterprise"
+    ON_SITE = "on_site"
 
 
 labelled(
@@ -29,6 +30,7 @@ labelled(
         "departmental": "部门应急预案",
         "grassroots": "基层应急预案",
         "enterprise": "企事业单位应急预案",
+        "on_site": "现场处置方案",
     },
 )
 

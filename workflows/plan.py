@@ -13,16 +13,22 @@ state once handlers are drained and the outbox is empty.
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError
+
+from workflows.base import (
+    OutboxWorkflow,
+    check_past_date,
+    require_action,
+    start_of,
+    today_in_china,
+)
 
 with workflow.unsafe.imports_passed_through():
     from activities.calendar import add_working_days
     from activities.plan import PlanActivities
-    from models.common import CHINA_TZ
     from models.plan import (
         ALLOWED_ACTIONS,
         REVIEW_STAGES,
@@ -61,7 +67,6 @@ PROJECTION_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)
 )
 SEEN_TRIGGER_IDS_KEPT = 500
-ERROR_TYPE = "InvalidPlanAction"
 
 
 def _add_years(day: date, years: int) -> date:
@@ -71,20 +76,14 @@ def _add_years(day: date, years: int) -> date:
         return day.replace(year=day.year + years, day=28)
 
 
-def _start_of(day: date) -> datetime:
-    """00:00 China time of ``day``."""
-    return datetime.combine(day, time(0), tzinfo=CHINA_TZ)
-
-
 @workflow.defn(name="PlanLifecycle")
-class PlanWorkflow:
+class PlanWorkflow(OutboxWorkflow):
     @workflow.init
     def __init__(self, data: PlanWorkflowInput) -> None:
-        self._outbox: list[PlanEvent] = list(data.outbox)
         self._revision_pending = False
         if data.state is not None:
             self.s = data.state
-            self._projected_seq = self.s.seq - len(self._outbox)
+            self._init_outbox(data.outbox, self.s.seq)
             if self.s.stage is PlanStage.REVISION:
                 self._begin_revision_draft()
             return
@@ -92,7 +91,7 @@ class PlanWorkflow:
         self.s = PlanState(
             plan=data.create, rules=data.rules, stage=PlanStage.DRAFTING, stage_since=workflow.now()
         )
-        self._projected_seq = 0
+        self._init_outbox([], 0)
         self._emit(
             "created",
             None,
@@ -109,35 +108,9 @@ class PlanWorkflow:
 
     @workflow.run
     async def run(self, data: PlanWorkflowInput) -> PlanOutcome:
-        while True:
-            # One batch at a time, so a stream of signals cannot keep us from checking below.
-            await self._project_batch()
-            if (
-                self.s.stage in TERMINAL_STAGES
-                or self._revision_pending
-                or workflow.info().is_continue_as_new_suggested()
-            ):
-                break
-            wake_at = self._next_wake()
-            if wake_at is not None and wake_at <= workflow.now():
-                self._on_deadline()
-                continue
-            timeout = None if wake_at is None else wake_at - workflow.now()
-            try:
-                await workflow.wait_condition(
-                    lambda: (
-                        bool(self._outbox)
-                        or self._revision_pending
-                        or self.s.stage in TERMINAL_STAGES
-                    ),
-                    timeout=timeout,
-                )
-            except TimeoutError:
-                self._on_deadline()
-        await self._drain()
+        await self._loop_until(lambda: self.s.stage in TERMINAL_STAGES or self._revision_pending)
         if self.s.stage in TERMINAL_STAGES:
-            while self._outbox:  # no next run to carry them: project what is left
-                await self._project_batch()
+            await self._project_all()
             return PlanOutcome(code=self.s.plan.code, stage=self.s.stage, version=self.s.version)
         workflow.logger.info(
             "continuing as new",
@@ -150,60 +123,42 @@ class PlanWorkflow:
         )
         workflow.continue_as_new(PlanWorkflowInput(state=self.s, outbox=self._outbox))
 
-    async def _project_batch(self) -> None:
-        if self._outbox:
-            batch = list(self._outbox)
-            await workflow.execute_activity_method(
-                PlanActivities.project_plan,
-                PlanProjection(
-                    workflow_id=workflow.info().workflow_id, view=self._view(), events=batch
-                ),
-                start_to_close_timeout=timedelta(seconds=10),
-                retry_policy=PROJECTION_RETRY,
-            )
-            del self._outbox[: len(batch)]
-            self._projected_seq = batch[-1].seq
-
-    async def _drain(self) -> None:
-        """Let every running update finish (each waits for its own event to be projected).
-
-        Events still in the outbox afterwards are not projected here: a steady stream of
-        signals would never let that end. They travel to the next run in its input.
-        """
-        while not workflow.all_handlers_finished():
-            if self._outbox:
-                await self._project_batch()
-            else:
-                await workflow.wait_condition(
-                    lambda: bool(self._outbox) or workflow.all_handlers_finished()
-                )
+    async def _project(self, batch: list[PlanEvent]) -> None:
+        await workflow.execute_activity_method(
+            PlanActivities.project_plan,
+            PlanProjection(
+                workflow_id=workflow.info().workflow_id, view=self._view(), events=batch
+            ),
+            start_to_close_timeout=timedelta(seconds=10),
+            retry_policy=PROJECTION_RETRY,
+        )
 
     def _next_wake(self) -> datetime | None:
         s = self.s
         if s.stage is PlanStage.ISSUED and s.filing_due and not s.filing_due.overdue:
-            return _start_of(s.filing_due.due + timedelta(days=1))
+            return start_of(s.filing_due.due + timedelta(days=1))
         if s.stage is PlanStage.IN_FORCE and s.evaluation_due:
-            return _start_of(s.evaluation_due.due)
+            return start_of(s.evaluation_due.due)
         if (
             s.stage is PlanStage.UNDER_EVALUATION
             and s.evaluation_due
             and not s.evaluation_due.overdue
         ):
-            return _start_of(s.evaluation_due.due + timedelta(days=1))
+            return start_of(s.evaluation_due.due + timedelta(days=1))
         return None
 
-    def _on_deadline(self) -> None:
+    async def _on_deadline(self) -> None:
         s = self.s
         now = workflow.now()
         if s.stage is PlanStage.ISSUED and s.filing_due and not s.filing_due.overdue:
-            if now >= _start_of(s.filing_due.due + timedelta(days=1)):
+            if now >= start_of(s.filing_due.due + timedelta(days=1)):
                 s.filing_due.overdue = True
                 self._emit(
                     "filing_overdue", s.stage, "system", {"due": s.filing_due.due.isoformat()}
                 )
                 workflow.logger.warning("plan filing overdue", extra={"due": str(s.filing_due.due)})
         elif s.stage is PlanStage.IN_FORCE and s.evaluation_due:
-            if now >= _start_of(s.evaluation_due.due):
+            if now >= start_of(s.evaluation_due.due):
                 self._move(
                     PlanStage.UNDER_EVALUATION,
                     "evaluation_opened",
@@ -211,7 +166,7 @@ class PlanWorkflow:
                     {"due": s.evaluation_due.due.isoformat()},
                 )
         elif s.stage is PlanStage.UNDER_EVALUATION and s.evaluation_due:
-            if now >= _start_of(s.evaluation_due.due + timedelta(days=1)):
+            if now >= start_of(s.evaluation_due.due + timedelta(days=1)):
                 s.evaluation_due.overdue = True
                 self._emit(
                     "evaluation_overdue",
@@ -289,36 +244,18 @@ class PlanWorkflow:
         )
 
     def _require(self, action: PlanAction) -> None:
-        allowed = ALLOWED_ACTIONS[self.s.stage]
-        if action not in allowed:
-            names = ", ".join(a.value for a in allowed) or "none"
-            raise ApplicationError(
-                f"plan {self.s.plan.code} is in stage '{self.s.stage.value}' "
-                f"({self.s.stage.label}); '{action.value}' is not allowed. "
-                f"Allowed actions: {names}",
-                type=ERROR_TYPE,
-                non_retryable=True,
-            )
+        require_action(
+            f"plan {self.s.plan.code}", self.s.stage, action, ALLOWED_ACTIONS[self.s.stage]
+        )
 
     def _today(self) -> date:
-        return workflow.now().astimezone(CHINA_TZ).date()
+        return today_in_china()
 
     def _check_date(self, field: str, value: date | None, not_before: date | None = None) -> None:
-        if value is None:
-            return
-        if value > self._today():
-            raise ApplicationError(
-                f"{field}: {value} is in the future (today is {self._today()})",
-                type=ERROR_TYPE,
-                non_retryable=True,
-            )
-        if not_before is not None and value < not_before:
-            raise ApplicationError(
-                f"{field}: {value} is before {not_before}", type=ERROR_TYPE, non_retryable=True
-            )
+        check_past_date(field, value, not_before)
 
     async def _done(self, seq: int) -> PlanView:
-        await workflow.wait_condition(lambda: self._projected_seq >= seq)
+        await self._projected(seq)
         return self._view()
 
     # -- updates --------------------------------------------------------------------------------

@@ -1,0 +1,122 @@
+"""What every Yingji workflow shares: an outbox of numbered events and a deadline loop.
+
+A handler changes state synchronously and appends an event; the main loop projects the outbox
+in batches through the subclass's projection activity, fires deadlines when they fall due, and
+stops for continue-as-new when asked or when Temporal suggests it. Events not yet projected at
+hand-over travel to the next run in its input, so a stream of signals cannot delay it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, time
+from typing import Any
+
+from temporalio import workflow
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from models.common import CHINA_TZ
+
+
+def invalid(message: str) -> ApplicationError:
+    """A rejection the caller sees as is: names the field or stage and the reason."""
+    return ApplicationError(message, type="InvalidInput", non_retryable=True)
+
+
+def require_action(subject: str, stage: Any, action: Any, allowed: tuple[Any, ...]) -> None:
+    """Reject ``action`` unless the current ``stage`` allows it; say what is allowed."""
+    if action not in allowed:
+        names = ", ".join(a.value for a in allowed) or "none"
+        raise invalid(
+            f"{subject} is in stage '{stage.value}' ({stage.label}); "
+            f"'{action.value}' is not allowed. Allowed actions: {names}"
+        )
+
+
+def today_in_china() -> Any:
+    return workflow.now().astimezone(CHINA_TZ).date()
+
+
+def check_past_date(field: str, value: Any, not_before: Any = None) -> None:
+    """``value`` (a date or None) must not be in the future nor before ``not_before``."""
+    if value is None:
+        return
+    today = today_in_china()
+    if value > today:
+        raise invalid(f"{field}: {value} is in the future (today is {today})")
+    if not_before is not None and value < not_before:
+        raise invalid(f"{field}: {value} is before {not_before}")
+
+
+def start_of(day: Any) -> datetime:
+    """00:00 China time of ``day`` (a ``date``)."""
+    return datetime.combine(day, time(0), tzinfo=CHINA_TZ)
+
+
+class OutboxWorkflow:
+    """Mixin: subclasses implement ``_project``, ``_next_wake`` and ``_on_deadline``."""
+
+    _outbox: list[Any]
+    _projected_seq: int
+
+    def _init_outbox(self, carried: list[Any], last_seq: int) -> None:
+        self._outbox = list(carried)
+        self._projected_seq = last_seq - len(self._outbox)
+
+    async def _project(self, batch: list[Any]) -> None:
+        raise NotImplementedError
+
+    def _next_wake(self) -> datetime | None:
+        return None
+
+    async def _on_deadline(self) -> None:
+        return None
+
+    async def _project_batch(self) -> None:
+        if self._outbox:
+            batch = list(self._outbox)
+            await self._project(batch)
+            del self._outbox[: len(batch)]
+            self._projected_seq = batch[-1].seq
+
+    async def _projected(self, seq: int) -> None:
+        """Wait until the event numbered ``seq`` is in the database."""
+        await workflow.wait_condition(lambda: self._projected_seq >= seq)
+
+    async def _loop_until(self, stop: Callable[[], bool]) -> None:
+        """Project, fire deadlines and wait, until ``stop()`` or a suggested continue-as-new."""
+        while True:
+            # One batch at a time, so a stream of signals cannot keep us from checking below.
+            await self._project_batch()
+            if stop() or workflow.info().is_continue_as_new_suggested():
+                break
+            wake_at = self._next_wake()
+            if wake_at is not None and wake_at <= workflow.now():
+                await self._on_deadline()
+                continue
+            timeout = None if wake_at is None else wake_at - workflow.now()
+            try:
+                await workflow.wait_condition(lambda: bool(self._outbox) or stop(), timeout=timeout)
+            except TimeoutError:
+                await self._on_deadline()
+        await self._drain()
+
+    async def _drain(self) -> None:
+        """Let every running update finish (each waits for its own event to be projected).
+
+        Events still in the outbox afterwards are not projected here: a steady stream of
+        signals would never let that end. They travel to the next run in its input.
+        """
+        while not workflow.all_handlers_finished():
+            if self._outbox:
+                await self._project_batch()
+            else:
+                await workflow.wait_condition(
+                    lambda: bool(self._outbox) or workflow.all_handlers_finished()
+                )
+
+    async def _project_all(self) -> None:
+        """Before completing: there is no next run to carry the outbox."""
+        while self._outbox:
+            await self._project_batch()

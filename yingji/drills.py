@@ -1,0 +1,202 @@
+"""Drill operations shared by the CLI and the HTTP API: start, act, show, list, coverage."""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+
+from models.drill import (
+    CadenceItem,
+    DrillCreate,
+    DrillRules,
+    DrillType,
+    DrillView,
+    DrillWorkflowInput,
+    Frequency,
+    ProgrammeInput,
+    ProgrammeView,
+)
+from workflows.drill import DrillWorkflow, ProgrammeWorkflow
+from yingji.settings import Settings
+from yingji.tables import Drill
+
+
+def drill_workflow_id(code: str) -> str:
+    return f"drill:{code}"
+
+
+def programme_workflow_id(unit_code: str, year: int) -> str:
+    return f"programme:{unit_code}:{year}"
+
+
+def rules_from(settings: Settings) -> DrillRules:
+    return DrillRules(
+        reminder_days=settings.drill_reminder_days,
+        evaluation_due_days=settings.drill_evaluation_due_days,
+    )
+
+
+async def create_drill(
+    client: Client, settings: Settings, data: DrillCreate, task_queue: str | None = None
+) -> WorkflowHandle[DrillWorkflow, Any]:
+    return await client.start_workflow(
+        DrillWorkflow.run,
+        DrillWorkflowInput(create=data, rules=rules_from(settings)),
+        id=drill_workflow_id(data.code),
+        task_queue=task_queue or settings.temporal_task_queue,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+    )
+
+
+def drill_handle(client: Client, code: str) -> WorkflowHandle[DrillWorkflow, Any]:
+    return client.get_workflow_handle_for(DrillWorkflow.run, drill_workflow_id(code))
+
+
+UPDATES = {
+    "postpone": DrillWorkflow.postpone,
+    "cancel": DrillWorkflow.cancel,
+    "conduct": DrillWorkflow.conduct,
+    "evaluate": DrillWorkflow.evaluate,
+    "action-done": DrillWorkflow.action_done,
+}
+
+
+async def act(client: Client, code: str, action: str, data: Any) -> DrillView:
+    return await drill_handle(client, code).execute_update(UPDATES[action], data)
+
+
+async def show(client: Client, code: str) -> DrillView:
+    return await drill_handle(client, code).query(DrillWorkflow.view)
+
+
+async def list_drills(
+    engine: AsyncEngine, year: int | None = None, organiser: str | None = None
+) -> list[Drill]:
+    query = select(Drill).order_by(Drill.scheduled_on, Drill.code)
+    if year:
+        query = query.where(Drill.scheduled_on.between(date(year, 1, 1), date(year, 12, 31)))
+    if organiser:
+        query = query.where(Drill.organiser == organiser)
+    async with engine.connect() as conn:
+        rows = (await conn.execute(query)).mappings().all()
+    return [Drill.model_validate(dict(r)) for r in rows]
+
+
+def default_cadence(year: int, linked_plans: list[str] | None = None) -> list[CadenceItem]:
+    """月度实战演练、季度技能比武、年度综合拉动 (the Xi'an cadence in DOMAIN.md §2)."""
+    plans = linked_plans or []
+    return [
+        CadenceItem(
+            key="M",
+            frequency=Frequency.MONTHLY,
+            drill_type=DrillType.LIVE,
+            title="实战演练",
+            scenario="月度实战演练",
+            day=15,
+            linked_plans=plans,
+        ),
+        CadenceItem(
+            key="Q",
+            frequency=Frequency.QUARTERLY,
+            drill_type=DrillType.SINGLE,
+            title="技能比武",
+            scenario="季度技能比武",
+            day=20,
+            month=2,
+            linked_plans=plans,
+        ),
+        CadenceItem(
+            key="A",
+            frequency=Frequency.ANNUAL,
+            drill_type=DrillType.COMPREHENSIVE,
+            title="综合拉动演练",
+            scenario="年度综合拉动演练",
+            day=18,
+            month=6,
+            linked_plans=plans,
+        ),
+    ]
+
+
+async def start_programme(
+    client: Client, settings: Settings, data: ProgrammeInput, task_queue: str | None = None
+) -> WorkflowHandle[ProgrammeWorkflow, ProgrammeView]:
+    return await client.start_workflow(
+        ProgrammeWorkflow.run,
+        data,
+        id=programme_workflow_id(data.unit_code, data.year),
+        task_queue=task_queue or settings.temporal_task_queue,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+    )
+
+
+@dataclass(frozen=True)
+class CoverageRow:
+    plan_code: str
+    plan_name: str
+    kind: str
+    cadence_months: int
+    last_drilled: date | None
+    due: date
+    overdue_days: int
+
+    @property
+    def never_drilled(self) -> bool:
+        return self.last_drilled is None
+
+
+def _add_months(day: date, months: int) -> date:
+    month_index = day.month - 1 + months
+    year, month = day.year + month_index // 12, month_index % 12 + 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+_COVERAGE_SQL = text(
+    """
+    SELECT p.code, p.name, p.kind, p.issued_on, last.last_drilled
+    FROM plan p
+    LEFT JOIN (
+        SELECT l.plan_code, max(d.conducted_on) AS last_drilled
+        FROM drill_plan l JOIN drill d ON d.code = l.drill_code
+        WHERE d.conducted_on IS NOT NULL AND d.conducted_on <= :as_of
+        GROUP BY l.plan_code
+    ) last ON last.plan_code = p.code
+    WHERE p.in_force_version IS NOT NULL
+      AND p.stage NOT IN ('withdrawn', 'abolished')
+      AND p.kind = ANY(:kinds)
+    ORDER BY p.code
+    """
+)
+
+
+async def coverage(
+    engine: AsyncEngine, settings: Settings, as_of: date, only_gaps: bool = True
+) -> list[CoverageRow]:
+    """Plans in force and their drill cadence: last drilled, next due, days overdue.
+
+    A plan never drilled counts from its issue date. With ``only_gaps``, rows that are overdue
+    or never drilled.
+    """
+    cadence = settings.drill_cadence_months
+    async with engine.connect() as conn:
+        result = await conn.execute(_COVERAGE_SQL, {"as_of": as_of, "kinds": list(cadence)})
+        rows = result.all()
+    out = []
+    for code, name, kind, issued_on, last_drilled in rows:
+        months = cadence[kind]
+        since = last_drilled or issued_on or as_of
+        due = _add_months(since, months)
+        row = CoverageRow(code, name, kind, months, last_drilled, due, (as_of - due).days)
+        if not only_gaps or row.overdue_days > 0 or row.never_drilled:
+            out.append(row)
+    out.sort(key=lambda r: (-r.overdue_days, r.plan_code))
+    return out
