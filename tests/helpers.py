@@ -97,3 +97,8 @@ async def db_plan(engine: AsyncEngine, code: str) -> dict | None:
             .first()
         )
         return dict(row) if row else None
+
+
+async def rows(engine: AsyncEngine, sql: str, **params: object) -> list[dict]:
+    async with engine.connect() as conn:
+        return [dict(r) for r in (await conn.execute(text(sql), params)).mappings()]

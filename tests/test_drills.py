@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
-from sqlalchemy import text
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
@@ -28,7 +27,7 @@ from models.drill import (
 )
 from models.plan import FileInput, IssueInput, PlanKind, PlanStage, RevisionCause
 from tests.conftest import make_settings
-from tests.helpers import drive_to_approved, eventually, flood_plan, view
+from tests.helpers import drive_to_approved, eventually, flood_plan, rows, view
 from workflows.drill import DrillWorkflow, ProgrammeWorkflow
 from workflows.plan import PlanWorkflow
 from yingji.drills import coverage, create_drill, default_cadence, drill_handle, start_programme
@@ -73,12 +72,12 @@ async def plan_in_force(
 
 
 async def notifications(engine, source: str) -> list[tuple[str, str]]:
-    async with engine.connect() as conn:
-        rows = await conn.execute(
-            text("SELECT recipient, subject FROM notification WHERE source = :s ORDER BY key"),
-            {"s": source},
-        )
-        return [(r.recipient, r.subject) for r in rows]
+    found = await rows(
+        engine,
+        "SELECT recipient, subject FROM notification WHERE source = :s ORDER BY key",
+        s=source,
+    )
+    return [(r["recipient"], r["subject"]) for r in found]
 
 
 async def test_drill_from_plan_to_closed_and_its_finding_reopens_the_plan(
@@ -174,46 +173,30 @@ async def test_drill_from_plan_to_closed_and_its_finding_reopens_the_plan(
     assert v.stage is DrillStage.CLOSED and v.open_actions == 0
     assert (await h.result()).stage is DrillStage.CLOSED
 
-    async with engine.connect() as conn:
-        drill = (
-            (await conn.execute(text("SELECT * FROM drill WHERE code = :c"), {"c": code}))
-            .mappings()
-            .one()
-        )
-        actions = (
-            await conn.execute(
-                text(
-                    "SELECT number, overdue, done_on IS NOT NULL AS done FROM corrective_action WHERE drill_code = :c ORDER BY number"
-                ),
-                {"c": code},
-            )
-        ).all()
-        findings = (
-            await conn.execute(
-                text(
-                    "SELECT number, plan_defect, plan_code FROM drill_finding WHERE drill_code = :c ORDER BY number"
-                ),
-                {"c": code},
-            )
-        ).all()
-        seqs = (
-            (
-                await conn.execute(
-                    text("SELECT seq FROM drill_event WHERE drill_code = :c ORDER BY seq"),
-                    {"c": code},
-                )
-            )
-            .scalars()
-            .all()
-        )
+    drill = (await rows(engine, "SELECT * FROM drill WHERE code = :c", c=code))[0]
+    actions = await rows(
+        engine,
+        "SELECT number, overdue, done_on IS NOT NULL AS done FROM corrective_action "
+        "WHERE drill_code = :c ORDER BY number",
+        c=code,
+    )
+    findings = await rows(
+        engine,
+        "SELECT number, plan_defect, plan_code FROM drill_finding "
+        "WHERE drill_code = :c ORDER BY number",
+        c=code,
+    )
+    seqs = await rows(
+        engine, "SELECT seq FROM drill_event WHERE drill_code = :c ORDER BY seq", c=code
+    )
     assert (drill["stage"], drill["participant_count"], drill["third_party_evaluation"]) == (
         "closed",
         320,
         True,
     )
-    assert [tuple(a) for a in actions] == [(1, False, True), (2, True, True)]
-    assert [tuple(f) for f in findings] == [(1, True, plan_code), (2, False, None)]
-    assert seqs == list(range(1, v.last_seq + 1))
+    assert [tuple(a.values()) for a in actions] == [(1, False, True), (2, True, True)]
+    assert [tuple(f.values()) for f in findings] == [(1, True, plan_code), (2, False, None)]
+    assert [r["seq"] for r in seqs] == list(range(1, v.last_seq + 1))
 
 
 async def test_postpone_moves_reminders_and_cancel_ends(
@@ -357,16 +340,12 @@ async def test_a_years_programme_starts_its_17_drills_on_their_dates(
     for suffix, day in expected.items():
         v = await drill_handle(ts_client, f"{unit_code}-{year}-{suffix}").query(DrillWorkflow.view)
         assert v.scheduled_on == day and v.programme_id == f"programme:{unit_code}:{year}"
-    async with engine.connect() as conn:
-        types = (
-            await conn.execute(
-                text(
-                    "SELECT drill_type, count(*) FROM drill WHERE programme_id = :p GROUP BY 1 ORDER BY 1"
-                ),
-                {"p": f"programme:{unit_code}:{year}"},
-            )
-        ).all()
-    assert [tuple(t) for t in types] == [("comprehensive", 1), ("live", 12), ("single", 4)]
+    types = await rows(
+        engine,
+        "SELECT drill_type, count(*) AS n FROM drill WHERE programme_id = :p GROUP BY 1 ORDER BY 1",
+        p=f"programme:{unit_code}:{year}",
+    )
+    assert [tuple(t.values()) for t in types] == [("comprehensive", 1), ("live", 12), ("single", 4)]
 
 
 async def test_coverage_lists_plans_not_drilled_within_their_cadence(
