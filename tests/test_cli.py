@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from datetime import datetime
 
 import pytest
 from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner, Result
 
+from models.common import CHINA_TZ
 from tests.conftest import make_settings
 from tests.helpers import db_plan, eventually
 from worker import build_worker
@@ -117,7 +119,7 @@ async def test_plan_from_draft_to_in_force_and_into_revision(cli: CliRunner, eng
 
 async def test_bad_input_gets_a_clear_message_and_non_zero_exit(cli: CliRunner, code) -> None:
     r = await yingji(cli, "plan", "show", "NO-SUCH-PLAN")
-    assert r.exit_code == 1 and "no plan with code NO-SUCH-PLAN" in r.output
+    assert r.exit_code == 1 and "plan NO-SUCH-PLAN not found" in r.output
 
     r = await yingji(cli, *create_args(code, kind="nonsense"))
     assert r.exit_code == 2 and "'nonsense' is not one of" in r.output
@@ -157,3 +159,148 @@ async def test_bad_input_gets_a_clear_message_and_non_zero_exit(cli: CliRunner, 
     r = await yingji(cli, "plan", "show", code, "--json")
     plan = json.loads(r.output)
     assert (plan["stage"], plan["last_seq"], plan["reviews"]) == ("drafting", 1, [])
+
+
+async def test_drill_commands(cli: CliRunner, dev_env, code: str, tmp_path) -> None:
+    plan_code = f"{code}-P"
+    assert (await yingji(cli, *create_args(plan_code, kind="special"))).exit_code == 0
+    for command, *options in [
+        ("submit", "--by", "张敏"),
+        ("review", "--reviewer", "a", "--opinion", "同意"),
+        ("review", "--reviewer", "b", "--opinion", "同意"),
+        ("review", "--reviewer", "c", "--opinion", "同意"),
+        ("approve", "--approver", "区政府"),
+        ("issue", "--document-number", "嘉府办发〔2026〕9号", "--issuer", "区政府办"),
+        ("file", "--filed-with", "市应急局", "--by", "张敏"),
+    ]:
+        assert (await yingji(cli, "plan", command, plan_code, *options)).exit_code == 0
+
+    today = datetime.now(CHINA_TZ).date().isoformat()  # the date the workflows use
+    r = await yingji(
+        cli,
+        "drill",
+        "plan",
+        code,
+        "--name",
+        "嘉安-2026",
+        "--type",
+        "综合演练",
+        "--scenario",
+        "持续强降雨",
+        "--organiser",
+        "嘉定区应急管理局",
+        "--site",
+        "远香湖",
+        "--date",
+        today,
+        "--participant",
+        "嘉定区水务局",
+        "--plan",
+        plan_code,
+    )
+    assert r.exit_code == 0, r.output
+    assert "综合演练" in r.output and "已计划" in r.output
+
+    r = await yingji(
+        cli, "drill", "postpone", code, "--to", "2020-01-01", "--reason", "x", "--by", "y"
+    )
+    assert r.exit_code == 1 and "new_date" in r.output
+
+    r = await yingji(
+        cli,
+        "drill",
+        "conduct",
+        code,
+        "--participants",
+        "320",
+        "--by",
+        "指挥部",
+        "--segment",
+        "商场人员疏散",
+        "--segment",
+        "水上救援",
+    )
+    assert r.exit_code == 0 and "320 people" in r.output, r.output
+
+    findings = tmp_path / "findings.json"
+    findings.write_text(
+        json.dumps(
+            {
+                "findings": [
+                    {
+                        "severity": "high",
+                        "category": "plan_soundness",
+                        "description": "转移路线不明确",
+                        "plan_defect": True,
+                        "plan_code": plan_code,
+                    }
+                ],
+                "actions": [
+                    {
+                        "finding": 1,
+                        "description": "修订转移路线",
+                        "owner": "区应急局",
+                        "due_on": today,
+                    }
+                ],
+            },
+            ensure_ascii=False,
+        )
+    )
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    r = await yingji(
+        cli, "drill", "evaluate", code, "--evaluator", "e", "--summary", "s", "--file", str(bad)
+    )
+    assert r.exit_code == 2 and "cannot read" in r.output
+
+    r = await yingji(
+        cli,
+        "drill",
+        "evaluate",
+        code,
+        "--evaluator",
+        "第三方评估组",
+        "--summary",
+        "总体成功",
+        "--third-party",
+        "--file",
+        str(findings),
+    )
+    assert r.exit_code == 0, r.output
+    assert "revision requested" in r.output and "修订转移路线" in r.output
+
+    r = await yingji(cli, "drill", "action-done", code, "1", "--by", "区应急局")
+    assert r.exit_code == 0 and "已完成" in r.output, r.output
+
+    r = await yingji(cli, "drill", "list", "--year", today[:4])
+    assert r.exit_code == 0 and code in r.output
+    r = await yingji(cli, "drill", "coverage", "--all", "--json")
+    assert r.exit_code == 0
+    rows = {row["plan_code"]: row for row in json.loads(r.output)}
+    assert rows[plan_code]["last_drilled"] == today
+
+    # The plan defect reopened the plan.
+    r = await yingji(cli, "plan", "show", plan_code, "--json")
+    assert json.loads(r.output)["revisions"][0]["triggers"][0]["source"] == f"drill:{code}"
+
+    r = await yingji(cli, "drill", "show", "NO-SUCH-DRILL")
+    assert r.exit_code == 1 and "drill NO-SUCH-DRILL not found" in r.output
+
+    year = str(int(today[:4]) + 1)
+    r = await yingji(
+        cli,
+        "drill",
+        "programme",
+        "start",
+        "--unit",
+        "西安市应急管理局",
+        "--unit-code",
+        code,
+        "--year",
+        year,
+    )
+    assert r.exit_code == 0, r.output
+    r = await yingji(cli, "drill", "programme", "show", code, year)
+    assert r.exit_code == 0 and f"{code}-{year}-M01" in r.output and f"{code}-{year}-A" in r.output
+    assert r.output.count("pending") == 17

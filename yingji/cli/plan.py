@@ -1,23 +1,15 @@
-"""``yingji``: the duty officers' command line (Typer + rich)."""
+"""``yingji plan``: emergency plans (应急预案)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
-from collections.abc import Awaitable, Callable
-from datetime import date
-from typing import Annotated, Any, TypeVar
+from collections.abc import Callable
+from typing import Annotated, Any
 
 import typer
-from pydantic import ValidationError
-from rich.console import Console
 from rich.table import Table
-from temporalio.client import Client, WorkflowUpdateFailedError
-from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError, RPCStatusCode
 
-from models.common import LabelledEnum
 from models.plan import (
     ApproveInput,
     CloseInput,
@@ -37,100 +29,11 @@ from models.plan import (
     SubmitDraft,
 )
 from yingji import plans
+from yingji.cli.common import client_for, database_url, out, parse, parse_date, run
 from yingji.db import make_engine
-from yingji.embedded import read_info
-from yingji.settings import Settings, get_settings
-from yingji.temporal import connect, temporal_address
+from yingji.settings import Settings
 
-T = TypeVar("T")
-E = TypeVar("E", bound=LabelledEnum)
-
-app = typer.Typer(no_args_is_help=True, help="Yingji (应急): durable workflows for the bureau.")
 plan_app = typer.Typer(no_args_is_help=True, help="Emergency plans (应急预案).")
-app.add_typer(plan_app, name="plan")
-
-out = Console(soft_wrap=True)
-err = Console(stderr=True)
-
-
-class CliError(Exception):
-    """A message for the user; exits non-zero."""
-
-
-def fail(message: str) -> None:
-    err.print(f"[bold red]error:[/bold red] {message}", highlight=False)
-    raise typer.Exit(1)
-
-
-def _validation_message(exc: ValidationError) -> str:
-    parts = []
-    for e in exc.errors():
-        field = ".".join(str(p) for p in e["loc"]) or "input"
-        parts.append(f"{field}: {e['msg']}")
-    return "; ".join(parts)
-
-
-def run(job: Callable[[Settings], Awaitable[T]], code: str | None = None) -> T:
-    """Run an async CLI job, turning every expected failure into a clear message and exit 1."""
-    settings = get_settings()
-    try:
-        return asyncio.run(job(settings))
-    except ValidationError as exc:
-        fail(f"invalid input: {_validation_message(exc)}")
-    except WorkflowAlreadyStartedError:
-        fail(f"plan {code} already exists (plan codes are never reused)")
-    except WorkflowUpdateFailedError as exc:
-        cause = exc.cause
-        fail(getattr(cause, "message", None) or str(cause or exc))
-    except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND:
-            fail(f"no plan with code {code}" if code else exc.message)
-        if exc.status == RPCStatusCode.UNAVAILABLE:
-            fail(f"cannot reach Temporal at {temporal_address(settings)}: is `make run` running?")
-        fail(f"Temporal refused the request: {exc.message}")
-    except CliError as exc:
-        fail(str(exc))
-    except ConnectionError as exc:
-        fail(f"cannot connect: {exc}")
-    raise AssertionError("unreachable")
-
-
-async def client_for(settings: Settings) -> Client:
-    try:
-        return await connect(settings)
-    except RuntimeError as exc:
-        raise CliError(
-            f"cannot reach Temporal at {temporal_address(settings)}: {exc}. Is `make run` running?"
-        ) from exc
-
-
-def database_url(settings: Settings) -> str:
-    if settings.database_url is not None:
-        return settings.database_url.get_secret_value()
-    info = read_info(settings)
-    if info is None or not info.database_url:
-        raise CliError(
-            "no database: set YINGJI_DATABASE_URL, or start the embedded stack with `make run`"
-        )
-    return info.database_url
-
-
-def parse(enum: type[E], text: str, field: str) -> E:
-    try:
-        return enum.parse(text)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint=f"--{field}") from exc
-
-
-def parse_date(text: str | None, field: str) -> date | None:
-    if text is None:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError as exc:
-        raise typer.BadParameter(
-            f"'{text}' is not a date (YYYY-MM-DD)", param_hint=f"--{field}"
-        ) from exc
 
 
 # -- output ---------------------------------------------------------------------------------------
@@ -206,7 +109,7 @@ def _act(code: str, action: str, build: Callable[[], Any], as_json: bool) -> Non
         client = await client_for(settings)
         return await plans.act(client, code, action, data)
 
-    finish(run(job, code), as_json)
+    finish(run(job, f"plan {code}"), as_json)
 
 
 @plan_app.command("create")
@@ -232,7 +135,7 @@ def plan_create(
         await plans.create_plan(client, settings, data)
         return await plans.show(client, code)
 
-    finish(run(job, code), as_json)
+    finish(run(job, f"plan {code}"), as_json)
 
 
 @plan_app.command("submit")
@@ -369,7 +272,7 @@ def plan_trigger_revision(
         await plans.trigger_revision(client, code, trigger)
         return await plans.show(client, code)
 
-    v = run(job, code)
+    v = run(job, f"plan {code}")
     out.print(
         f"revision cause sent to plan {code} ({v.stage_label}, v{v.version})", highlight=False
     )
@@ -394,7 +297,7 @@ def plan_show(code: Code, as_json: Json = False) -> None:
     async def job(settings: Settings) -> PlanView:
         return await plans.show(await client_for(settings), code)
 
-    finish(run(job, code), as_json)
+    finish(run(job, f"plan {code}"), as_json)
 
 
 @plan_app.command("list")
@@ -434,15 +337,3 @@ def plan_list(
             str(r.evaluation_due or ""),
         )
     out.print(table)
-
-
-@app.command("serve")
-def serve_command() -> None:
-    """Start the embedded stack (unless configured otherwise) and the worker."""
-    from yingji.serve import serve
-
-    asyncio.run(serve(get_settings()))
-
-
-def main() -> None:
-    app()

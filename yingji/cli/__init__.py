@@ -1,0 +1,27 @@
+"""``yingji``: the duty officers' command line (Typer + rich)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import typer
+
+from yingji.cli.drill import drill_app
+from yingji.cli.plan import plan_app
+from yingji.settings import get_settings
+
+app = typer.Typer(no_args_is_help=True, help="Yingji (应急): durable workflows for the bureau.")
+app.add_typer(plan_app, name="plan")
+app.add_typer(drill_app, name="drill")
+
+
+@app.command("serve")
+def serve_command() -> None:
+    """Start the embedded stack (unless configured otherwise) and the worker."""
+    from yingji.serve import serve
+
+    asyncio.run(serve(get_settings()))
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,423 @@
+"""``yingji drill``: drills (应急演练), their programmes, and plan coverage."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import TypeAdapter, ValidationError
+from rich.table import Table
+
+from models.common import CHINA_TZ
+from models.drill import (
+    ActionDoneInput,
+    CadenceItem,
+    CancelInput,
+    ConductInput,
+    DrillCreate,
+    DrillEvaluateInput,
+    DrillType,
+    DrillView,
+    PostponeInput,
+    ProgrammeInput,
+    ProgrammeView,
+)
+from models.plan import PlanKind
+from workflows.drill import ProgrammeWorkflow
+from yingji import drills
+from yingji.cli.common import client_for, database_url, out, parse, parse_date, run
+from yingji.db import make_engine
+from yingji.settings import Settings
+
+drill_app = typer.Typer(no_args_is_help=True, help="Drills (应急演练) and drill programmes.")
+programme_app = typer.Typer(no_args_is_help=True, help="A unit's yearly drill programme.")
+drill_app.add_typer(programme_app, name="programme")
+
+Code = Annotated[str, typer.Argument(metavar="CODE", help="drill code, e.g. JD-JA-2024")]
+Json = Annotated[bool, typer.Option("--json", help="print JSON")]
+By = Annotated[str, typer.Option(help="经办人")]
+
+
+def print_drill(v: DrillView) -> None:
+    out.print(f"[bold]{v.name}[/bold]  ({v.code})  {v.drill_type.label}", highlight=False)
+    out.print(
+        f"  阶段 stage: [bold]{v.stage_label}[/bold] ({v.stage.value})\n"
+        f"  日期 date: {v.scheduled_on}   地点 site: {v.site}\n"
+        f"  情景 scenario: {v.scenario}\n"
+        f"  组织 organiser: {v.organiser}   参演 participants: {', '.join(v.participants) or '—'}\n"
+        f"  预案 plans: {', '.join(v.linked_plans) or '—'}\n"
+        f"  next: {', '.join(a.value for a in v.allowed_actions) or '—'}",
+        highlight=False,
+    )
+    for p in v.postponements:
+        out.print(f"  延期 postponed {p['from']} → {p['to']}: {p['reason']}", highlight=False)
+    if v.date_passed_unconducted:
+        out.print("  [red]date passed without the drill being recorded as conducted[/red]")
+    if v.conduct:
+        out.print(
+            f"  实施 conducted {v.conduct.conducted_on}, {v.conduct.participant_count} people; "
+            f"{'、'.join(v.conduct.segments)}",
+            highlight=False,
+        )
+    if v.evaluation_due and not v.evaluation:
+        flag = " [red]OVERDUE 逾期[/red]" if v.evaluation_overdue else ""
+        out.print(f"  评估报告 due {v.evaluation_due}{flag}", highlight=False)
+    if v.evaluation:
+        who = "third party 第三方" if v.evaluation.third_party else "internal"
+        out.print(f"  评估 {v.evaluation.evaluated_on} by {v.evaluation.evaluator} ({who})")
+    if v.findings:
+        table = Table(title="Findings 发现问题", title_justify="left")
+        for col in ("#", "severity", "category", "description", "plan"):
+            table.add_column(col)
+        for f in v.findings:
+            plan = (
+                f"{f.plan_code} ({'revision requested' if f.plan_notified else 'NOT sent'})"
+                if f.plan_defect
+                else ""
+            )
+            table.add_row(str(f.number), f.severity.label, f.category.label, f.description, plan)
+        out.print(table)
+    if v.actions:
+        table = Table(title="Corrective actions 整改", title_justify="left")
+        for col in ("#", "finding", "action", "owner", "due", "status"):
+            table.add_column(col)
+        for a in v.actions:
+            status = (
+                f"done {a.done_on}"
+                if a.done_on
+                else ("[red]OVERDUE 逾期[/red]" if a.overdue else "open")
+            )
+            table.add_row(
+                str(a.number), str(a.finding), a.description, a.owner, str(a.due_on), status
+            )
+        out.print(table)
+
+
+def finish(v: DrillView, as_json: bool) -> None:
+    if as_json:
+        out.print_json(v.model_dump_json())
+    else:
+        print_drill(v)
+
+
+def _act(code: str, action: str, build: Callable[[], Any], as_json: bool) -> None:
+    async def job(settings: Settings) -> DrillView:
+        data = build()
+        client = await client_for(settings)
+        return await drills.act(client, code, action, data)
+
+    finish(run(job, f"drill {code}"), as_json)
+
+
+def _required_date(text: str, field: str) -> date:
+    day = parse_date(text, field)
+    assert day is not None
+    return day
+
+
+@drill_app.command("plan")
+def drill_plan(
+    code: Code,
+    name: Annotated[str, typer.Option(help="演练名称, e.g. 嘉安-2024")],
+    drill_type: Annotated[
+        str, typer.Option("--type", help="live|tabletop|comprehensive|single or 中文")
+    ],
+    scenario: Annotated[str, typer.Option(help="演练情景")],
+    organiser: Annotated[str, typer.Option(help="组织单位")],
+    site: Annotated[str, typer.Option(help="地点")],
+    on: Annotated[str, typer.Option("--date", help="YYYY-MM-DD")],
+    participant: Annotated[list[str] | None, typer.Option(help="参演单位 (repeat)")] = None,
+    plan: Annotated[list[str] | None, typer.Option(help="linked plan code (repeat)")] = None,
+    as_json: Json = False,
+) -> None:
+    """Plan a drill (演练方案); reminders go out before its date."""
+    kind = parse(DrillType, drill_type, "type")
+    day = _required_date(on, "date")
+
+    async def job(settings: Settings) -> DrillView:
+        data = DrillCreate(
+            code=code,
+            name=name,
+            drill_type=kind,
+            scenario=scenario,
+            organiser=organiser,
+            site=site,
+            scheduled_on=day,
+            participants=participant or [],
+            linked_plans=plan or [],
+        )
+        client = await client_for(settings)
+        await drills.create_drill(client, settings, data)
+        return await drills.show(client, code)
+
+    finish(run(job, f"drill {code}"), as_json)
+
+
+@drill_app.command("postpone")
+def drill_postpone(
+    code: Code,
+    to: Annotated[str, typer.Option(help="new date YYYY-MM-DD")],
+    reason: Annotated[str, typer.Option(help="原因, e.g. 台风影响")],
+    by: By,
+    as_json: Json = False,
+) -> None:
+    """Move the drill to a new date."""
+    day = _required_date(to, "to")
+    _act(code, "postpone", lambda: PostponeInput(new_date=day, reason=reason, by=by), as_json)
+
+
+@drill_app.command("cancel")
+def drill_cancel(code: Code, reason: Annotated[str, typer.Option()], by: By) -> None:
+    """Cancel a planned drill."""
+    _act(code, "cancel", lambda: CancelInput(reason=reason, by=by), False)
+
+
+@drill_app.command("conduct")
+def drill_conduct(
+    code: Code,
+    participants: Annotated[int, typer.Option(help="参演人数")],
+    by: By,
+    segment: Annotated[list[str] | None, typer.Option(help="演练科目 (repeat)")] = None,
+    observations: str = "",
+    on: Annotated[str | None, typer.Option("--on", help="YYYY-MM-DD, default today")] = None,
+    as_json: Json = False,
+) -> None:
+    """Record that the drill took place; the evaluation report falls due."""
+    day = parse_date(on, "on")
+    _act(
+        code,
+        "conduct",
+        lambda: ConductInput(
+            conducted_on=day,
+            participant_count=participants,
+            segments=segment or [],
+            observations=observations,
+            by=by,
+        ),
+        as_json,
+    )
+
+
+@drill_app.command("evaluate")
+def drill_evaluate(
+    code: Code,
+    evaluator: Annotated[str, typer.Option(help="评估人/评估组")],
+    summary: Annotated[str, typer.Option(help="评估结论")],
+    third_party: Annotated[bool, typer.Option(help="third-party evaluation 第三方评估")] = False,
+    file: Annotated[
+        Path | None,
+        typer.Option(help='JSON: {"findings": [...], "actions": [...]} (see README)'),
+    ] = None,
+    as_json: Json = False,
+) -> None:
+    """Record the evaluation: findings (发现问题) and corrective actions (整改)."""
+    extra: dict[str, Any] = {}
+    if file is not None:
+        try:
+            extra = json.loads(file.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise typer.BadParameter(f"cannot read {file}: {exc}", param_hint="--file") from exc
+        if not isinstance(extra, dict):
+            raise typer.BadParameter("must hold a JSON object", param_hint="--file")
+    _act(
+        code,
+        "evaluate",
+        lambda: DrillEvaluateInput(
+            evaluator=evaluator, summary=summary, third_party=third_party, **extra
+        ),
+        as_json,
+    )
+
+
+@drill_app.command("action-done")
+def drill_action_done(
+    code: Code,
+    action: Annotated[int, typer.Argument(help="corrective action number")],
+    by: By,
+    note: str = "",
+    on: Annotated[str | None, typer.Option("--on", help="YYYY-MM-DD, default today")] = None,
+    as_json: Json = False,
+) -> None:
+    """Mark a corrective action (整改) done; with all done the drill closes."""
+    day = parse_date(on, "on")
+    _act(
+        code,
+        "action-done",
+        lambda: ActionDoneInput(action=action, by=by, note=note, done_on=day),
+        as_json,
+    )
+
+
+@drill_app.command("show")
+def drill_show(code: Code, as_json: Json = False) -> None:
+    """A drill's stage, dates, findings and corrective actions."""
+
+    async def job(settings: Settings) -> DrillView:
+        return await drills.show(await client_for(settings), code)
+
+    finish(run(job, f"drill {code}"), as_json)
+
+
+async def _with_engine(settings: Settings, use: Callable[[Any], Any]) -> Any:
+    engine = make_engine(database_url(settings))
+    try:
+        return await use(engine)
+    finally:
+        await engine.dispose()
+
+
+@drill_app.command("list")
+def drill_list(
+    year: Annotated[int | None, typer.Option(help="drills dated in this year")] = None,
+    organiser: Annotated[str | None, typer.Option(help="组织单位")] = None,
+    as_json: Json = False,
+) -> None:
+    """The drill calendar (from the database)."""
+
+    async def job(settings: Settings) -> list[Any]:
+        return await _with_engine(
+            settings, lambda engine: drills.list_drills(engine, year=year, organiser=organiser)
+        )
+
+    found = run(job)
+    if as_json:
+        out.print_json(json.dumps([r.model_dump(mode="json") for r in found], ensure_ascii=False))
+        return
+    table = Table(title=f"Drills 演练 ({len(found)})", title_justify="left")
+    for col in ("date", "code", "name", "type", "organiser", "stage", "open actions"):
+        table.add_column(col)
+    for r in found:
+        table.add_row(
+            str(r.scheduled_on),
+            r.code,
+            r.name,
+            DrillType(r.drill_type).label,
+            r.organiser,
+            r.stage,
+            f"{r.open_actions} ({r.overdue_actions} overdue)" if r.open_actions else "",
+        )
+    out.print(table)
+
+
+@drill_app.command("coverage")
+def drill_coverage(
+    as_of: Annotated[str | None, typer.Option(help="YYYY-MM-DD, default today")] = None,
+    show_all: Annotated[bool, typer.Option("--all", help="also plans that are covered")] = False,
+    as_json: Json = False,
+) -> None:
+    """Plans in force not drilled within their required cadence, and by how long."""
+    day = parse_date(as_of, "as-of")
+
+    async def job(settings: Settings) -> list[drills.CoverageRow]:
+        when = day or datetime.now(CHINA_TZ).date()
+        return await _with_engine(
+            settings, lambda engine: drills.coverage(engine, settings, when, only_gaps=not show_all)
+        )
+
+    found = run(job)
+    if as_json:
+        out.print_json(
+            json.dumps(
+                [
+                    {
+                        **r.__dict__,
+                        "last_drilled": str(r.last_drilled or ""),
+                        "due": str(r.due),
+                        "never_drilled": r.never_drilled,
+                    }
+                    for r in found
+                ],
+                ensure_ascii=False,
+            )
+        )
+        return
+    table = Table(title=f"Drill coverage 预案演练覆盖 ({len(found)})", title_justify="left")
+    for col in ("plan", "name", "kind", "cadence", "last drilled", "due", "status"):
+        table.add_column(col)
+    for r in found:
+        if r.overdue_days > 0:
+            status = f"[red]overdue {r.overdue_days} days 逾期[/red]"
+        else:
+            status = f"due in {-r.overdue_days} days"
+        table.add_row(
+            r.plan_code,
+            r.plan_name,
+            PlanKind(r.kind).label,
+            f"{r.cadence_months} months",
+            str(r.last_drilled) if r.last_drilled else "never 从未演练",
+            str(r.due),
+            status,
+        )
+    out.print(table)
+
+
+@programme_app.command("start")
+def programme_start(
+    unit: Annotated[str, typer.Option(help="单位")],
+    unit_code: Annotated[str, typer.Option(help="short code used in drill codes")],
+    year: Annotated[int, typer.Option()],
+    participant: Annotated[list[str] | None, typer.Option(help="参演单位 (repeat)")] = None,
+    plan: Annotated[list[str] | None, typer.Option(help="linked plan code (repeat)")] = None,
+    cadence: Annotated[
+        Path | None,
+        typer.Option(help="JSON list of cadence items; default: monthly/quarterly/annual"),
+    ] = None,
+) -> None:
+    """Start a unit's programme for a year; each drill starts ahead of its date."""
+    try:
+        items = (
+            TypeAdapter(list[CadenceItem]).validate_json(cadence.read_bytes())
+            if cadence
+            else drills.default_cadence(year, plan)
+        )
+    except OSError as exc:
+        raise typer.BadParameter(f"cannot read {cadence}: {exc}", param_hint="--cadence") from exc
+    except ValidationError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--cadence") from exc
+
+    async def job(settings: Settings) -> ProgrammeView:
+        data = ProgrammeInput(
+            unit=unit,
+            unit_code=unit_code,
+            year=year,
+            items=items,
+            participants=participant or [],
+            lead_days=settings.drill_programme_lead_days,
+            rules=drills.rules_from(settings),
+        )
+        client = await client_for(settings)
+        handle = await drills.start_programme(client, settings, data)
+        return await handle.query(ProgrammeWorkflow.view)
+
+    v = run(job, f"programme {unit_code}:{year}")
+    out.print(f"programme {v.programme_id} started for {v.unit} {v.year}", highlight=False)
+
+
+@programme_app.command("show")
+def programme_show(
+    unit_code: Annotated[str, typer.Argument()], year: Annotated[int, typer.Argument()]
+) -> None:
+    """A programme's drills, their dates and whether each has started."""
+
+    async def job(settings: Settings) -> ProgrammeView:
+        client = await client_for(settings)
+        handle = client.get_workflow_handle_for(
+            ProgrammeWorkflow.run, drills.programme_workflow_id(unit_code, year)
+        )
+        return await handle.query(ProgrammeWorkflow.view)
+
+    v = run(job, f"programme {unit_code}:{year}")
+    table = Table(title=f"{v.unit} {v.year} 演练计划 ({len(v.drills)})", title_justify="left")
+    for col in ("date", "code", "name", "status"):
+        table.add_column(col)
+    for d in v.drills:
+        table.add_row(str(d.scheduled_on), d.code, d.name, d.status)
+    out.print(table)
+    if not v.calendar_exact:
+        out.print(
+            "  (working days estimated: the official calendar for that year is not known yet)"
+        )
