@@ -1,6 +1,6 @@
 """Record workflow histories for the replay tests.
 
-    .venv/bin/python -m tests.record_histories
+    .venv/bin/python -m tests.record_histories [SCENARIO ...]
 
 Runs each scenario on the time-skipping server with an embedded PostgreSQL and writes every run
 of every workflow (continue-as-new chains included) to ``tests/histories/``. Commit the files:
@@ -12,6 +12,7 @@ files next to the new ones.
 from __future__ import annotations
 
 import asyncio
+import sys
 import tempfile
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -22,6 +23,21 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from models.common import CHINA_TZ
+from models.drill import (
+    ActionDoneInput,
+    ActionInput,
+    CancelInput,
+    ConductInput,
+    DrillCreate,
+    DrillEvaluateInput,
+    DrillType,
+    FindingCategory,
+    FindingInput,
+    PostponeInput,
+    ProgrammeInput,
+    Severity,
+)
 from models.plan import (
     CloseInput,
     EvaluateInput,
@@ -36,8 +52,10 @@ from models.plan import (
 from tests.conftest import make_settings, venv_binary
 from tests.helpers import drive_to_approved, eventually, flood_plan, issue, view
 from worker import build_worker
+from workflows.drill import DrillWorkflow
 from workflows.plan import PlanWorkflow
 from yingji.db import make_engine, migrate
+from yingji.drills import create_drill, default_cadence, drill_handle, start_programme
 from yingji.plans import create_plan, plan_handle
 
 HERE = Path(__file__).parent / "histories"
@@ -113,10 +131,113 @@ async def withdrawn(env: WorkflowEnvironment, code: str) -> None:
     await h.result()
 
 
-SCENARIOS: dict[str, Callable[[WorkflowEnvironment, str], Awaitable[None]]] = {
-    "plan_lifecycle": lifecycle,
-    "plan_triggers": triggers,
-    "plan_withdrawn": withdrawn,
+async def drill_closed(env: WorkflowEnvironment, code: str) -> str:
+    client = env.client
+    plan = f"{code}-P"
+    await create_plan(client, make_settings(), flood_plan(plan), task_queue=QUEUE)
+    await drive_to_approved(client, plan)
+    await issue(client, plan)
+    await plan_handle(client, plan).execute_update(
+        PlanWorkflow.file, FileInput(filed_with="上海市应急管理局", filed_by="张敏")
+    )
+    today = (await env.get_current_time()).astimezone(CHINA_TZ).date()
+    drill = DrillCreate(
+        code=code,
+        name="嘉安-2024",
+        drill_type=DrillType.COMPREHENSIVE,
+        scenario="持续强降雨",
+        organiser="嘉定区应急管理局",
+        participants=["嘉定区水务局"],
+        linked_plans=[plan],
+        site="远香湖",
+        scheduled_on=today + timedelta(days=10),
+    )
+    await create_drill(client, make_settings(), drill, task_queue=QUEUE)
+    h = drill_handle(client, code)
+    await env.sleep(timedelta(days=10))
+    await h.execute_update(DrillWorkflow.conduct, ConductInput(participant_count=320, by="指挥部"))
+    await env.sleep(timedelta(days=20))
+    due = (await env.get_current_time()).astimezone(CHINA_TZ).date() + timedelta(days=5)
+    await h.execute_update(
+        DrillWorkflow.evaluate,
+        DrillEvaluateInput(
+            evaluator="第三方评估组",
+            third_party=True,
+            summary="总体成功",
+            findings=[
+                FindingInput(
+                    severity=Severity.HIGH,
+                    category=FindingCategory.PLAN_SOUNDNESS,
+                    description="转移路线不明确",
+                    plan_defect=True,
+                    plan_code=plan,
+                )
+            ],
+            actions=[
+                ActionInput(finding=1, description="修订转移路线", owner="区应急局", due_on=due)
+            ],
+        ),
+    )
+    await env.sleep(timedelta(days=7))
+    await h.execute_update(DrillWorkflow.action_done, ActionDoneInput(action=1, by="区应急局"))
+    await h.result()
+    return f"drill:{code}"
+
+
+async def drill_cancelled(env: WorkflowEnvironment, code: str) -> str:
+    today = (await env.get_current_time()).astimezone(CHINA_TZ).date()
+    drill = DrillCreate(
+        code=code,
+        name="桌面推演",
+        drill_type=DrillType.TABLETOP,
+        scenario="危化品泄漏",
+        organiser="嘉定区应急管理局",
+        site="区应急指挥中心",
+        scheduled_on=today + timedelta(days=9),
+    )
+    await create_drill(env.client, make_settings(), drill, task_queue=QUEUE)
+    h = drill_handle(env.client, code)
+    await env.sleep(timedelta(days=3))
+    await h.execute_update(
+        DrillWorkflow.postpone,
+        PostponeInput(new_date=today + timedelta(days=30), reason="台风影响", by="值班员"),
+    )
+    await h.execute_update(DrillWorkflow.cancel, CancelInput(reason="改期至明年", by="值班员"))
+    await h.result()
+    return f"drill:{code}"
+
+
+async def programme(env: WorkflowEnvironment, code: str) -> str:
+    year = (await env.get_current_time()).astimezone(CHINA_TZ).year + 1
+    data = ProgrammeInput(
+        unit="西安市应急管理局", unit_code=code, year=year, items=default_cadence(year)
+    )
+    handle = await start_programme(env.client, make_settings(), data, task_queue=QUEUE)
+    await env.sleep(timedelta(days=400))
+    await handle.result()
+    return f"programme:{code}:{year}"
+
+
+def _plan(
+    scenario: Callable[[WorkflowEnvironment, str], Awaitable[None]],
+) -> Callable[[WorkflowEnvironment, str], Awaitable[str]]:
+    """A plan scenario: creates the plan, runs the steps, names the workflow to record."""
+
+    async def run(env: WorkflowEnvironment, code: str) -> str:
+        await create_plan(env.client, make_settings(), flood_plan(code), task_queue=QUEUE)
+        await scenario(env, code)
+        return f"plan:{code}"
+
+    return run
+
+
+SCENARIOS: dict[str, Callable[[WorkflowEnvironment, str], Awaitable[str]]] = {
+    "plan_lifecycle": _plan(lifecycle),
+    "plan_triggers": _plan(triggers),
+    "plan_withdrawn": _plan(withdrawn),
+    "drill_closed": drill_closed,
+    "drill_cancelled": drill_cancelled,
+    "programme_year": programme,
 }
 
 
@@ -139,7 +260,10 @@ async def save_chain(client: Client, workflow_id: str, name: str) -> list[Path]:
     return written
 
 
-async def main() -> None:
+async def main(names: list[str]) -> None:
+    unknown = set(names) - set(SCENARIOS)
+    if unknown:
+        raise SystemExit(f"unknown scenarios {sorted(unknown)}; known: {sorted(SCENARIOS)}")
     HERE.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         server = pgserver.get_server(Path(tmp) / "pg", cleanup_mode="delete")
@@ -150,17 +274,14 @@ async def main() -> None:
             test_server_existing_path=venv_binary("temporal-test-server"),
             data_converter=pydantic_data_converter,
         )
-        settings = make_settings()
-        async with env, build_worker(env.client, settings, engine, QUEUE):
-            for name, scenario in SCENARIOS.items():
-                code = f"REC-{name}"
-                await create_plan(env.client, settings, flood_plan(code), task_queue=QUEUE)
-                await scenario(env, code)
-                for path in await save_chain(env.client, f"plan:{code}", name):
+        async with env, build_worker(env.client, make_settings(), engine, QUEUE):
+            for name in names or list(SCENARIOS):
+                workflow_id = await SCENARIOS[name](env, f"REC-{name.replace('_', '-')}")
+                for path in await save_chain(env.client, workflow_id, name):
                     print(f"wrote {path.relative_to(HERE.parent.parent)}")
         await engine.dispose()
         server.cleanup()
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(main(sys.argv[1:]))

@@ -16,6 +16,7 @@ from temporalio.worker import Replayer
 
 from models.plan import PlanOutcome, PlanWorkflowInput
 from worker import WORKFLOWS, workflow_runner
+from workflows.drill import DrillWorkflow, ProgrammeWorkflow
 from workflows.plan import PlanWorkflow
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
@@ -26,7 +27,7 @@ def _load(path: Path) -> WorkflowHistory:
 
 
 #: Each registered workflow type and the file prefix of its committed histories.
-HISTORY_PREFIX = {PlanWorkflow: "plan"}
+HISTORY_PREFIX = {PlanWorkflow: "plan", DrillWorkflow: "drill", ProgrammeWorkflow: "programme"}
 
 
 def test_every_workflow_type_has_committed_histories() -> None:
