@@ -146,3 +146,102 @@ async def test_revisions_keyed_by_version(engine, code: str) -> None:
             )
         ).all()
     assert [(r.version, r.causes) for r in rows] == [(2, ["response_or_drill_findings"])]
+
+
+async def test_drill_projection_is_idempotent_and_never_goes_back(engine, code: str) -> None:
+    from activities.drill import DrillActivities
+    from models.drill import (
+        DRILL_ALLOWED,
+        CorrectiveAction,
+        DrillEvent,
+        DrillProjection,
+        DrillStage,
+        DrillType,
+        DrillView,
+        Finding,
+        FindingCategory,
+        Severity,
+    )
+    from tests.helpers import rows
+
+    def snapshot(stage: DrillStage, seq: int, with_findings: bool) -> DrillProjection:
+        findings = (
+            [
+                Finding(
+                    number=1,
+                    severity=Severity.HIGH,
+                    category=FindingCategory.EQUIPMENT,
+                    description="冲锋舟不足",
+                    plan_defect=False,
+                    plan_code=None,
+                )
+            ]
+            if with_findings
+            else []
+        )
+        actions = (
+            [
+                CorrectiveAction(
+                    number=1,
+                    finding=1,
+                    description="补充冲锋舟",
+                    owner="区水务局",
+                    due_on=date(2024, 7, 30),
+                )
+            ]
+            if with_findings
+            else []
+        )
+        view = DrillView(
+            code=code,
+            name="嘉安-2024",
+            drill_type=DrillType.COMPREHENSIVE,
+            scenario="强降雨",
+            organiser="嘉定区应急管理局",
+            participants=[],
+            linked_plans=["JD-FXFT"],
+            site="远香湖",
+            programme_id=None,
+            stage=stage,
+            stage_label=stage.label,
+            allowed_actions=list(DRILL_ALLOWED[stage]),
+            scheduled_on=date(2024, 6, 18),
+            postponements=[],
+            reminders_sent=[],
+            date_passed_unconducted=False,
+            conduct=None,
+            evaluation_due=None,
+            evaluation_overdue=False,
+            evaluation=None,
+            findings=findings,
+            actions=actions,
+            open_actions=len(actions),
+            overdue_actions=0,
+            last_seq=seq,
+        )
+        events = [
+            DrillEvent(
+                seq=n, at=datetime(2024, 6, 18, tzinfo=UTC), kind="k", stage=stage, actor="a"
+            )
+            for n in range(1, seq + 1)
+        ]
+        return DrillProjection(workflow_id=f"drill:{code}", view=view, events=events)
+
+    act = DrillActivities(engine)
+    env = ActivityEnvironment()
+    newer = snapshot(DrillStage.EVALUATED, 3, with_findings=True)
+    assert (await env.run(act.project_drill, newer)).events_written == 3
+    again = await env.run(act.project_drill, newer)
+    assert (again.events_written, again.snapshot_applied) == (0, False)
+    stale = await env.run(act.project_drill, snapshot(DrillStage.PLANNED, 1, with_findings=False))
+    assert not stale.snapshot_applied
+
+    drill = await rows(engine, "SELECT stage, last_seq FROM drill WHERE code = :c", c=code)
+    assert drill == [{"stage": "evaluated", "last_seq": 3}]
+    for table in ("drill_finding", "corrective_action", "drill_plan"):
+        found = await rows(
+            engine, f"SELECT count(*) AS n FROM {table} WHERE drill_code = :c", c=code
+        )
+        assert found == [{"n": 1}], table
+    events = await rows(engine, "SELECT seq FROM drill_event WHERE drill_code = :c", c=code)
+    assert [e["seq"] for e in events] == [1, 2, 3]
