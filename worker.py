@@ -21,14 +21,16 @@ from activities.drill import DrillActivities
 from activities.notify import NotifierActivities
 from activities.plan import PlanActivities
 from activities.programme import programme_dates
+from activities.typhoon import TyphoonActivities
 from workflows.drill import DrillWorkflow, ProgrammeWorkflow
 from workflows.plan import PlanWorkflow
+from workflows.typhoon import TyphoonWorkflow
 from yingji.db import make_engine, migrate
 from yingji.logging import configure_logging, get_logger
 from yingji.settings import Settings, get_settings
 from yingji.temporal import connect
 
-WORKFLOWS: Sequence[type] = (PlanWorkflow, DrillWorkflow, ProgrammeWorkflow)
+WORKFLOWS: Sequence[type] = (PlanWorkflow, DrillWorkflow, ProgrammeWorkflow, TyphoonWorkflow)
 
 #: Deterministic modules imported once, outside the sandbox.
 PASSTHROUGH = ("pydantic", "pydantic_core", "annotated_types", "models", "structlog")
@@ -44,6 +46,7 @@ def activities(engine: AsyncEngine) -> list[Any]:
     plans = PlanActivities(engine)
     drills = DrillActivities(engine)
     notifier = NotifierActivities(engine)
+    typhoons = TyphoonActivities(engine)
     return [
         plans.project_plan,
         add_working_days,
@@ -51,6 +54,10 @@ def activities(engine: AsyncEngine) -> list[Any]:
         drills.project_programme,
         notifier.notify,
         programme_dates,
+        typhoons.register_typhoon,
+        typhoons.apply_reports,
+        typhoons.close_intake,
+        typhoons.project_typhoon,
     ]
 
 

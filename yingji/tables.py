@@ -5,9 +5,14 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Column, DateTime
+from sqlalchemy import BigInteger, Column, DateTime, Identity, Index, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
+
+
+def _zero() -> Any:
+    """An integer column that starts at 0 in the database too (rows inserted by plain SQL)."""
+    return Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 def _tz() -> Any:
@@ -156,3 +161,133 @@ class NotificationRow(SQLModel, table=True):
     body: str
     source: str = Field(index=True)
     created_at: datetime = Field(sa_column=_tz())
+
+
+class AdminUnit(SQLModel, table=True):
+    """The district's administrative units: 街镇 (town) and the 村居 (village) under them."""
+
+    __tablename__ = "admin_unit"
+
+    code: str = Field(primary_key=True, max_length=100)
+    name: str
+    level: str = Field(description="town | village")
+    parent_code: str | None = Field(default=None, index=True, max_length=100)
+    district: str = Field(index=True)
+
+
+class TyphoonEventRow(SQLModel, table=True):
+    __tablename__ = "typhoon_event"
+
+    event_id: str = Field(primary_key=True, max_length=16)
+    workflow_id: str
+    year: int = Field(index=True)
+    number: int
+    name: str
+    district: str = Field(index=True)
+    status: str
+    level: str
+    warning: str
+    opened_at: datetime = Field(sa_column=_tz())
+    closed_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
+    pre_evacuated: int = _zero()
+    relocated: int = _zero()
+    centralized: int = _zero()
+    dispersed: int = _zero()
+    returned: int = _zero()
+    shelters_open: int = _zero()
+    sheltered_now: int = _zero()
+    units_reported: int = _zero()
+    peak_sheltered: int = _zero()
+    peak_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
+    batches_applied: int = _zero()
+    last_seq: int = _zero()
+
+
+class TyphoonUnit(SQLModel, table=True):
+    """The reporting units of one typhoon event (leaves of the district's registry)."""
+
+    __tablename__ = "typhoon_unit"
+
+    event_id: str = Field(primary_key=True, foreign_key="typhoon_event.event_id", max_length=16)
+    unit_code: str = Field(primary_key=True, max_length=100)
+    town_code: str = Field(index=True, max_length=100)
+
+
+class TyphoonReportRow(SQLModel, table=True):
+    """Every report as received: the durable intake. Keyed by (event, report id)."""
+
+    __tablename__ = "typhoon_report"
+
+    event_id: str = Field(primary_key=True, foreign_key="typhoon_event.event_id", max_length=16)
+    report_id: str = Field(primary_key=True, max_length=128)
+    arrival: int = Field(
+        sa_column=Column(BigInteger, Identity(always=True), nullable=False, unique=True)
+    )
+    unit_code: str = Field(max_length=100)
+    town_code: str = Field(max_length=100)
+    as_of: datetime = Field(sa_column=_tz())
+    pre_evacuated: int
+    relocated: int
+    centralized: int
+    dispersed: int
+    returned: int
+    shelters_open: int
+    sheltered_now: int
+    reported_by: str
+    corrects: str | None = None
+    reason: str | None = None
+    status: str
+    received_at: datetime = Field(sa_column=_tz())
+    applied_batch: int | None = None
+
+
+class TyphoonUnitLatest(SQLModel, table=True):
+    """Each unit's effective figures: its latest report by as-of time, then by arrival."""
+
+    __tablename__ = "typhoon_unit_latest"
+
+    event_id: str = Field(primary_key=True, foreign_key="typhoon_event.event_id", max_length=16)
+    unit_code: str = Field(primary_key=True, max_length=100)
+    town_code: str = Field(index=True, max_length=100)
+    report_id: str
+    as_of: datetime = Field(sa_column=_tz())
+    pre_evacuated: int
+    relocated: int
+    centralized: int
+    dispersed: int
+    returned: int
+    shelters_open: int
+    sheltered_now: int
+
+
+class TyphoonLog(SQLModel, table=True):
+    __tablename__ = "typhoon_log"
+
+    event_id: str = Field(primary_key=True, foreign_key="typhoon_event.event_id", max_length=16)
+    seq: int = Field(primary_key=True)
+    at: datetime = Field(sa_column=_tz())
+    kind: str
+    detail: dict[str, Any] = Field(sa_column=Column(JSONB, nullable=False))
+
+
+Index(
+    "ix_typhoon_report_unapplied",
+    TyphoonReportRow.__table__.c.event_id,
+    postgresql_where=text("applied_batch IS NULL"),
+)
+Index(
+    "ix_typhoon_report_unit_latest",
+    TyphoonReportRow.__table__.c.event_id,
+    TyphoonReportRow.__table__.c.unit_code,
+    TyphoonReportRow.__table__.c.as_of.desc(),
+    TyphoonReportRow.__table__.c.arrival.desc(),
+)
+Index(
+    "ix_typhoon_report_batch",
+    TyphoonReportRow.__table__.c.event_id,
+    TyphoonReportRow.__table__.c.applied_batch,
+)

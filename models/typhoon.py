@@ -1,0 +1,267 @@
+"""Typhoon evacuation tallies (台风 紧急转移安置), DOMAIN.md §3 and §5.
+
+Reports are cumulative per unit: the district total is the sum over units of each unit's latest
+figures (latest by as-of time, then by arrival). Keep apart 紧急避险转移 (pre-emptive, people who
+leave and soon return) and 紧急转移安置 (evacuated and sheltered: 集中 in shelters + 分散 with
+relatives).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import AwareDatetime, Field, model_validator
+
+from models.common import LabelledEnum, Model, labelled
+
+
+class ResponseLevel(LabelledEnum):
+    NONE = "none"
+    IV = "IV"
+    III = "III"
+    II = "II"
+    I = "I"  # noqa: E741 - the level's name
+
+
+labelled(
+    ResponseLevel,
+    {"none": "未启动", "IV": "Ⅳ级", "III": "Ⅲ级", "II": "Ⅱ级", "I": "Ⅰ级"},
+)
+
+
+class WarningColour(LabelledEnum):
+    NONE = "none"
+    BLUE = "blue"
+    YELLOW = "yellow"
+    ORANGE = "orange"
+    RED = "red"
+    LIFTED = "lifted"
+
+
+labelled(
+    WarningColour,
+    {
+        "none": "无预警",
+        "blue": "蓝色预警",
+        "yellow": "黄色预警",
+        "orange": "橙色预警",
+        "red": "红色预警",
+        "lifted": "预警解除",
+    },
+)
+
+
+class TyphoonStatus(LabelledEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+labelled(TyphoonStatus, {"open": "进行中", "closed": "已结束"})
+
+
+def typhoon_id(year: int, number: int) -> str:
+    """The business key: ``{year}:{number}``, e.g. ``2024:13`` for 贝碧嘉."""
+    return f"{year}:{number}"
+
+
+class Figures(Model):
+    """A unit's cumulative figures as of a time."""
+
+    pre_evacuated: int = Field(default=0, ge=0, description="紧急避险转移")
+    relocated: int = Field(default=0, ge=0, description="紧急转移安置 = 集中 + 分散")
+    centralized: int = Field(default=0, ge=0, description="集中安置")
+    dispersed: int = Field(default=0, ge=0, description="分散安置")
+    returned: int = Field(default=0, ge=0, description="已返回")
+    shelters_open: int = Field(default=0, ge=0, description="开放避难场所")
+    sheltered_now: int = Field(default=0, ge=0, description="避难场所在住人数")
+
+    @model_validator(mode="after")
+    def _parts_make_the_whole(self) -> Figures:
+        if self.centralized + self.dispersed != self.relocated:
+            raise ValueError(
+                f"relocated: 集中 {self.centralized} + 分散 {self.dispersed} = "
+                f"{self.centralized + self.dispersed} ≠ 转移安置 {self.relocated}"
+            )
+        return self
+
+
+FIGURE_FIELDS = tuple(Figures.model_fields)
+
+
+class Totals(Figures):
+    """Figures summed over units; ``units_reported`` counts units with a report."""
+
+    units_reported: int = 0
+
+    @classmethod
+    def of(cls, rows: dict[str, Any]) -> Totals:
+        return cls(**{k: int(rows.get(k) or 0) for k in (*FIGURE_FIELDS, "units_reported")})
+
+
+# -- inputs --
+
+
+class TyphoonOpen(Model):
+    year: int = Field(ge=1949, le=2100)
+    number: int = Field(ge=1, le=99, description="national typhoon number")
+    name: str = Field(min_length=1, description="e.g. 贝碧嘉")
+    district: str = Field(min_length=1, description="the district whose units report, e.g. 嘉定区")
+    opened_by: str = Field(min_length=1)
+    level: ResponseLevel = ResponseLevel.NONE
+    warning: WarningColour = WarningColour.NONE
+
+    @property
+    def event_id(self) -> str:
+        return typhoon_id(self.year, self.number)
+
+
+class TyphoonRules(Model):
+    """How often reports are applied: quickly while they flow, backing off when quiet."""
+
+    apply_min_seconds: float = Field(default=1.0, gt=0)
+    apply_max_seconds: float = Field(default=15.0, gt=0)
+
+
+class LevelChange(Model):
+    level: ResponseLevel
+    warning: WarningColour
+    by: str = Field(min_length=1)
+    note: str = ""
+
+
+class CloseTyphoon(Model):
+    by: str = Field(min_length=1)
+    note: str = ""
+
+
+class UnitReport(Model):
+    """One report from a 街镇 or 村居. ``report_id`` is its idempotency key."""
+
+    event_id: str = Field(pattern=r"^\d{4}:\d{1,2}$")
+    report_id: str = Field(min_length=1, max_length=128)
+    unit: str = Field(min_length=1)
+    as_of: AwareDatetime
+    figures: Figures
+    reported_by: str = Field(min_length=1)
+    corrects: str | None = Field(default=None, description="report id this one corrects")
+    reason: str | None = Field(default=None, description="why, for a correction")
+
+    @model_validator(mode="after")
+    def _correction_has_reason(self) -> UnitReport:
+        if self.corrects and not (self.reason or "").strip():
+            raise ValueError("reason: a correction must say why")
+        return self
+
+
+class ReportReceipt(Model):
+    report_id: str
+    status: str = Field(description="accepted | duplicate | late | correction")
+    message: str
+
+
+# -- state and outputs --
+
+
+class LevelRecord(Model):
+    at: datetime
+    level: ResponseLevel
+    warning: WarningColour
+    by: str
+    note: str = ""
+
+
+class TownTotals(Model):
+    town: str
+    totals: Totals
+
+
+class ApplyInput(Model):
+    event_id: str
+    batch: int = Field(ge=1)
+
+
+class ApplyResult(Model):
+    batch: int
+    reports_applied: int
+    towns: list[TownTotals] = Field(description="towns whose totals changed")
+    district: Totals
+
+
+class TyphoonEvent(Model):
+    seq: int
+    at: datetime
+    kind: str
+    detail: dict[str, Any] = Field(default_factory=dict)
+
+
+class TyphoonState(Model):
+    open: TyphoonOpen
+    rules: TyphoonRules
+    status: TyphoonStatus = TyphoonStatus.OPEN
+    levels: list[LevelRecord] = Field(default_factory=list)
+    towns: dict[str, Totals] = Field(default_factory=dict)
+    district: Totals = Field(default_factory=Totals)
+    peak_sheltered: int = 0
+    peak_at: datetime | None = None
+    batches_applied: int = 0
+    reports_applied: int = 0
+    closed_at: datetime | None = None
+    seq: int = 0
+
+
+class TyphoonWorkflowInput(Model):
+    open: TyphoonOpen | None = None
+    rules: TyphoonRules = Field(default_factory=TyphoonRules)
+    state: TyphoonState | None = None
+    outbox: list[TyphoonEvent] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _one_of(self) -> TyphoonWorkflowInput:
+        if (self.open is None) == (self.state is None):
+            raise ValueError("exactly one of open and state must be given")
+        return self
+
+
+class TyphoonBoard(Model):
+    event_id: str
+    year: int
+    number: int
+    name: str
+    district: str
+    status: TyphoonStatus
+    level: ResponseLevel
+    warning: WarningColour
+    levels: list[LevelRecord]
+    towns: list[TownTotals]
+    district_totals: Totals
+    peak_sheltered: int
+    peak_at: datetime | None
+    batches_applied: int
+    reports_applied: int
+    closed_at: datetime | None
+    last_seq: int
+
+
+class TyphoonProjection(Model):
+    workflow_id: str
+    board: TyphoonBoard
+    events: list[TyphoonEvent]
+
+
+class RegisterInput(Model):
+    open: TyphoonOpen
+    workflow_id: str
+
+
+class RegisterResult(Model):
+    units: int
+    towns: int
+
+
+class EventRef(Model):
+    event_id: str
+
+
+class CloseResult(Model):
+    closed: bool

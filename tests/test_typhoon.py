@@ -1,0 +1,234 @@
+"""Typhoon tallies: supersede, late, duplicate, correction, every bad input, levels and close."""
+
+from __future__ import annotations
+
+import itertools
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from pydantic import ValidationError
+from temporalio.client import Client, WorkflowUpdateFailedError
+
+from models.typhoon import (
+    CloseTyphoon,
+    Figures,
+    LevelChange,
+    ResponseLevel,
+    TyphoonBoard,
+    TyphoonOpen,
+    TyphoonStatus,
+    UnitReport,
+    WarningColour,
+)
+from tests.conftest import make_settings
+from tests.helpers import eventually, rows
+from yingji import typhoons
+from yingji.typhoon_store import ReportRejected, add_units
+
+FAST = make_settings(typhoon_apply_min_seconds=0.1, typhoon_apply_max_seconds=0.5)
+_used: set[tuple[int, int]] = set()
+
+
+def fresh_event(name: str = "贝碧嘉", district: str = "嘉定区") -> TyphoonOpen:
+    """A (year, number) no other test in this database has used."""
+    while True:
+        key = (random.randint(2030, 2099), random.randint(1, 99))
+        if key not in _used:
+            _used.add(key)
+            break
+    return TyphoonOpen(
+        year=key[0],
+        number=key[1],
+        name=name,
+        district=district,
+        opened_by="值班员 李强",
+        level=ResponseLevel.IV,
+        warning=WarningColour.BLUE,
+    )
+
+
+T0 = datetime(2024, 9, 16, 0, 0, tzinfo=UTC)
+_ids = itertools.count()
+
+
+def report(
+    event: TyphoonOpen,
+    unit: str,
+    hours: float,
+    centralized: int,
+    dispersed: int = 0,
+    pre: int = 0,
+    report_id: str | None = None,
+    **extra: object,
+) -> UnitReport:
+    return UnitReport(
+        event_id=event.event_id,
+        report_id=report_id or f"r{next(_ids)}",
+        unit=unit,
+        as_of=T0 + timedelta(hours=hours),
+        figures=Figures(
+            pre_evacuated=pre,
+            relocated=centralized + dispersed,
+            centralized=centralized,
+            dispersed=dispersed,
+            shelters_open=1 if centralized else 0,
+            sheltered_now=centralized,
+        ),
+        reported_by=f"{unit}灾害信息员",
+        **extra,
+    )
+
+
+def town(district: str, name: str) -> dict:
+    return {"code": name, "name": name, "level": "town", "parent_code": None, "district": district}
+
+
+async def applied(client: Client, event: TyphoonOpen, count: int) -> TyphoonBoard:
+    return await eventually(
+        lambda: typhoons.board(client, event.event_id), lambda b: b.reports_applied >= count
+    )
+
+
+async def test_latest_report_per_unit_wins_late_and_duplicates_do_not(
+    ts_client: Client, engine, task_queue: str
+) -> None:
+    event = fresh_event()
+    await typhoons.open_typhoon(ts_client, engine, FAST, event, task_queue=task_queue)
+    submit = typhoons.submit_report
+
+    first = await submit(engine, report(event, "南翔镇", 1, 100, 10))
+    newer = report(event, "南翔镇", 3, 300, 30, report_id="nx-3")
+    assert (first.status, (await submit(engine, newer)).status) == ("accepted", "accepted")
+    late = await submit(engine, report(event, "南翔镇", 2, 999, 99))
+    assert late.status == "late" and "kept on record" in late.message
+    assert (await submit(engine, newer)).status == "duplicate"
+    await submit(engine, report(event, "安亭镇", 2, 50, 5, pre=20))
+    board = await applied(ts_client, event, 4)
+    towns = {t.town: t.totals for t in board.towns}
+    assert (towns["南翔镇"].centralized, towns["南翔镇"].dispersed) == (300, 30)
+    assert board.district_totals.relocated == 330 + 55
+    assert board.district_totals.pre_evacuated == 20
+    assert board.district_totals.units_reported == 2
+
+    # A correction replaces the figure it corrects, and keeps its reason.
+    fix = report(event, "南翔镇", 3, 280, 30, corrects="nx-3", reason="重复统计了20人")
+    assert (await submit(engine, fix)).status == "correction"
+    board = await applied(ts_client, event, 5)
+    assert board.district_totals.relocated == 310 + 55
+    assert board.peak_sheltered == 350  # 300 + 50 before the correction
+    stored = await rows(
+        engine,
+        "SELECT report_id, status, reason FROM typhoon_report WHERE event_id = :e ORDER BY arrival",
+        e=event.event_id,
+    )
+    assert [r["status"] for r in stored] == [
+        "accepted",
+        "accepted",
+        "late",
+        "accepted",
+        "correction",
+    ]
+    assert stored[-1]["reason"] == "重复统计了20人"
+
+
+async def test_every_bad_report_is_rejected_and_nothing_stored_changes(
+    ts_client: Client, engine, task_queue: str
+) -> None:
+    event = fresh_event()
+    await typhoons.open_typhoon(ts_client, engine, FAST, event, task_queue=task_queue)
+    good = report(event, "马陆镇", 1, 40, 2, report_id="ml-1")
+    await typhoons.submit_report(engine, good)
+
+    with pytest.raises(ValidationError, match="centralized"):
+        Figures(relocated=-1, centralized=-1)
+    with pytest.raises(
+        ValidationError, match=r"relocated: 集中 14952 \+ 分散 589 = 15541 ≠ 转移安置 15542"
+    ):
+        Figures(relocated=15542, centralized=14952, dispersed=589)
+    with pytest.raises(ValidationError, match="reason: a correction must say why"):
+        report(event, "马陆镇", 1, 40, corrects="ml-1")
+
+    async def rejected(bad: UnitReport) -> str:
+        with pytest.raises(ReportRejected) as err:
+            await typhoons.submit_report(engine, bad)
+        return str(err.value)
+
+    assert "unit: '火星镇' is not a reporting unit of 嘉定区" in await rejected(
+        report(event, "火星镇", 1, 1)
+    )
+    assert "report_id: ml-1 was already used for a different report" in await rejected(
+        report(event, "马陆镇", 1, 41, 2, report_id="ml-1")
+    )
+    assert "corrects: no report nope" in await rejected(
+        report(event, "马陆镇", 2, 1, corrects="nope", reason="x")
+    )
+    assert "corrects: report ml-1 is from 马陆镇, not 徐行镇" in await rejected(
+        report(event, "徐行镇", 2, 1, corrects="ml-1", reason="x")
+    )
+    assert "as_of: a correction cannot be older" in await rejected(
+        report(event, "马陆镇", 0, 1, corrects="ml-1", reason="x")
+    )
+    other = fresh_event()
+    assert f"event_id: no typhoon {other.event_id} is open" in await rejected(
+        report(other, "马陆镇", 1, 1)
+    )
+
+    stored = await rows(
+        engine, "SELECT report_id FROM typhoon_report WHERE event_id = :e", e=event.event_id
+    )
+    assert stored == [{"report_id": "ml-1"}]
+    board = await applied(ts_client, event, 1)
+    assert board.district_totals.relocated == 42
+
+
+async def test_levels_close_and_the_season(
+    ts_client: Client, engine, task_queue: str, code: str
+) -> None:
+    district = f"测试区{code}"  # its own district, so no other test's typhoon joins its season
+    unit = f"城厢镇{code}"  # unit codes are unique across districts
+    await add_units(engine, [town(district, unit)])
+    bebinca = fresh_event("贝碧嘉", district)
+    pulasan = fresh_event("普拉桑", district).model_copy(update={"year": bebinca.year})
+    for event in (bebinca, pulasan):
+        await typhoons.open_typhoon(ts_client, engine, FAST, event, task_queue=task_queue)
+    e = bebinca.event_id
+
+    board = await typhoons.change_level(
+        ts_client, e, LevelChange(level=ResponseLevel.II, warning=WarningColour.ORANGE, by="区防指")
+    )
+    assert [(x.level, x.warning) for x in board.levels] == [
+        (ResponseLevel.IV, WarningColour.BLUE),
+        (ResponseLevel.II, WarningColour.ORANGE),
+    ]
+    assert board.levels[1].at >= board.levels[0].at
+    with pytest.raises(WorkflowUpdateFailedError) as err:
+        await typhoons.change_level(
+            ts_client, e, LevelChange(level=ResponseLevel.II, warning=WarningColour.ORANGE, by="x")
+        )
+    assert "nothing to change" in str(err.value.cause)
+    with pytest.raises(WorkflowUpdateFailedError) as err:
+        await typhoons.close(ts_client, e, CloseTyphoon(by="区防指"))
+    assert "warning: still orange" in str(err.value.cause)
+
+    await typhoons.submit_report(engine, report(bebinca, unit, 1, 9000, 1000))
+    await typhoons.submit_report(engine, report(pulasan, unit, 1, 500, 74))
+    await typhoons.change_level(
+        ts_client,
+        e,
+        LevelChange(level=ResponseLevel.NONE, warning=WarningColour.LIFTED, by="区防指"),
+    )
+    final = await typhoons.close(ts_client, e, CloseTyphoon(by="区防指", note="预警解除"))
+    assert final.status is TyphoonStatus.CLOSED and final.district_totals.relocated == 10000
+    with pytest.raises(ReportRejected, match="is closed; reports are no longer accepted"):
+        await typhoons.submit_report(engine, report(bebinca, unit, 2, 1))
+
+    await applied(ts_client, pulasan, 1)
+    season = await typhoons.season(engine, bebinca.year, district)
+    assert [(s["name"], s["status"], s["relocated"]) for s in season] == sorted(
+        [("贝碧嘉", "closed", 10000), ("普拉桑", "open", 574)],
+        key=lambda s: {"贝碧嘉": bebinca.number, "普拉桑": pulasan.number}[s[0]],
+    )
+    assert sum(s["relocated"] for s in season) == 10574
+    log = await rows(engine, "SELECT kind FROM typhoon_log WHERE event_id = :e ORDER BY seq", e=e)
+    assert [x["kind"] for x in log] == ["opened", "level_changed", "level_changed", "closed"]

@@ -1,0 +1,263 @@
+"""Typhoon event (台风): one workflow per typhoon and district, ID ``typhoon:{year}:{number}``.
+
+Reports do not travel through this workflow: they are validated and stored once by the intake
+(PostgreSQL), and this workflow applies them in batches through an activity — often while they
+flow, backing off when quiet — and keeps the live board: each 街镇's totals, the district total,
+the peak sheltered. Level and warning changes are updates, timestamped. Closing needs the warning
+lifted; it stops the intake, applies what is left, and the totals are final.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+from workflows.base import OutboxWorkflow, invalid
+
+with workflow.unsafe.imports_passed_through():
+    from activities.typhoon import TyphoonActivities
+    from models.typhoon import (
+        ApplyInput,
+        CloseTyphoon,
+        EventRef,
+        LevelChange,
+        LevelRecord,
+        RegisterInput,
+        TownTotals,
+        TyphoonBoard,
+        TyphoonEvent,
+        TyphoonProjection,
+        TyphoonState,
+        TyphoonStatus,
+        TyphoonWorkflowInput,
+        WarningColour,
+    )
+
+RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
+TIMEOUT = timedelta(seconds=60)
+
+
+@workflow.defn(name="Typhoon")
+class TyphoonWorkflow(OutboxWorkflow):
+    @workflow.init
+    def __init__(self, data: TyphoonWorkflowInput) -> None:
+        self._applying = False
+        self._interval = 0.0
+        self._next_apply_at: datetime | None = None
+        self._registered = data.state is not None
+        if data.state is not None:
+            self.s = data.state
+            self._init_outbox(data.outbox, self.s.seq)
+        else:
+            assert data.open is not None
+            o = data.open
+            self.s = TyphoonState(
+                open=o,
+                rules=data.rules,
+                levels=[
+                    LevelRecord(at=workflow.now(), level=o.level, warning=o.warning, by=o.opened_by)
+                ],
+            )
+            self._init_outbox([], 0)
+            self._emit(
+                "opened",
+                {
+                    "name": o.name,
+                    "district": o.district,
+                    "by": o.opened_by,
+                    "level": o.level.value,
+                    "warning": o.warning.value,
+                },
+            )
+        self._interval = self.s.rules.apply_min_seconds
+
+    @property
+    def _event_id(self) -> str:
+        return self.s.open.event_id
+
+    @workflow.run
+    async def run(self, data: TyphoonWorkflowInput) -> TyphoonBoard:
+        if not self._registered:
+            await workflow.execute_activity_method(
+                TyphoonActivities.register_typhoon,
+                RegisterInput(open=self.s.open, workflow_id=workflow.info().workflow_id),
+                start_to_close_timeout=TIMEOUT,
+                retry_policy=RETRY,
+            )
+            self._registered = True
+        self._next_apply_at = workflow.now()
+        await self._loop_until(lambda: self.s.status is TyphoonStatus.CLOSED)
+        if self.s.status is TyphoonStatus.CLOSED:
+            await self._project_all()
+            return self._board()
+        workflow.logger.info(
+            "continuing as new",
+            extra={"batches": self.s.batches_applied, "carried_events": len(self._outbox)},
+        )
+        workflow.continue_as_new(TyphoonWorkflowInput(state=self.s, outbox=self._outbox))
+
+    async def _project(self, batch: list[TyphoonEvent]) -> None:
+        await workflow.execute_activity_method(
+            TyphoonActivities.project_typhoon,
+            TyphoonProjection(
+                workflow_id=workflow.info().workflow_id, board=self._board(), events=batch
+            ),
+            start_to_close_timeout=TIMEOUT,
+            retry_policy=RETRY,
+        )
+
+    def _emit(self, kind: str, detail: dict | None = None) -> int:
+        self.s.seq += 1
+        self._outbox.append(
+            TyphoonEvent(seq=self.s.seq, at=workflow.now(), kind=kind, detail=detail or {})
+        )
+        return self.s.seq
+
+    # -- applying reports -----------------------------------------------------------------------
+
+    def _next_wake(self) -> datetime | None:
+        return self._next_apply_at if self.s.status is TyphoonStatus.OPEN else None
+
+    async def _on_deadline(self) -> None:
+        await self._apply()
+
+    async def _apply(self) -> int:
+        """Apply every report stored since the last batch; returns how many."""
+        await workflow.wait_condition(lambda: not self._applying)
+        if self.s.status is TyphoonStatus.CLOSED:
+            return 0
+        self._applying = True
+        try:
+            batch = self.s.batches_applied + 1
+            result = await workflow.execute_activity_method(
+                TyphoonActivities.apply_reports,
+                ApplyInput(event_id=self._event_id, batch=batch),
+                start_to_close_timeout=TIMEOUT,
+                retry_policy=RETRY,
+            )
+            s = self.s
+            s.batches_applied = batch
+            s.reports_applied += result.reports_applied
+            for town in result.towns:
+                s.towns[town.town] = town.totals
+            s.district = result.district
+            if result.district.sheltered_now > s.peak_sheltered:
+                s.peak_sheltered, s.peak_at = result.district.sheltered_now, workflow.now()
+            rules = s.rules
+            if result.reports_applied:
+                self._interval = rules.apply_min_seconds
+            else:
+                self._interval = min(self._interval * 2, rules.apply_max_seconds)
+            self._next_apply_at = workflow.now() + timedelta(seconds=self._interval)
+            return result.reports_applied
+        finally:
+            self._applying = False
+
+    # -- updates --------------------------------------------------------------------------------
+
+    def _require_open(self) -> None:
+        if self.s.status is not TyphoonStatus.OPEN:
+            raise invalid(f"typhoon {self._event_id} ({self.s.open.name}) is closed")
+
+    @workflow.update
+    async def change_level(self, data: LevelChange) -> TyphoonBoard:
+        self._validate_level(data)
+        record = LevelRecord(
+            at=workflow.now(), level=data.level, warning=data.warning, by=data.by, note=data.note
+        )
+        self.s.levels.append(record)
+        seq = self._emit(
+            "level_changed",
+            {
+                "level": data.level.value,
+                "warning": data.warning.value,
+                "by": data.by,
+                "note": data.note,
+            },
+        )
+        await self._projected(seq)
+        return self._board()
+
+    @change_level.validator
+    def _validate_level(self, data: LevelChange) -> None:
+        self._require_open()
+        current = self.s.levels[-1]
+        if (current.level, current.warning) == (data.level, data.warning):
+            raise invalid(
+                f"level: already {data.level.label} with {data.warning.label}; nothing to change"
+            )
+
+    @workflow.update
+    async def close(self, data: CloseTyphoon) -> TyphoonBoard:
+        self._validate_close(data)
+        await workflow.wait_condition(lambda: not self._applying)
+        self._applying = True
+        try:
+            await workflow.execute_activity_method(
+                TyphoonActivities.close_intake,
+                EventRef(event_id=self._event_id),
+                start_to_close_timeout=TIMEOUT,
+                retry_policy=RETRY,
+            )
+        finally:
+            self._applying = False
+        # Everything accepted before the intake closed is applied: these totals are final.
+        while await self._apply():
+            pass
+        s = self.s
+        s.status = TyphoonStatus.CLOSED
+        s.closed_at = workflow.now()
+        seq = self._emit(
+            "closed",
+            {
+                "by": data.by,
+                "note": data.note,
+                "final": s.district.model_dump(),
+                "peak_sheltered": s.peak_sheltered,
+                "reports": s.reports_applied,
+            },
+        )
+        await self._projected(seq)
+        return self._board()
+
+    @close.validator
+    def _validate_close(self, data: CloseTyphoon) -> None:
+        self._require_open()
+        warning = self.s.levels[-1].warning
+        if warning is not WarningColour.LIFTED:
+            raise invalid(
+                f"warning: still {warning.value} ({warning.label}); lift the warning "
+                "(level change with warning 'lifted') before closing"
+            )
+
+    # -- query ----------------------------------------------------------------------------------
+
+    @workflow.query
+    def board(self) -> TyphoonBoard:
+        return self._board()
+
+    def _board(self) -> TyphoonBoard:
+        s = self.s
+        o = s.open
+        current = s.levels[-1]
+        return TyphoonBoard(
+            event_id=o.event_id,
+            year=o.year,
+            number=o.number,
+            name=o.name,
+            district=o.district,
+            status=s.status,
+            level=current.level,
+            warning=current.warning,
+            levels=list(s.levels),
+            towns=[TownTotals(town=t, totals=v) for t, v in sorted(s.towns.items())],
+            district_totals=s.district,
+            peak_sheltered=s.peak_sheltered,
+            peak_at=s.peak_at,
+            batches_applied=s.batches_applied,
+            reports_applied=s.reports_applied,
+            closed_at=s.closed_at,
+            last_seq=s.seq,
+        )
