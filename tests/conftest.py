@@ -91,6 +91,25 @@ async def ts_client(
         yield ts_env.client
 
 
+SUGGEST_AFTER_EVENTS = 40
+
+
+@pytest.fixture
+async def small_history_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A dev server that suggests continue-as-new after a few dozen events, not 4,096."""
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=venv_binary("temporal"),
+        data_converter=pydantic_data_converter,
+        dev_server_log_level="error",
+        dev_server_extra_args=[
+            "--dynamic-config-value",
+            f"limit.historyCount.suggestContinueAsNew={SUGGEST_AFTER_EVENTS}",
+        ],
+    )
+    async with env:
+        yield env
+
+
 @pytest.fixture
 def task_queue() -> str:
     return f"test-{uuid.uuid4().hex[:12]}"

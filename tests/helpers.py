@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
+import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TypeVar
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
+from temporalio.service import RPCError
 
 from models.plan import (
     ApproveInput,
@@ -30,12 +36,19 @@ T = TypeVar("T")
 async def eventually(
     probe: Callable[[], Awaitable[T]], accept: Callable[[T], bool], within: float = 20.0
 ) -> T:
-    """Poll ``probe`` until ``accept`` holds; fail with the last value seen."""
+    """Poll ``probe`` until ``accept`` holds; fail with the last value seen.
+
+    A transient RPC error (a query reaching a worker that was just killed) counts as a miss.
+    """
     deadline = asyncio.get_running_loop().time() + within
     while True:
-        value = await probe()
-        if accept(value):
-            return value
+        try:
+            value = await probe()
+        except RPCError as exc:
+            value = exc  # type: ignore[assignment]
+        else:
+            if accept(value):
+                return value
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"condition not met within {within}s; last value: {value!r}")
         await asyncio.sleep(0.1)
@@ -102,3 +115,33 @@ async def db_plan(engine: AsyncEngine, code: str) -> dict | None:
 async def rows(engine: AsyncEngine, sql: str, **params: object) -> list[dict]:
     async with engine.connect() as conn:
         return [dict(r) for r in (await conn.execute(text(sql), params)).mappings()]
+
+
+ROOT = Path(__file__).parent.parent
+
+
+def start_worker(
+    address: str, database_url: str, task_queue: str, **settings: str
+) -> subprocess.Popen[bytes]:
+    """``python -m worker`` in its own process, as production runs it."""
+    env = {
+        **os.environ,
+        "YINGJI_TEMPORAL_ADDRESS": address,
+        "YINGJI_DATABASE_URL": database_url,
+        "YINGJI_TEMPORAL_TASK_QUEUE": task_queue,
+        "YINGJI_MIGRATE_ON_START": "false",
+        "YINGJI_ENVIRONMENT": "production",
+        **{f"YINGJI_{k.upper()}": v for k, v in settings.items()},
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "worker"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def kill(process: subprocess.Popen[bytes]) -> None:
+    process.send_signal(signal.SIGKILL)
+    process.wait()

@@ -2,36 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from models.plan import RevisionCause, RevisionTrigger
-from tests.conftest import make_settings, venv_binary
+from tests.conftest import SUGGEST_AFTER_EVENTS, make_settings
 from tests.helpers import db_events, eventually, flood_plan, view
 from worker import build_worker
 from workflows.plan import PlanWorkflow
 from yingji.plans import create_plan, plan_handle
-
-SUGGEST_AFTER_EVENTS = 40
-
-
-@pytest.fixture
-async def small_history_env() -> AsyncIterator[WorkflowEnvironment]:
-    """A dev server that suggests continue-as-new after a few dozen events, not 4,096."""
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=venv_binary("temporal"),
-        data_converter=pydantic_data_converter,
-        dev_server_log_level="error",
-        dev_server_extra_args=[
-            "--dynamic-config-value",
-            f"limit.historyCount.suggestContinueAsNew={SUGGEST_AFTER_EVENTS}",
-        ],
-    )
-    async with env:
-        yield env
 
 
 async def test_suggested_continue_as_new_keeps_every_signal(

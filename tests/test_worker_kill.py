@@ -2,12 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-from pathlib import Path
-
 from temporalio.client import WorkflowUpdateStage
 from temporalio.testing import WorkflowEnvironment
 
@@ -21,34 +15,9 @@ from models.plan import (
     SubmitDraft,
 )
 from tests.conftest import make_settings
-from tests.helpers import db_events, db_plan, flood_plan, view
+from tests.helpers import db_events, db_plan, flood_plan, kill, start_worker, view
 from workflows.plan import PlanWorkflow
 from yingji.plans import create_plan, plan_handle
-
-ROOT = Path(__file__).parent.parent
-
-
-def start_worker(address: str, database_url: str, task_queue: str) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "YINGJI_TEMPORAL_ADDRESS": address,
-        "YINGJI_DATABASE_URL": database_url,
-        "YINGJI_TEMPORAL_TASK_QUEUE": task_queue,
-        "YINGJI_MIGRATE_ON_START": "false",
-        "YINGJI_ENVIRONMENT": "production",
-    }
-    return subprocess.Popen(
-        [sys.executable, "-m", "worker"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
-def kill(process: subprocess.Popen[bytes]) -> None:
-    process.send_signal(signal.SIGKILL)
-    process.wait()
 
 
 async def test_killed_worker_loses_and_duplicates_nothing(
