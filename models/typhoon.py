@@ -119,7 +119,7 @@ class TyphoonOpen(Model):
 class TyphoonRules(Model):
     """How often reports are applied: quickly while they flow, backing off when quiet."""
 
-    apply_min_seconds: float = Field(default=1.0, gt=0)
+    apply_min_seconds: float = Field(default=0.5, gt=0)
     apply_max_seconds: float = Field(default=15.0, gt=0)
 
 

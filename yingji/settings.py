@@ -58,7 +58,7 @@ class Settings(BaseSettings):
     drill_reminder_days: list[int] = Field(default_factory=lambda: [7, 1])
     drill_evaluation_due_days: int = Field(default=15, ge=1)
     drill_programme_lead_days: int = Field(default=14, ge=0)
-    typhoon_apply_min_seconds: float = Field(default=1.0, gt=0)
+    typhoon_apply_min_seconds: float = Field(default=0.5, gt=0)
     typhoon_apply_max_seconds: float = Field(default=15.0, gt=0)
     #: Required drill cadence per plan kind, in months (2013 办法 第二十二条; 应急管理部令第2号).
     drill_cadence_months: dict[str, int] = Field(

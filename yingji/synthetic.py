@@ -54,12 +54,12 @@ class ReportStream:
     def __post_init__(self) -> None:
         self._random = random.Random(self.seed)
 
-    def next_round(self) -> list[UnitReport]:
-        """One report per unit, ten minutes after the previous round, figures grown."""
+    def next_round(self, units: list[str] | None = None) -> list[UnitReport]:
+        """One report per unit (all, or those given), ten minutes after the previous round."""
         self._round += 1
         as_of = self.start + timedelta(minutes=10 * self._round)
         out = []
-        for unit in self.units:
+        for unit in self.units if units is None else units:
             before = self.expected.get(unit) or Figures()
             centralized = before.centralized + self._random.randint(0, 40)
             dispersed = before.dispersed + self._random.randint(0, 10)

@@ -125,8 +125,65 @@ def _row(report: UnitReport, town: str, status: str) -> dict[str, Any]:
 _COMPARED = ("unit_code", "as_of", *FIGURE_FIELDS, "corrects", "reason")
 
 
+_FAST_INTAKE = text(
+    f"""
+    WITH ev AS (
+        SELECT status FROM typhoon_event WHERE event_id = :event_id FOR SHARE
+    ), unit AS (
+        SELECT town_code FROM typhoon_unit WHERE event_id = :event_id AND unit_code = :unit_code
+    ), prev AS (
+        SELECT max(as_of) AS latest FROM typhoon_report
+        WHERE event_id = :event_id AND unit_code = :unit_code
+    ), ins AS (
+        INSERT INTO typhoon_report (event_id, report_id, unit_code, town_code, as_of, {_FIGS},
+            reported_by, status, received_at)
+        SELECT :event_id, :report_id, :unit_code, unit.town_code, :as_of,
+            {", ".join(":" + f for f in FIGURE_FIELDS)}, :reported_by,
+            CASE WHEN prev.latest > :as_of THEN 'late' ELSE 'accepted' END, now()
+        FROM ev, unit, prev
+        WHERE ev.status = 'open'
+        ON CONFLICT DO NOTHING
+        RETURNING status
+    )
+    SELECT (SELECT status FROM ins) AS inserted, (SELECT latest FROM prev) AS latest
+    """
+)
+
+
 async def submit(engine: AsyncEngine, report: UnitReport) -> ReportReceipt:
-    """Store one report, once. Raises ``ReportRejected`` for anything it will not store."""
+    """Store one report, once. Raises ``ReportRejected`` for anything it will not store.
+
+    The common case (a new, plain report for an open event and a known unit) is one statement
+    in one round trip; anything else — a correction, a reused id, a closed event, an unknown
+    unit — takes the careful path below, which explains itself.
+    """
+    if not report.corrects:
+        params = {
+            "event_id": report.event_id,
+            "report_id": report.report_id,
+            "unit_code": report.unit,
+            "as_of": report.as_of,
+            "reported_by": report.reported_by,
+            **report.figures.model_dump(),
+        }
+        async with engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            row = (await conn.execute(_FAST_INTAKE, params)).one()
+        if row.inserted is not None:
+            return _receipt(report, row.inserted, row.latest)
+    return await _submit_carefully(engine, report)
+
+
+def _receipt(report: UnitReport, status: str, latest: Any) -> ReportReceipt:
+    messages = {
+        "accepted": "accepted",
+        "late": f"accepted late: the unit already has figures as of {latest}; kept on record",
+        "correction": f"correction of {report.corrects} accepted",
+    }
+    return ReportReceipt(report_id=report.report_id, status=status, message=messages[status])
+
+
+async def _submit_carefully(engine: AsyncEngine, report: UnitReport) -> ReportReceipt:
     async with engine.begin() as conn:
         event = (
             await conn.execute(
@@ -176,12 +233,7 @@ async def submit(engine: AsyncEngine, report: UnitReport) -> ReportReceipt:
             existing = await _existing(conn, report)
             assert existing is not None
             return _duplicate(report, existing)
-    messages = {
-        "accepted": "accepted",
-        "late": f"accepted late: the unit already has figures as of {latest}; kept on record",
-        "correction": f"correction of {report.corrects} accepted",
-    }
-    return ReportReceipt(report_id=report.report_id, status=status, message=messages[status])
+    return _receipt(report, status, latest)
 
 
 async def _existing(conn: AsyncConnection, report: UnitReport) -> dict[str, Any] | None:
