@@ -15,7 +15,7 @@ import asyncio
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pgserver
@@ -49,11 +49,21 @@ from models.plan import (
     RevisionTrigger,
     SubmitDraft,
 )
+from models.typhoon import (
+    CloseTyphoon,
+    Figures,
+    LevelChange,
+    ResponseLevel,
+    TyphoonOpen,
+    UnitReport,
+    WarningColour,
+)
 from tests.conftest import make_settings, venv_binary
 from tests.helpers import drive_to_approved, eventually, flood_plan, issue, view
 from worker import build_worker
 from workflows.drill import DrillWorkflow
 from workflows.plan import PlanWorkflow
+from yingji import typhoons
 from yingji.db import make_engine, migrate
 from yingji.drills import create_drill, default_cadence, drill_handle, start_programme
 from yingji.plans import create_plan, plan_handle
@@ -218,6 +228,51 @@ async def programme(env: WorkflowEnvironment, code: str) -> str:
     return f"programme:{code}:{year}"
 
 
+async def typhoon_closed(env: WorkflowEnvironment, code: str) -> str:
+    client = env.client
+    engine = make_engine(DATABASE_URL[0])
+    event = TyphoonOpen(
+        year=2024,
+        number=13,
+        name="贝碧嘉",
+        district="嘉定区",
+        opened_by="值班员",
+        level=ResponseLevel.IV,
+        warning=WarningColour.BLUE,
+    )
+    settings = make_settings(typhoon_apply_min_seconds=0.2, typhoon_apply_max_seconds=1)
+    await typhoons.open_typhoon(client, engine, settings, event, task_queue=QUEUE)
+    as_of = datetime(2024, 9, 16, 6, tzinfo=UTC)
+    for i, unit in enumerate(("南翔镇", "安亭镇", "嘉定镇街道")):
+        await typhoons.submit_report(
+            engine,
+            UnitReport(
+                event_id=event.event_id,
+                report_id=f"r{i}",
+                unit=unit,
+                as_of=as_of,
+                figures=Figures(relocated=100 * (i + 1), centralized=100 * (i + 1)),
+                reported_by="信息员",
+            ),
+        )
+    await eventually(
+        lambda: typhoons.board(client, event.event_id), lambda b: b.reports_applied == 3
+    )
+    await typhoons.change_level(
+        client,
+        event.event_id,
+        LevelChange(level=ResponseLevel.II, warning=WarningColour.ORANGE, by="区防指"),
+    )
+    await typhoons.change_level(
+        client,
+        event.event_id,
+        LevelChange(level=ResponseLevel.NONE, warning=WarningColour.LIFTED, by="区防指"),
+    )
+    await typhoons.close(client, event.event_id, CloseTyphoon(by="区防指"))
+    await engine.dispose()
+    return f"typhoon:{event.event_id}"
+
+
 def _plan(
     scenario: Callable[[WorkflowEnvironment, str], Awaitable[None]],
 ) -> Callable[[WorkflowEnvironment, str], Awaitable[str]]:
@@ -238,7 +293,9 @@ SCENARIOS: dict[str, Callable[[WorkflowEnvironment, str], Awaitable[str]]] = {
     "drill_closed": drill_closed,
     "drill_cancelled": drill_cancelled,
     "programme_year": programme,
+    "typhoon_closed": typhoon_closed,
 }
+DATABASE_URL: list[str] = []
 
 
 async def save_chain(client: Client, workflow_id: str, name: str) -> list[Path]:
@@ -268,6 +325,7 @@ async def main(names: list[str]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         server = pgserver.get_server(Path(tmp) / "pg", cleanup_mode="delete")
         url = server.get_uri()
+        DATABASE_URL.append(url)
         await migrate(url)
         engine = make_engine(url)
         env = await WorkflowEnvironment.start_time_skipping(

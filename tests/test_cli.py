@@ -304,3 +304,77 @@ async def test_drill_commands(cli: CliRunner, dev_env, code: str, tmp_path) -> N
     r = await yingji(cli, "drill", "programme", "show", code, year)
     assert r.exit_code == 0 and f"{code}-{year}-M01" in r.output and f"{code}-{year}-A" in r.output
     assert r.output.count("pending") == 17
+
+
+async def test_typhoon_commands(cli: CliRunner, dev_env) -> None:
+    from tests.test_typhoon import fresh_event
+
+    event = fresh_event().event_id
+    r = await yingji(
+        cli,
+        "typhoon",
+        "open",
+        event,
+        "--name",
+        "贝碧嘉",
+        "--level",
+        "IV",
+        "--warning",
+        "blue",
+        "--by",
+        "值班员 李强",
+    )
+    assert r.exit_code == 0, r.output
+    assert "「贝碧嘉」" in r.output and "Ⅳ级" in r.output
+
+    def report(report_id: str, unit: str, hour: int, *figures: str) -> list[str]:
+        return [
+            "typhoon",
+            "report",
+            event,
+            "--unit",
+            unit,
+            "--report-id",
+            report_id,
+            "--by",
+            "信息员",
+            "--as-of",
+            f"2024-09-16T{hour:02d}:00",
+            *figures,
+        ]
+
+    r = await yingji(cli, *report("nx-1", "南翔镇", 6, "--centralized", "900", "--dispersed", "40"))
+    assert r.exit_code == 0 and "nx-1: accepted" in r.output, r.output
+    r = await yingji(cli, *report("nx-1", "南翔镇", 6, "--centralized", "900", "--dispersed", "40"))
+    assert r.exit_code == 0 and "duplicate" in r.output
+    r = await yingji(cli, *report("nx-0", "南翔镇", 5, "--centralized", "100"))
+    assert r.exit_code == 0 and "accepted late" in r.output
+    r = await yingji(
+        cli,
+        *report(
+            "at-1", "安亭镇", 6, "--centralized", "10", "--dispersed", "5", "--relocated", "16"
+        ),
+    )
+    assert r.exit_code == 1 and "relocated: 集中 10 + 分散 5 = 15 ≠ 转移安置 16" in r.output
+    r = await yingji(cli, *report("x-1", "火星镇", 6, "--centralized", "1"))
+    assert r.exit_code == 1 and "unit: '火星镇' is not a reporting unit" in r.output
+    r = await yingji(cli, *report("x-2", "安亭镇", 6, "--centralized", "-3"))
+    assert r.exit_code == 1 and "centralized" in r.output
+
+    r = await yingji(cli, "typhoon", "close", event, "--by", "区防指")
+    assert r.exit_code == 1 and "warning: still blue" in r.output
+    r = await yingji(
+        cli, "typhoon", "level", event, "--level", "none", "--warning", "lifted", "--by", "区防指"
+    )
+    assert r.exit_code == 0, r.output
+    r = await yingji(cli, "typhoon", "close", event, "--by", "区防指", "--json")
+    assert r.exit_code == 0, r.output
+    final = json.loads(r.output)
+    assert final["status"] == "closed" and final["district_totals"]["relocated"] == 940
+
+    r = await yingji(cli, *report("nx-2", "南翔镇", 9, "--centralized", "1000"))
+    assert r.exit_code == 1 and "is closed" in r.output
+    r = await yingji(cli, "typhoon", "show", event, "--season", "--units", "南翔镇")
+    assert r.exit_code == 0 and "台风季累计紧急转移安置" in r.output and "nx-1" in r.output
+    r = await yingji(cli, "typhoon", "show", "2024-13")
+    assert r.exit_code == 2 and "YEAR:NUMBER" in r.output

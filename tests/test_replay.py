@@ -18,6 +18,7 @@ from models.plan import PlanOutcome, PlanWorkflowInput
 from worker import WORKFLOWS, workflow_runner
 from workflows.drill import DrillWorkflow, ProgrammeWorkflow
 from workflows.plan import PlanWorkflow
+from workflows.typhoon import TyphoonWorkflow
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
@@ -27,7 +28,12 @@ def _load(path: Path) -> WorkflowHistory:
 
 
 #: Each registered workflow type and the file prefix of its committed histories.
-HISTORY_PREFIX = {PlanWorkflow: "plan", DrillWorkflow: "drill", ProgrammeWorkflow: "programme"}
+HISTORY_PREFIX = {
+    PlanWorkflow: "plan",
+    DrillWorkflow: "drill",
+    ProgrammeWorkflow: "programme",
+    TyphoonWorkflow: "typhoon",
+}
 
 
 def test_every_workflow_type_has_committed_histories() -> None:

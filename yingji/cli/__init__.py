@@ -8,11 +8,13 @@ import typer
 
 from yingji.cli.drill import drill_app
 from yingji.cli.plan import plan_app
+from yingji.cli.typhoon import typhoon_app
 from yingji.settings import get_settings
 
 app = typer.Typer(no_args_is_help=True, help="Yingji (应急): durable workflows for the bureau.")
 app.add_typer(plan_app, name="plan")
 app.add_typer(drill_app, name="drill")
+app.add_typer(typhoon_app, name="typhoon")
 
 
 @app.command("serve")
