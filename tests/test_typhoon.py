@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import random
 from datetime import UTC, datetime, timedelta
@@ -232,3 +233,23 @@ async def test_levels_close_and_the_season(
     assert sum(s["relocated"] for s in season) == 10574
     log = await rows(engine, "SELECT kind FROM typhoon_log WHERE event_id = :e ORDER BY seq", e=e)
     assert [x["kind"] for x in log] == ["opened", "level_changed", "level_changed", "closed"]
+
+
+async def test_duplicates_racing_the_apply_never_deadlock(
+    ts_client: Client, engine, task_queue: str
+) -> None:
+    """A duplicate's insert waits for the report row an apply has locked; the apply must never
+    wait for the event row the intake holds (it once did: PostgreSQL found the deadlock)."""
+    event = fresh_event()
+    fast = make_settings(typhoon_apply_min_seconds=0.02, typhoon_apply_max_seconds=0.05)
+    await typhoons.open_typhoon(ts_client, engine, fast, event, task_queue=task_queue)
+    towns = ["新成路街道", "真新街道", "嘉定镇街道", "南翔镇", "安亭镇", "马陆镇"]
+    statuses: list[str] = []
+    for hour in range(1, 9):
+        batch = [report(event, t, hour, 10 * hour, report_id=f"{t}-{hour}") for t in towns]
+        for _ in range(3):  # each report three times, concurrently, while batches apply
+            results = await asyncio.gather(*(typhoons.submit_report(engine, r) for r in batch * 3))
+            statuses += [r.status for r in results]
+    assert statuses.count("accepted") == 8 * len(towns)
+    board = await applied(ts_client, event, 8 * len(towns))
+    assert board.district_totals.relocated == 80 * len(towns)

@@ -191,6 +191,19 @@ class TyphoonEventRow(SQLModel, table=True):
     closed_at: datetime | None = Field(
         default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
     )
+    last_seq: int = _zero()
+
+
+class TyphoonTotals(SQLModel, table=True):
+    """The live district totals of an event, written by the batch apply only.
+
+    Kept apart from ``typhoon_event`` (which the intake share-locks) so that an apply never
+    waits for the event row while holding report rows: that order would deadlock with an intake.
+    """
+
+    __tablename__ = "typhoon_totals"
+
+    event_id: str = Field(primary_key=True, foreign_key="typhoon_event.event_id", max_length=16)
     pre_evacuated: int = _zero()
     relocated: int = _zero()
     centralized: int = _zero()
@@ -204,7 +217,6 @@ class TyphoonEventRow(SQLModel, table=True):
         default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
     )
     batches_applied: int = _zero()
-    last_seq: int = _zero()
 
 
 class TyphoonUnit(SQLModel, table=True):

@@ -384,18 +384,25 @@ async def apply_batch(engine: AsyncEngine, event_id: str, batch: int) -> ApplyRe
             .one()
         )
         district = Totals.of(dict(district_row))
+        # Upsert the totals row (never the event row: see TyphoonTotals).
+        values = {**params, **district.model_dump()}
+        cols = (*FIGURE_FIELDS, "units_reported")
         await conn.execute(
             text(
                 f"""
-                UPDATE typhoon_event SET
-                    {", ".join(f"{f} = :{f}" for f in (*FIGURE_FIELDS, "units_reported"))},
-                    peak_at = CASE WHEN :sheltered_now > peak_sheltered THEN now() ELSE peak_at END,
-                    peak_sheltered = greatest(peak_sheltered, :sheltered_now),
-                    batches_applied = greatest(batches_applied, :b)
-                WHERE event_id = :e
+                INSERT INTO typhoon_totals AS t (event_id, {", ".join(cols)}, peak_sheltered,
+                    peak_at, batches_applied)
+                VALUES (:e, {", ".join(":" + c for c in cols)}, :sheltered_now,
+                    CASE WHEN :sheltered_now > 0 THEN now() END, :b)
+                ON CONFLICT (event_id) DO UPDATE SET
+                    {", ".join(f"{c} = excluded.{c}" for c in cols)},
+                    peak_at = CASE WHEN excluded.sheltered_now > t.peak_sheltered THEN now()
+                                   ELSE t.peak_at END,
+                    peak_sheltered = greatest(t.peak_sheltered, excluded.sheltered_now),
+                    batches_applied = greatest(t.batches_applied, excluded.batches_applied)
                 """
             ),
-            {**params, **district.model_dump()},
+            values,
         )
     return ApplyResult(
         batch=batch, reports_applied=int(applied or 0), towns=towns, district=district
@@ -466,8 +473,11 @@ async def season(engine: AsyncEngine, year: int, district: str) -> list[dict[str
         rows = await conn.execute(
             text(
                 f"""
-                SELECT event_id, number, name, status, {_FIGS}, peak_sheltered
-                FROM typhoon_event WHERE year = :y AND district = :d ORDER BY number
+                SELECT e.event_id, e.number, e.name, e.status,
+                    {", ".join(f"coalesce(t.{f}, 0) AS {f}" for f in FIGURE_FIELDS)},
+                    coalesce(t.peak_sheltered, 0) AS peak_sheltered
+                FROM typhoon_event e LEFT JOIN typhoon_totals t ON t.event_id = e.event_id
+                WHERE e.year = :y AND e.district = :d ORDER BY e.number
                 """
             ),
             {"y": year, "d": district},

@@ -2,7 +2,7 @@
 
 Revision ID: 0003
 Revises: 0002
-Create Date: 2026-11-22 04:44:44.739940
+Create Date: 2026-11-22 04:59:28.005986
 """
 
 import sqlalchemy as sa
@@ -57,17 +57,6 @@ def upgrade() -> None:
         sa.Column("warning", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("opened_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("closed_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("pre_evacuated", sa.Integer(), server_default="0", nullable=False),
-        sa.Column("relocated", sa.Integer(), server_default="0", nullable=False),
-        sa.Column("centralized", sa.Integer(), server_default="0", nullable=False),
-        sa.Column("dispersed", sa.Integer(), server_default="0", nullable=False),
-        sa.Column("returned", sa.Integer(), server_default="0", nullable=False),
-        sa.Column("shelters_open", sa.Integer(), server_default="0", nullable=False),
-        sa.Column("sheltered_now", sa.Integer(), server_default="0", nullable=False),
-        sa.Column("units_reported", sa.Integer(), server_default="0", nullable=False),
-        sa.Column("peak_sheltered", sa.Integer(), server_default="0", nullable=False),
-        sa.Column("peak_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("batches_applied", sa.Integer(), server_default="0", nullable=False),
         sa.Column("last_seq", sa.Integer(), server_default="0", nullable=False),
         sa.PrimaryKeyConstraint("event_id"),
     )
@@ -136,6 +125,26 @@ def upgrade() -> None:
         unique=False,
     )
     op.create_table(
+        "typhoon_totals",
+        sa.Column("event_id", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("pre_evacuated", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("relocated", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("centralized", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("dispersed", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("returned", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("shelters_open", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("sheltered_now", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("units_reported", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("peak_sheltered", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("peak_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("batches_applied", sa.Integer(), server_default="0", nullable=False),
+        sa.ForeignKeyConstraint(
+            ["event_id"],
+            ["typhoon_event.event_id"],
+        ),
+        sa.PrimaryKeyConstraint("event_id"),
+    )
+    op.create_table(
         "typhoon_unit",
         sa.Column("event_id", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
         sa.Column("unit_code", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
@@ -195,6 +204,7 @@ def downgrade() -> None:
     op.drop_table("typhoon_unit_latest")
     op.drop_index(op.f("ix_typhoon_unit_town_code"), table_name="typhoon_unit")
     op.drop_table("typhoon_unit")
+    op.drop_table("typhoon_totals")
     op.drop_index("ix_typhoon_report_unit_latest", table_name="typhoon_report")
     op.drop_index(
         "ix_typhoon_report_unapplied",
