@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -27,6 +28,7 @@ from models.plan import (
     ReviewOutcome,
     SubmitDraft,
 )
+from models.typhoon import ResponseLevel, TyphoonOpen, WarningColour
 from workflows.plan import PlanWorkflow
 from yingji.plans import plan_handle
 
@@ -145,3 +147,29 @@ def start_worker(
 def kill(process: subprocess.Popen[bytes]) -> None:
     process.send_signal(signal.SIGKILL)
     process.wait()
+
+
+async def new_event(
+    engine: AsyncEngine, name: str = "贝碧嘉", district: str = "嘉定区", year: int | None = None
+) -> TyphoonOpen:
+    """A typhoon (year, number) that no test has used, in this run or in the database."""
+    async with engine.connect() as conn:
+        taken = set((await conn.execute(text("SELECT event_id FROM typhoon_event"))).scalars())
+    taken |= _EVENTS_USED
+    while True:
+        candidate = (year or random.randint(2030, 2099), random.randint(1, 99))
+        if f"{candidate[0]}:{candidate[1]}" not in taken:
+            break
+    _EVENTS_USED.add(f"{candidate[0]}:{candidate[1]}")
+    return TyphoonOpen(
+        year=candidate[0],
+        number=candidate[1],
+        name=name,
+        district=district,
+        opened_by="值班员 李强",
+        level=ResponseLevel.IV,
+        warning=WarningColour.BLUE,
+    )
+
+
+_EVENTS_USED: set[str] = set()

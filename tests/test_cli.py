@@ -13,7 +13,7 @@ from typer.testing import CliRunner, Result
 
 from models.common import CHINA_TZ
 from tests.conftest import make_settings
-from tests.helpers import db_plan, eventually
+from tests.helpers import db_plan, eventually, new_event
 from worker import build_worker
 from yingji.cli import app
 from yingji.settings import get_settings
@@ -306,10 +306,8 @@ async def test_drill_commands(cli: CliRunner, dev_env, code: str, tmp_path) -> N
     assert r.output.count("pending") == 17
 
 
-async def test_typhoon_commands(cli: CliRunner, dev_env) -> None:
-    from tests.test_typhoon import fresh_event
-
-    event = fresh_event().event_id
+async def test_typhoon_commands(cli: CliRunner, dev_env, engine) -> None:
+    event = (await new_event(engine)).event_id
     r = await yingji(
         cli,
         "typhoon",

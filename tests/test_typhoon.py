@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -23,32 +22,11 @@ from models.typhoon import (
     WarningColour,
 )
 from tests.conftest import make_settings
-from tests.helpers import eventually, rows
+from tests.helpers import eventually, new_event, rows
 from yingji import typhoons
 from yingji.typhoon_store import ReportRejected, add_units
 
 FAST = make_settings(typhoon_apply_min_seconds=0.1, typhoon_apply_max_seconds=0.5)
-_used: set[tuple[int, int]] = set()
-
-
-def fresh_event(name: str = "贝碧嘉", district: str = "嘉定区") -> TyphoonOpen:
-    """A (year, number) no other test in this database has used."""
-    while True:
-        key = (random.randint(2030, 2099), random.randint(1, 99))
-        if key not in _used:
-            _used.add(key)
-            break
-    return TyphoonOpen(
-        year=key[0],
-        number=key[1],
-        name=name,
-        district=district,
-        opened_by="值班员 李强",
-        level=ResponseLevel.IV,
-        warning=WarningColour.BLUE,
-    )
-
-
 T0 = datetime(2024, 9, 16, 0, 0, tzinfo=UTC)
 _ids = itertools.count()
 
@@ -94,7 +72,7 @@ async def applied(client: Client, event: TyphoonOpen, count: int) -> TyphoonBoar
 async def test_latest_report_per_unit_wins_late_and_duplicates_do_not(
     ts_client: Client, engine, task_queue: str
 ) -> None:
-    event = fresh_event()
+    event = await new_event(engine)
     await typhoons.open_typhoon(ts_client, engine, FAST, event, task_queue=task_queue)
     submit = typhoons.submit_report
 
@@ -136,7 +114,7 @@ async def test_latest_report_per_unit_wins_late_and_duplicates_do_not(
 async def test_every_bad_report_is_rejected_and_nothing_stored_changes(
     ts_client: Client, engine, task_queue: str
 ) -> None:
-    event = fresh_event()
+    event = await new_event(engine)
     await typhoons.open_typhoon(ts_client, engine, FAST, event, task_queue=task_queue)
     good = report(event, "马陆镇", 1, 40, 2, report_id="ml-1")
     await typhoons.submit_report(engine, good)
@@ -170,7 +148,7 @@ async def test_every_bad_report_is_rejected_and_nothing_stored_changes(
     assert "as_of: a correction cannot be older" in await rejected(
         report(event, "马陆镇", 0, 1, corrects="ml-1", reason="x")
     )
-    other = fresh_event()
+    other = await new_event(engine)
     assert f"event_id: no typhoon {other.event_id} is open" in await rejected(
         report(other, "马陆镇", 1, 1)
     )
@@ -189,8 +167,8 @@ async def test_levels_close_and_the_season(
     district = f"测试区{code}"  # its own district, so no other test's typhoon joins its season
     unit = f"城厢镇{code}"  # unit codes are unique across districts
     await add_units(engine, [town(district, unit)])
-    bebinca = fresh_event("贝碧嘉", district)
-    pulasan = fresh_event("普拉桑", district).model_copy(update={"year": bebinca.year})
+    bebinca = await new_event(engine, "贝碧嘉", district)
+    pulasan = await new_event(engine, "普拉桑", district, year=bebinca.year)
     for event in (bebinca, pulasan):
         await typhoons.open_typhoon(ts_client, engine, FAST, event, task_queue=task_queue)
     e = bebinca.event_id
@@ -240,7 +218,7 @@ async def test_duplicates_racing_the_apply_never_deadlock(
 ) -> None:
     """A duplicate's insert waits for the report row an apply has locked; the apply must never
     wait for the event row the intake holds (it once did: PostgreSQL found the deadlock)."""
-    event = fresh_event()
+    event = await new_event(engine)
     fast = make_settings(typhoon_apply_min_seconds=0.02, typhoon_apply_max_seconds=0.05)
     await typhoons.open_typhoon(ts_client, engine, fast, event, task_queue=task_queue)
     towns = ["新成路街道", "真新街道", "嘉定镇街道", "南翔镇", "安亭镇", "马陆镇"]

@@ -10,7 +10,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from models.typhoon import TyphoonBoard, TyphoonOpen, UnitReport
 from tests.conftest import SUGGEST_AFTER_EVENTS, make_settings
-from tests.helpers import eventually, kill, rows, start_worker
+from tests.helpers import eventually, kill, new_event, rows, start_worker
 from worker import build_worker
 from yingji import typhoons
 from yingji.synthetic import ReportStream, district_units
@@ -26,15 +26,7 @@ async def synthetic_event(
     district = f"压测区{code}"
     units = district_units(district, code, towns, villages)
     await add_units(engine, units)
-    event = TyphoonOpen(
-        year=2100,
-        number=int(code[-2:], 16) % 99 + 1,
-        name="压测台风",
-        district=district,
-        opened_by="压测",
-    )
-    # A year of its own per test run is not needed: the event id only has to be new here.
-    event = event.model_copy(update={"year": 2000 + int(code[1:5], 16) % 100})
+    event = await new_event(engine, "压测台风", district)
     return event, [u["code"] for u in units if u["level"] == "village"]
 
 
