@@ -22,15 +22,23 @@ from activities.notify import NotifierActivities
 from activities.plan import PlanActivities
 from activities.programme import programme_dates
 from activities.typhoon import TyphoonActivities
+from activities.warning import WarningActivities
 from workflows.drill import DrillWorkflow, ProgrammeWorkflow
 from workflows.plan import PlanWorkflow
 from workflows.typhoon import TyphoonWorkflow
+from workflows.warning import WarningWorkflow
 from yingji.db import make_engine, migrate
 from yingji.logging import configure_logging, get_logger
 from yingji.settings import Settings, get_settings
 from yingji.temporal import connect
 
-WORKFLOWS: Sequence[type] = (PlanWorkflow, DrillWorkflow, ProgrammeWorkflow, TyphoonWorkflow)
+WORKFLOWS: Sequence[type] = (
+    PlanWorkflow,
+    DrillWorkflow,
+    ProgrammeWorkflow,
+    TyphoonWorkflow,
+    WarningWorkflow,
+)
 
 #: Deterministic modules imported once, outside the sandbox.
 PASSTHROUGH = ("pydantic", "pydantic_core", "annotated_types", "models", "structlog")
@@ -42,10 +50,13 @@ def workflow_runner() -> SandboxedWorkflowRunner:
     )
 
 
-def activities(engine: AsyncEngine) -> list[Any]:
+def activities(engine: AsyncEngine, settings: Settings | None = None) -> list[Any]:
     plans = PlanActivities(engine)
     drills = DrillActivities(engine)
-    notifier = NotifierActivities(engine)
+    settings = settings or Settings(_env_file=None)  # type: ignore[call-arg]
+    notifier = NotifierActivities(
+        engine, settings.notify_webhook_url, settings.notify_webhook_timeout_seconds
+    )
     typhoons = TyphoonActivities(engine)
     return [
         plans.project_plan,
@@ -58,6 +69,7 @@ def activities(engine: AsyncEngine) -> list[Any]:
         typhoons.apply_reports,
         typhoons.close_intake,
         typhoons.project_typhoon,
+        WarningActivities(engine).project_warning,
     ]
 
 
@@ -68,7 +80,7 @@ def build_worker(
         client,
         task_queue=task_queue or settings.temporal_task_queue,
         workflows=list(WORKFLOWS),
-        activities=activities(engine),
+        activities=activities(engine, settings),
         workflow_runner=workflow_runner(),
         graceful_shutdown_timeout=timedelta(seconds=settings.worker_graceful_shutdown_seconds),
     )

@@ -320,6 +320,7 @@ class DrillProjection(Model):
 class Notification(Model):
     key: str = Field(min_length=1, description="idempotency key: one notification per key")
     recipient: str = Field(min_length=1)
+    address: str | None = Field(default=None, description="phone or e-mail, when known")
     subject: str = Field(min_length=1)
     body: str = ""
     source: str = Field(min_length=1, description="workflow id that sent it")

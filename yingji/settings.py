@@ -52,6 +52,15 @@ class Settings(BaseSettings):
     # Worker
     worker_graceful_shutdown_seconds: float = 30.0
 
+    # Notifier: log + database outbox always; a webhook too when set.
+    notify_webhook_url: str | None = None
+    notify_webhook_timeout_seconds: float = Field(default=5.0, gt=0)
+
+    # 叫应: redial up to N times within M minutes, then 未叫醒 and escalate (DOMAIN.md §4).
+    warning_call_attempts: int = Field(default=3, ge=1)
+    warning_call_window_minutes: float = Field(default=5, gt=0)
+    warning_escalation_wait_minutes: float = Field(default=60, gt=0)
+
     # Domain rules marked "(verify)" in DOMAIN.md are settings, never literals.
     plan_filing_working_days: int = Field(default=20, ge=1)
     plan_evaluation_years: int = Field(default=3, ge=1)

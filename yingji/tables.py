@@ -157,10 +157,14 @@ class NotificationRow(SQLModel, table=True):
 
     key: str = Field(primary_key=True, max_length=300)
     recipient: str = Field(index=True)
+    address: str | None = None
     subject: str
     body: str
     source: str = Field(index=True)
     created_at: datetime = Field(sa_column=_tz())
+    delivered_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
 
 
 class AdminUnit(SQLModel, table=True):
@@ -303,3 +307,68 @@ Index(
     TyphoonReportRow.__table__.c.event_id,
     TyphoonReportRow.__table__.c.applied_batch,
 )
+
+
+class Officer(SQLModel, table=True):
+    """A disaster information officer (灾害信息员): A (primary) or B (backup) of a unit."""
+
+    __tablename__ = "officer"
+
+    unit_code: str = Field(primary_key=True, max_length=100)
+    role: str = Field(primary_key=True, max_length=1, description="A | B")
+    name: str = Field(primary_key=True)
+    phone: str
+    email: str | None = None
+    active: bool = True
+    updated_at: datetime = Field(sa_column=_tz())
+
+
+class WarningRow(SQLModel, table=True):
+    __tablename__ = "warning"
+
+    warning_id: str = Field(primary_key=True, max_length=64)
+    workflow_id: str
+    title: str
+    district: str = Field(index=True)
+    issued_by: str
+    issued_at: datetime = Field(sa_column=_tz())
+    finished: bool
+    targets: int
+    answered: int
+    not_reached: int
+    call_response_rate: float
+    last_seq: int
+
+
+class WarningCall(SQLModel, table=True):
+    __tablename__ = "warning_call"
+
+    warning_id: str = Field(primary_key=True, foreign_key="warning.warning_id", max_length=64)
+    person: str = Field(primary_key=True)
+    unit: str
+    phone: str
+    backup: str | None = None
+    status: str
+    attempts: int
+    first_call_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
+    acked_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
+    acked_by: str | None = None
+    response_seconds: float | None = None
+    escalated_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
+
+
+class WarningEventRow(SQLModel, table=True):
+    __tablename__ = "warning_event"
+
+    warning_id: str = Field(primary_key=True, foreign_key="warning.warning_id", max_length=64)
+    seq: int = Field(primary_key=True)
+    at: datetime = Field(sa_column=_tz())
+    kind: str
+    person: str | None = None
+    detail: dict[str, Any] = Field(sa_column=Column(JSONB, nullable=False))

@@ -1,0 +1,246 @@
+"""叫应 (call-and-respond) for one warning: ID ``warning:{warning_id}``.
+
+Every responsible person is called at once, each in its own coroutine: a call through the
+notifier, then a wait for that person's acknowledgement; no answer, and the call is repeated, up
+to N attempts spread over M minutes. Still no answer: the person is marked 未叫醒 and the backup
+(B officer or superior) is called, who may answer, as may the person, later. Each answer's time
+from the first call is recorded. When every call is settled the workflow ends with the 叫应率 and
+the distribution of response times.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+from workflows.base import OutboxWorkflow, invalid
+
+with workflow.unsafe.imports_passed_through():
+    from activities.notify import NotifierActivities
+    from activities.warning import WarningActivities
+    from models.drill import Notification
+    from models.warning import (
+        AckInput,
+        CallRecord,
+        CallStatus,
+        CallTarget,
+        ResponseStats,
+        WarningEvent,
+        WarningInput,
+        WarningProjection,
+        WarningView,
+    )
+
+RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
+TIMEOUT = timedelta(seconds=30)
+
+
+def _percentile(values: list[float], p: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+@workflow.defn(name="WarningCall")
+class WarningWorkflow(OutboxWorkflow):
+    @workflow.init
+    def __init__(self, data: WarningInput) -> None:
+        self.issue = data.issue
+        self.rules = data.rules
+        self.issued_at = workflow.now()
+        self.calls = {
+            t.person.name: CallRecord(
+                person=t.person.name,
+                phone=t.person.phone,
+                unit=t.unit,
+                backup=t.backup.name if t.backup else None,
+            )
+            for t in data.issue.targets
+        }
+        self.finished = False
+        self.seq = 0
+        self._init_outbox([], 0)
+        self._emit("issued", None, {"title": data.issue.title, "targets": len(self.calls)})
+
+    @workflow.run
+    async def run(self, data: WarningInput) -> WarningView:
+        calling = asyncio.gather(*(self._call(t) for t in data.issue.targets))
+        await self._loop_until(lambda: calling.done())
+        await calling
+        self.finished = True
+        self._emit("finished", None, {"rate": self._view().call_response_rate})
+        await self._project_all()
+        return self._view()
+
+    async def _project(self, batch: list[WarningEvent]) -> None:
+        await workflow.execute_activity_method(
+            WarningActivities.project_warning,
+            WarningProjection(
+                workflow_id=workflow.info().workflow_id, view=self._view(), events=batch
+            ),
+            start_to_close_timeout=TIMEOUT,
+            retry_policy=RETRY,
+        )
+
+    def _emit(self, kind: str, person: str | None, detail: dict | None = None) -> int:
+        self.seq += 1
+        self._outbox.append(
+            WarningEvent(
+                seq=self.seq, at=workflow.now(), kind=kind, person=person, detail=detail or {}
+            )
+        )
+        return self.seq
+
+    async def _notify(self, key: str, name: str, address: str, subject: str, body: str) -> None:
+        wid = workflow.info().workflow_id
+        await workflow.execute_activity_method(
+            NotifierActivities.notify,
+            Notification(
+                key=f"{wid}:{key}",
+                recipient=name,
+                address=address,
+                subject=subject,
+                body=body,
+                source=wid,
+            ),
+            start_to_close_timeout=TIMEOUT,
+            retry_policy=RETRY,
+        )
+
+    async def _call(self, target: CallTarget) -> None:
+        record = self.calls[target.person.name]
+        rules = self.rules
+        between = timedelta(minutes=rules.window_minutes / rules.attempts)
+        subject = f"【叫应】{self.issue.title}：请立即回复确认"
+        for attempt in range(1, rules.attempts + 1):
+            if record.acked_at is not None:
+                return
+            record.attempts = attempt
+            if record.first_call_at is None:
+                record.first_call_at = workflow.now()
+            await self._notify(
+                f"{record.person}:call:{attempt}",
+                record.person,
+                record.phone,
+                subject,
+                f"{self.issue.district} {self.issue.title}，发布人：{self.issue.issued_by}。"
+                f"第{attempt}次呼叫。",
+            )
+            self._emit("called", record.person, {"attempt": attempt})
+            try:
+                await workflow.wait_condition(lambda: record.acked_at is not None, timeout=between)
+                return
+            except TimeoutError:
+                continue
+        if record.acked_at is not None:
+            return
+        record.status = CallStatus.NOT_REACHED
+        record.escalated_at = workflow.now()
+        self._emit(
+            "not_reached", record.person, {"attempts": record.attempts, "backup": record.backup}
+        )
+        if target.backup is not None:
+            await self._notify(
+                f"{record.person}:escalate",
+                target.backup.name,
+                target.backup.phone,
+                f"【叫应升级】{record.person}未叫醒：{self.issue.title}",
+                f"{record.unit} {record.person}（{record.phone}）{rules.attempts}次呼叫未应答，"
+                "请立即上门叫应。",
+            )
+            self._emit("escalated", record.person, {"to": target.backup.name})
+        try:
+            await workflow.wait_condition(
+                lambda: record.acked_at is not None,
+                timeout=timedelta(minutes=rules.escalation_wait_minutes),
+            )
+        except TimeoutError:
+            self._emit("unanswered", record.person, {})
+
+    # -- acknowledgement ------------------------------------------------------------------------
+
+    def _record_for(self, person: str) -> CallRecord:
+        for record in self.calls.values():
+            if person in (record.person, record.backup):
+                return record
+        known = ", ".join(sorted(self.calls))
+        raise invalid(f"person: '{person}' was not called for this warning (called: {known})")
+
+    @workflow.update
+    async def acknowledge(self, data: AckInput) -> WarningView:
+        self._validate_ack(data)
+        record = self._record_for(data.person)
+        now = workflow.now()
+        record.acked_at, record.acked_by = now, data.person
+        start = record.first_call_at or self.issued_at
+        record.response_seconds = (now - start).total_seconds()
+        if record.status is CallStatus.CALLING:
+            record.status = CallStatus.ANSWERED
+        elif data.person == record.person:
+            record.status = CallStatus.ANSWERED_AFTER_ESCALATION
+        else:
+            record.status = CallStatus.BACKUP_ANSWERED
+        seq = self._emit(
+            "acknowledged",
+            record.person,
+            {
+                "by": data.person,
+                "via": data.via,
+                "seconds": record.response_seconds,
+                "status": record.status.value,
+            },
+        )
+        await self._projected(seq)
+        return self._view()
+
+    @acknowledge.validator
+    def _validate_ack(self, data: AckInput) -> None:
+        if self.finished:
+            raise invalid(f"warning {self.issue.warning_id}: 叫应 is over")
+        record = self._record_for(data.person)
+        if record.acked_at is not None:
+            raise invalid(
+                f"person: {record.person}'s call was already answered by {record.acked_by}"
+            )
+
+    # -- query ----------------------------------------------------------------------------------
+
+    @workflow.query
+    def view(self) -> WarningView:
+        return self._view()
+
+    def _view(self) -> WarningView:
+        calls = [c.model_copy() for c in self.calls.values()]
+        answered = sum(c.status is CallStatus.ANSWERED for c in calls)
+        times = [c.response_seconds for c in calls if c.response_seconds is not None]
+        buckets = {"≤1min": 0, "1-3min": 0, "3-5min": 0, ">5min": 0}
+        for t in times:
+            key = (
+                "≤1min" if t <= 60 else "1-3min" if t <= 180 else "3-5min" if t <= 300 else ">5min"
+            )
+            buckets[key] += 1
+        return WarningView(
+            warning_id=self.issue.warning_id,
+            title=self.issue.title,
+            district=self.issue.district,
+            issued_by=self.issue.issued_by,
+            issued_at=self.issued_at,
+            finished=self.finished,
+            calls=calls,
+            targets=len(calls),
+            answered=answered,
+            not_reached=sum(c.escalated_at is not None for c in calls),
+            call_response_rate=answered / len(calls),
+            responses=ResponseStats(
+                count=len(times),
+                p50_seconds=_percentile(times, 50),
+                p90_seconds=_percentile(times, 90),
+                max_seconds=max(times, default=None),
+                buckets=buckets,
+            ),
+            last_seq=self.seq,
+        )

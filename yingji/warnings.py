@@ -1,0 +1,113 @@
+"""叫应 operations shared by the CLI and the HTTP API."""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+
+from models.warning import (
+    AckInput,
+    CallRules,
+    CallTarget,
+    Contact,
+    WarningInput,
+    WarningIssue,
+    WarningView,
+)
+from workflows.warning import WarningWorkflow
+from yingji.roster import contacts
+from yingji.settings import Settings
+
+
+class NoOneToCall(ValueError):
+    pass
+
+
+def warning_workflow_id(warning_id: str) -> str:
+    return f"warning:{warning_id}"
+
+
+def rules_from(settings: Settings) -> CallRules:
+    return CallRules(
+        attempts=settings.warning_call_attempts,
+        window_minutes=settings.warning_call_window_minutes,
+        escalation_wait_minutes=settings.warning_escalation_wait_minutes,
+    )
+
+
+async def targets_from_roster(
+    engine: AsyncEngine, district: str, units: list[str] | None = None
+) -> list[CallTarget]:
+    """Who answers for each unit: its A officer, backed by its B officer, or by the A officer
+    of the 街镇 above when a 村居 has no B. Default units: the district's 街镇."""
+    async with engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                text(
+                    "SELECT code, parent_code FROM admin_unit WHERE district = :d "
+                    "AND (CAST(:u AS text[]) IS NULL AND level = 'town' OR code = ANY(:u)) "
+                    "ORDER BY code"
+                ),
+                {"d": district, "u": units},
+            )
+        ).all()
+    if units:
+        missing = sorted(set(units) - {r.code for r in rows})
+        if missing:
+            raise NoOneToCall(f"units: not in {district}: {', '.join(missing)}")
+    roster = await contacts(
+        engine, [r.code for r in rows] + [r.parent_code for r in rows if r.parent_code]
+    )
+    targets, uncovered = [], []
+    for code, parent in rows:
+        people = roster.get(code, {})
+        primary = people.get("A") or people.get("B")
+        if primary is None:
+            uncovered.append(code)
+            continue
+        backup = people.get("B") if "A" in people else None
+        if backup is None and parent:
+            backup = roster.get(parent, {}).get("A")
+        targets.append(
+            CallTarget(
+                person=Contact(
+                    name=primary["name"], phone=primary["phone"], email=primary["email"]
+                ),
+                unit=code,
+                backup=Contact(name=backup["name"], phone=backup["phone"], email=backup["email"])
+                if backup
+                else None,
+            )
+        )
+    if not targets:
+        raise NoOneToCall(f"units: no active officer to call in {district}")
+    return targets
+
+
+async def issue_warning(
+    client: Client, settings: Settings, issue: WarningIssue, task_queue: str | None = None
+) -> WorkflowHandle[WarningWorkflow, WarningView]:
+    return await client.start_workflow(
+        WarningWorkflow.run,
+        WarningInput(issue=issue, rules=rules_from(settings)),
+        id=warning_workflow_id(issue.warning_id),
+        task_queue=task_queue or settings.temporal_task_queue,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+    )
+
+
+def warning_handle(client: Client, warning_id: str) -> WorkflowHandle[WarningWorkflow, WarningView]:
+    return client.get_workflow_handle_for(WarningWorkflow.run, warning_workflow_id(warning_id))
+
+
+async def acknowledge(client: Client, warning_id: str, data: AckInput) -> WarningView:
+    return await warning_handle(client, warning_id).execute_update(
+        WarningWorkflow.acknowledge, data
+    )
+
+
+async def show(client: Client, warning_id: str) -> WarningView:
+    return await warning_handle(client, warning_id).query(WarningWorkflow.view)
