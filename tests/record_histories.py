@@ -58,12 +58,13 @@ from models.typhoon import (
     UnitReport,
     WarningColour,
 )
+from models.warning import AckInput, CallTarget, Contact, WarningIssue
 from tests.conftest import make_settings, venv_binary
 from tests.helpers import drive_to_approved, eventually, flood_plan, issue, view
 from worker import build_worker
 from workflows.drill import DrillWorkflow
 from workflows.plan import PlanWorkflow
-from yingji import typhoons
+from yingji import typhoons, warnings
 from yingji.db import make_engine, migrate
 from yingji.drills import create_drill, default_cadence, drill_handle, start_programme
 from yingji.plans import create_plan, plan_handle
@@ -273,6 +274,31 @@ async def typhoon_closed(env: WorkflowEnvironment, code: str) -> str:
     return f"typhoon:{event.event_id}"
 
 
+async def warning_answered(env: WorkflowEnvironment, code: str) -> str:
+    client = env.client
+    issue = WarningIssue(
+        warning_id=code,
+        title="台风红色预警",
+        district="嘉定区",
+        issued_by="区防指",
+        targets=[
+            CallTarget(person=Contact(name="甲", phone="13800000001"), unit="南翔镇"),
+            CallTarget(
+                person=Contact(name="乙", phone="13800000002"),
+                unit="安亭镇",
+                backup=Contact(name="乙的B岗", phone="13800000003"),
+            ),
+        ],
+    )
+    handle = await warnings.issue_warning(client, make_settings(), issue, task_queue=QUEUE)
+    await env.sleep(timedelta(seconds=40))
+    await warnings.acknowledge(client, code, AckInput(person="甲"))
+    await env.sleep(timedelta(minutes=6))
+    await warnings.acknowledge(client, code, AckInput(person="乙的B岗"))
+    await handle.result()
+    return f"warning:{code}"
+
+
 def _plan(
     scenario: Callable[[WorkflowEnvironment, str], Awaitable[None]],
 ) -> Callable[[WorkflowEnvironment, str], Awaitable[str]]:
@@ -294,6 +320,7 @@ SCENARIOS: dict[str, Callable[[WorkflowEnvironment, str], Awaitable[str]]] = {
     "drill_cancelled": drill_cancelled,
     "programme_year": programme,
     "typhoon_closed": typhoon_closed,
+    "warning_answered": warning_answered,
 }
 DATABASE_URL: list[str] = []
 

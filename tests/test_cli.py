@@ -376,3 +376,57 @@ async def test_typhoon_commands(cli: CliRunner, dev_env, engine) -> None:
     assert r.exit_code == 0 and "台风季累计紧急转移安置" in r.output and "nx-1" in r.output
     r = await yingji(cli, "typhoon", "show", "2024-13")
     assert r.exit_code == 2 and "YEAR:NUMBER" in r.output
+
+
+async def test_officer_and_warning_commands(cli: CliRunner, engine, code: str, tmp_path) -> None:
+    from yingji.typhoon_store import add_units
+
+    district = f"命令区{code}"
+    await add_units(
+        engine,
+        [
+            {
+                "code": f"{code}-T{i}",
+                "name": f"第{i}镇",
+                "level": "town",
+                "parent_code": None,
+                "district": district,
+            }
+            for i in (1, 2, 3)
+        ],
+    )
+    bad = tmp_path / "bad.csv"
+    bad.write_text(f"unit,role,name,phone\n{code}-T1,X,某,123\n", encoding="utf-8")
+    r = await yingji(cli, "officer", "import", str(bad))
+    assert r.exit_code == 2 and "line 2: role" in r.output and "nothing imported" in r.output
+    good = tmp_path / "roster.csv"
+    good.write_text(
+        f"unit,role,name,phone\n{code}-T1,A,王强,13800000001\n{code}-T1,B,李娜,13800000002\n"
+        f"{code}-T2,A,赵敏,13800000003\n",
+        encoding="utf-8",
+    )
+    r = await yingji(cli, "officer", "import", str(good))
+    assert r.exit_code == 0 and "imported 3" in r.output
+    r = await yingji(cli, "officer", "list", "--district", district)
+    assert r.exit_code == 0 and "王强" in r.output and "赵敏" in r.output
+    r = await yingji(cli, "officer", "gaps", "--district", district)
+    assert r.exit_code == 0 and f"{code}-T3" in r.output and "无人在岗" in r.output
+
+    r = await yingji(
+        cli,
+        "warning",
+        "issue",
+        f"{code}-W",
+        "--title",
+        "台风红色预警",
+        "--by",
+        "区防指",
+        "--district",
+        district,
+    )
+    assert r.exit_code == 0, r.output
+    assert "王强" in r.output and "赵敏" in r.output and "叫应中" in r.output
+    r = await yingji(cli, "warning", "ack", f"{code}-W", "--person", "王强")
+    assert r.exit_code == 0 and "已应答" in r.output and "叫应率 50%" in r.output
+    r = await yingji(cli, "warning", "ack", f"{code}-W", "--person", "无名氏")
+    assert r.exit_code == 1 and "person: '无名氏' was not called" in r.output

@@ -19,6 +19,7 @@ from worker import WORKFLOWS, workflow_runner
 from workflows.drill import DrillWorkflow, ProgrammeWorkflow
 from workflows.plan import PlanWorkflow
 from workflows.typhoon import TyphoonWorkflow
+from workflows.warning import WarningWorkflow
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
@@ -33,6 +34,7 @@ HISTORY_PREFIX = {
     DrillWorkflow: "drill",
     ProgrammeWorkflow: "programme",
     TyphoonWorkflow: "typhoon",
+    WarningWorkflow: "warning",
 }
 
 

@@ -7,6 +7,7 @@ import asyncio
 import typer
 
 from yingji.cli.drill import drill_app
+from yingji.cli.officer import officer_app, warning_app
 from yingji.cli.plan import plan_app
 from yingji.cli.typhoon import typhoon_app
 from yingji.settings import get_settings
@@ -15,6 +16,8 @@ app = typer.Typer(no_args_is_help=True, help="Yingji (应急): durable workflows
 app.add_typer(plan_app, name="plan")
 app.add_typer(drill_app, name="drill")
 app.add_typer(typhoon_app, name="typhoon")
+app.add_typer(officer_app, name="officer")
+app.add_typer(warning_app, name="warning")
 
 
 @app.command("serve")
