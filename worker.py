@@ -17,12 +17,14 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.calendar import add_working_days
+from activities.disaster import DisasterActivities
 from activities.drill import DrillActivities
 from activities.notify import NotifierActivities
 from activities.plan import PlanActivities
 from activities.programme import programme_dates
 from activities.typhoon import TyphoonActivities
 from activities.warning import WarningActivities
+from workflows.disaster import DisasterWorkflow
 from workflows.drill import DrillWorkflow, ProgrammeWorkflow
 from workflows.plan import PlanWorkflow
 from workflows.typhoon import TyphoonWorkflow
@@ -38,6 +40,7 @@ WORKFLOWS: Sequence[type] = (
     ProgrammeWorkflow,
     TyphoonWorkflow,
     WarningWorkflow,
+    DisasterWorkflow,
 )
 
 #: Deterministic modules imported once, outside the sandbox.
@@ -58,6 +61,7 @@ def activities(engine: AsyncEngine, settings: Settings | None = None) -> list[An
         engine, settings.notify_webhook_url, settings.notify_webhook_timeout_seconds
     )
     typhoons = TyphoonActivities(engine)
+    disasters = DisasterActivities(engine)
     return [
         plans.project_plan,
         add_working_days,
@@ -70,6 +74,8 @@ def activities(engine: AsyncEngine, settings: Settings | None = None) -> list[An
         typhoons.close_intake,
         typhoons.project_typhoon,
         WarningActivities(engine).project_warning,
+        disasters.typhoon_relocation,
+        disasters.project_disaster,
     ]
 
 

@@ -173,3 +173,12 @@ async def new_event(
 
 
 _EVENTS_USED: set[str] = set()
+
+
+async def applied_reports(client: Client, event_id: str, count: int):  # type: ignore[no-untyped-def]
+    """Wait until a typhoon's board includes ``count`` reports."""
+    from yingji import typhoons
+
+    return await eventually(
+        lambda: typhoons.board(client, event_id), lambda b: b.reports_applied >= count
+    )

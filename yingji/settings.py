@@ -61,6 +61,14 @@ class Settings(BaseSettings):
     warning_call_window_minutes: float = Field(default=5, gt=0)
     warning_escalation_wait_minutes: float = Field(default=60, gt=0)
 
+    # Disaster reports (应急〔2020〕19号): 初报 in 2 h, 续报 by 09:00, 核报 N working days.
+    disaster_initial_hours: float = Field(default=2.0, gt=0)
+    disaster_update_hour: int = Field(default=9, ge=0, le=23)
+    disaster_final_working_days: int = Field(default=2, ge=1)
+    disaster_remind_after_minutes: float = Field(default=15, ge=0)
+    disaster_escalate_after_minutes: float = Field(default=60, gt=0)
+    disaster_change_ratio: float = Field(default=0.5, gt=0)
+
     # Domain rules marked "(verify)" in DOMAIN.md are settings, never literals.
     plan_filing_working_days: int = Field(default=20, ge=1)
     plan_evaluation_years: int = Field(default=3, ge=1)

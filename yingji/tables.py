@@ -372,3 +372,50 @@ class WarningEventRow(SQLModel, table=True):
     kind: str
     person: str | None = None
     detail: dict[str, Any] = Field(sa_column=Column(JSONB, nullable=False))
+
+
+class DisasterRow(SQLModel, table=True):
+    __tablename__ = "disaster"
+
+    code: str = Field(primary_key=True, max_length=64)
+    workflow_id: str
+    name: str
+    hazard: str
+    district: str = Field(index=True)
+    occurred_at: datetime = Field(sa_column=_tz())
+    stable_on: date | None = None
+    final_due: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
+    closed: bool
+    latest: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONB, nullable=True))
+    reports: int
+    late_reports: int
+    last_seq: int
+
+
+class DisasterReportRow(SQLModel, table=True):
+    __tablename__ = "disaster_report"
+
+    disaster_code: str = Field(primary_key=True, foreign_key="disaster.code", max_length=64)
+    report_id: str = Field(primary_key=True, max_length=100)
+    kind: str
+    slot: str
+    as_of: datetime = Field(sa_column=_tz())
+    submitted_at: datetime = Field(sa_column=_tz())
+    late: bool
+    status: str
+    indicators: dict[str, Any] = Field(sa_column=Column(JSONB, nullable=False))
+    towns: list[dict[str, Any]] = Field(sa_column=Column(JSONB, nullable=False))
+    reviewer: str | None = None
+    review_reason: str = ""
+
+
+class DisasterEventRow(SQLModel, table=True):
+    __tablename__ = "disaster_event"
+
+    disaster_code: str = Field(primary_key=True, foreign_key="disaster.code", max_length=64)
+    seq: int = Field(primary_key=True)
+    at: datetime = Field(sa_column=_tz())
+    kind: str
+    detail: dict[str, Any] = Field(sa_column=Column(JSONB, nullable=False))
