@@ -24,6 +24,16 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from models.common import CHINA_TZ
+from models.disaster import (
+    Decision,
+    DisasterOpen,
+    DisasterReportInput,
+    Indicators,
+    ReportKind,
+    ReviewInput,
+    StableInput,
+    TownFigures,
+)
 from models.drill import (
     ActionDoneInput,
     ActionInput,
@@ -64,7 +74,7 @@ from tests.helpers import drive_to_approved, eventually, flood_plan, issue, view
 from worker import build_worker
 from workflows.drill import DrillWorkflow
 from workflows.plan import PlanWorkflow
-from yingji import typhoons, warnings
+from yingji import disasters, typhoons, warnings
 from yingji.db import make_engine, migrate
 from yingji.drills import create_drill, default_cadence, drill_handle, start_programme
 from yingji.plans import create_plan, plan_handle
@@ -299,6 +309,78 @@ async def warning_answered(env: WorkflowEnvironment, code: str) -> str:
     return f"warning:{code}"
 
 
+async def disaster_closed(env: WorkflowEnvironment, code: str) -> str:
+    client = env.client
+    now = (await env.get_current_time()).astimezone(CHINA_TZ)
+    officer = Contact(name="区A岗", phone="13800000001")
+    data = DisasterOpen(
+        code=code,
+        name="台风“梅花”灾害过程",
+        hazard="台风",
+        district="嘉定区",
+        occurred_at=now,
+        opened_by="值班员",
+        officer=officer,
+        backup=Contact(name="区B岗", phone="13800000002"),
+    )
+    handle = await disasters.open_disaster(client, make_settings(), data, task_queue=QUEUE)
+    await env.sleep(timedelta(hours=3, minutes=30))  # late: reminded and escalated
+    zero = Indicators(relocated=0, centralized=0, dispersed=0)
+    await disasters.submit(
+        client,
+        code,
+        DisasterReportInput(
+            kind=ReportKind.INITIAL,
+            report_id="I-1",
+            as_of=now,
+            by="区A岗",
+            indicators=zero,
+            towns=[TownFigures(town="嘉定镇街道", indicators=zero)],
+        ),
+    )
+    await disasters.review(
+        client,
+        code,
+        ReviewInput(
+            report_id="I-1", reviewer="市应急局", decision=Decision.REJECT, reason="缺照片"
+        ),
+    )
+    await disasters.submit(
+        client,
+        code,
+        DisasterReportInput(
+            kind=ReportKind.INITIAL,
+            report_id="I-2",
+            as_of=now,
+            by="区A岗",
+            indicators=zero,
+            towns=[TownFigures(town="嘉定镇街道", indicators=zero)],
+            photos=3,
+        ),
+    )
+    await env.sleep(timedelta(days=1))
+    await disasters.submit(
+        client,
+        code,
+        DisasterReportInput(
+            kind=ReportKind.UPDATE, report_id="U-1", as_of=now, by="区A岗", indicators=zero
+        ),
+    )
+    await disasters.declare_stable(client, code, StableInput(by="区防指"))
+    await disasters.submit(
+        client,
+        code,
+        DisasterReportInput(
+            kind=ReportKind.FINAL, report_id="F-1", as_of=now, by="区A岗", indicators=zero
+        ),
+    )
+    await disasters.review(
+        client, code, ReviewInput(report_id="F-1", reviewer="市应急局", decision=Decision.PASS)
+    )
+    await handle.result()
+    return f"disaster:{code}"
+
+
 def _plan(
     scenario: Callable[[WorkflowEnvironment, str], Awaitable[None]],
 ) -> Callable[[WorkflowEnvironment, str], Awaitable[str]]:
@@ -321,6 +403,7 @@ SCENARIOS: dict[str, Callable[[WorkflowEnvironment, str], Awaitable[str]]] = {
     "programme_year": programme,
     "typhoon_closed": typhoon_closed,
     "warning_answered": warning_answered,
+    "disaster_closed": disaster_closed,
 }
 DATABASE_URL: list[str] = []
 

@@ -430,3 +430,128 @@ async def test_officer_and_warning_commands(cli: CliRunner, engine, code: str, t
     assert r.exit_code == 0 and "已应答" in r.output and "叫应率 50%" in r.output
     r = await yingji(cli, "warning", "ack", f"{code}-W", "--person", "无名氏")
     assert r.exit_code == 1 and "person: '无名氏' was not called" in r.output
+
+
+async def test_disaster_commands(cli: CliRunner, code: str, tmp_path) -> None:
+    initial = tmp_path / "initial.json"
+    initial.write_text(
+        json.dumps(
+            {
+                "indicators": {
+                    "affected": 24523,
+                    "pre_evacuated": 8982,
+                    "relocated": 15541,
+                    "centralized": 14952,
+                    "dispersed": 589,
+                    "direct_loss": 281.01,
+                    "loss_by_sector": {"住房": 30.0, "农业": 245.71, "其他": 5.3},
+                },
+                "towns": [
+                    {
+                        "town": "嘉定镇街道",
+                        "indicators": {
+                            "affected": 100,
+                            "relocated": 0,
+                            "centralized": 0,
+                            "dispersed": 0,
+                        },
+                    }
+                ],
+                "narrative": "12个街镇均受灾",
+            },
+            ensure_ascii=False,
+        ),
+        encoding="utf-8",
+    )
+    r = await yingji(
+        cli,
+        "disaster",
+        "open",
+        code,
+        "--name",
+        "台风“梅花”灾害过程",
+        "--hazard",
+        "台风",
+        "--officer",
+        "区A岗:13800000001",
+        "--by",
+        "值班员",
+        "--backup",
+        "区B岗:13800000002",
+    )
+    assert r.exit_code == 0 and "待报" in r.output, r.output
+    r = await yingji(
+        cli,
+        "disaster",
+        "open",
+        f"{code}-bad",
+        "--name",
+        "x",
+        "--hazard",
+        "台风",
+        "--officer",
+        "no-phone",
+        "--by",
+        "值班员",
+    )
+    assert r.exit_code == 2 and "NAME:PHONE" in r.output
+    r = await yingji(
+        cli,
+        "disaster",
+        "report",
+        code,
+        "--kind",
+        "初报",
+        "--report-id",
+        "I-1",
+        "--by",
+        "区A岗",
+        "--file",
+        str(initial),
+    )
+    assert r.exit_code == 0 and "I-1" in r.output and "受灾 24,523" in r.output, r.output
+    r = await yingji(
+        cli,
+        "disaster",
+        "report",
+        code,
+        "--kind",
+        "核报",
+        "--report-id",
+        "F-1",
+        "--by",
+        "区A岗",
+        "--file",
+        str(initial),
+    )
+    assert r.exit_code == 1 and "kind: a 核报 (final) comes after" in r.output
+    r = await yingji(
+        cli,
+        "disaster",
+        "review",
+        code,
+        "--report-id",
+        "I-1",
+        "--reviewer",
+        "市应急局",
+        "--decision",
+        "退回",
+    )
+    assert r.exit_code == 1 and "reason: a rejection must say why" in r.output
+    r = await yingji(
+        cli,
+        "disaster",
+        "review",
+        code,
+        "--report-id",
+        "I-1",
+        "--reviewer",
+        "市应急局",
+        "--decision",
+        "pass",
+    )
+    assert r.exit_code == 0 and "审核通过" in r.output
+    r = await yingji(cli, "disaster", "stable", code, "--by", "区防指")
+    assert r.exit_code == 0 and "核报 final" in r.output, r.output
+    r = await yingji(cli, "disaster", "show", code, "--json")
+    assert json.loads(r.output)["stable_on"] is not None

@@ -16,6 +16,7 @@ from temporalio.worker import Replayer
 
 from models.plan import PlanOutcome, PlanWorkflowInput
 from worker import WORKFLOWS, workflow_runner
+from workflows.disaster import DisasterWorkflow
 from workflows.drill import DrillWorkflow, ProgrammeWorkflow
 from workflows.plan import PlanWorkflow
 from workflows.typhoon import TyphoonWorkflow
@@ -35,6 +36,7 @@ HISTORY_PREFIX = {
     ProgrammeWorkflow: "programme",
     TyphoonWorkflow: "typhoon",
     WarningWorkflow: "warning",
+    DisasterWorkflow: "disaster",
 }
 
 

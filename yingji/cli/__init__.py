@@ -6,6 +6,7 @@ import asyncio
 
 import typer
 
+from yingji.cli.disaster import disaster_app
 from yingji.cli.drill import drill_app
 from yingji.cli.officer import officer_app, warning_app
 from yingji.cli.plan import plan_app
@@ -18,6 +19,7 @@ app.add_typer(drill_app, name="drill")
 app.add_typer(typhoon_app, name="typhoon")
 app.add_typer(officer_app, name="officer")
 app.add_typer(warning_app, name="warning")
+app.add_typer(disaster_app, name="disaster")
 
 
 @app.command("serve")
