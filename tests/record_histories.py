@@ -30,10 +30,10 @@ from models.disaster import (
     DisasterReportInput,
     Indicators,
     ReportKind,
-    ReviewInput,
     StableInput,
     TownFigures,
 )
+from models.disaster import ReviewInput as DisasterReview
 from models.drill import (
     ActionDoneInput,
     ActionInput,
@@ -341,7 +341,7 @@ async def disaster_closed(env: WorkflowEnvironment, code: str) -> str:
     await disasters.review(
         client,
         code,
-        ReviewInput(
+        DisasterReview(
             report_id="I-1", reviewer="市应急局", decision=Decision.REJECT, reason="缺照片"
         ),
     )
@@ -375,7 +375,7 @@ async def disaster_closed(env: WorkflowEnvironment, code: str) -> str:
         ),
     )
     await disasters.review(
-        client, code, ReviewInput(report_id="F-1", reviewer="市应急局", decision=Decision.PASS)
+        client, code, DisasterReview(report_id="F-1", reviewer="市应急局", decision=Decision.PASS)
     )
     await handle.result()
     return f"disaster:{code}"
