@@ -13,7 +13,13 @@ import pytest
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
-from models.warning import AckInput, CallStatus, CallTarget, Contact, WarningIssue
+from models.warning import (
+    AckInput,
+    CallStatus,
+    CallTarget,
+    Contact,
+    WarningIssue,
+)
 from tests.conftest import make_settings
 from tests.helpers import rows
 from worker import build_worker
