@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from sqlalchemy import delete, text
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 
 from models.disaster import DisasterProjection, TyphoonRelocation
 from models.plan import ProjectionResult
 from models.typhoon import EventRef
+from yingji.projection import insert_once, upsert_newer
 from yingji.tables import DisasterEventRow, DisasterReportRow, DisasterRow
 
 
@@ -52,50 +52,38 @@ class DisasterActivities:
             "late_reports": sum(r.late for r in v.reports),
             "last_seq": v.last_seq,
         }
-        table = DisasterRow.__table__
-        upsert = insert(table).values(row)
-        upsert = upsert.on_conflict_do_update(
-            index_elements=[table.c.code],
-            set_={k: upsert.excluded[k] for k in row if k != "code"},
-            where=table.c.last_seq < upsert.excluded.last_seq,
-        )
         async with self.engine.begin() as conn:
-            applied = (await conn.execute(upsert)).rowcount == 1
+            applied = await upsert_newer(conn, DisasterRow.__table__, "code", row, "last_seq")
             if applied:
                 await conn.execute(
                     delete(DisasterReportRow).where(DisasterReportRow.disaster_code == v.code)
                 )
-                if v.reports:
-                    await conn.execute(
-                        insert(DisasterReportRow.__table__).values(
-                            [
-                                {
-                                    "disaster_code": v.code,
-                                    "report_id": r.report_id,
-                                    "kind": r.kind.value,
-                                    "slot": r.slot,
-                                    "as_of": r.as_of,
-                                    "submitted_at": r.submitted_at,
-                                    "late": r.late,
-                                    "status": r.status.value,
-                                    "indicators": r.indicators.model_dump(),
-                                    "towns": [t.model_dump() for t in r.towns],
-                                    "reviewer": r.reviewer,
-                                    "review_reason": r.review_reason,
-                                }
-                                for r in v.reports
-                            ]
-                        )
-                    )
-            written = 0
-            if data.events:
-                stmt = insert(DisasterEventRow.__table__).values(
-                    [{"disaster_code": v.code, **e.model_dump()} for e in data.events]
+                await insert_once(
+                    conn,
+                    DisasterReportRow.__table__,
+                    [
+                        {
+                            "disaster_code": v.code,
+                            "report_id": r.report_id,
+                            "kind": r.kind.value,
+                            "slot": r.slot,
+                            "as_of": r.as_of,
+                            "submitted_at": r.submitted_at,
+                            "late": r.late,
+                            "status": r.status.value,
+                            "indicators": r.indicators.model_dump(),
+                            "towns": [t.model_dump() for t in r.towns],
+                            "reviewer": r.reviewer,
+                            "review_reason": r.review_reason,
+                        }
+                        for r in v.reports
+                    ],
                 )
-                result = await conn.execute(
-                    stmt.on_conflict_do_nothing().returning(DisasterEventRow.__table__.c.seq)
-                )
-                written = len(result.all())
+            written = await insert_once(
+                conn,
+                DisasterEventRow.__table__,
+                [{"disaster_code": v.code, **e.model_dump()} for e in data.events],
+            )
         return ProjectionResult(
             events_written=written,
             events_already_present=len(data.events) - written,

@@ -11,6 +11,7 @@ from temporalio import activity
 
 from models.drill import DrillProjection, ProgrammeView
 from models.plan import ProjectionResult
+from yingji.projection import insert_once, upsert_newer
 from yingji.tables import (
     CorrectiveActionRow,
     Drill,
@@ -50,38 +51,27 @@ class DrillActivities:
             "last_seq": v.last_seq,
             "updated_at": datetime.now(UTC),
         }
-        table = Drill.__table__
-        upsert = insert(table).values(row)
-        upsert = upsert.on_conflict_do_update(
-            index_elements=[table.c.code],
-            set_={k: upsert.excluded[k] for k in row if k != "code"},
-            where=table.c.last_seq < upsert.excluded.last_seq,
-        )
         async with self.engine.begin() as conn:
-            applied = (await conn.execute(upsert)).rowcount == 1
+            applied = await upsert_newer(conn, Drill.__table__, "code", row, "last_seq")
             if applied:
                 # The snapshot is the newest: its links, findings and actions are the truth.
                 await self._replace_children(conn, data)
-            written = 0
-            if data.events:
-                events = insert(DrillEventRow.__table__).values(
-                    [
-                        {
-                            "drill_code": v.code,
-                            "seq": e.seq,
-                            "at": e.at,
-                            "kind": e.kind,
-                            "stage": e.stage.value,
-                            "actor": e.actor,
-                            "detail": e.detail,
-                        }
-                        for e in data.events
-                    ]
-                )
-                result = await conn.execute(
-                    events.on_conflict_do_nothing().returning(DrillEventRow.__table__.c.seq)
-                )
-                written = len(result.all())
+            written = await insert_once(
+                conn,
+                DrillEventRow.__table__,
+                [
+                    {
+                        "drill_code": v.code,
+                        "seq": e.seq,
+                        "at": e.at,
+                        "kind": e.kind,
+                        "stage": e.stage.value,
+                        "actor": e.actor,
+                        "detail": e.detail,
+                    }
+                    for e in data.events
+                ],
+            )
         return ProjectionResult(
             events_written=written,
             events_already_present=len(data.events) - written,
@@ -146,15 +136,8 @@ class DrillActivities:
             "revision": data.revision,
             "updated_at": datetime.now(UTC),
         }
-        table = Programme.__table__
-        upsert = insert(table).values(row)
-        upsert = upsert.on_conflict_do_update(
-            index_elements=[table.c.programme_id],
-            set_={k: upsert.excluded[k] for k in row if k != "programme_id"},
-            where=table.c.revision < upsert.excluded.revision,
-        )
         async with self.engine.begin() as conn:
-            applied = (await conn.execute(upsert)).rowcount == 1
+            applied = await upsert_newer(conn, Programme.__table__, "programme_id", row, "revision")
         return ProjectionResult(
             events_written=0, events_already_present=0, snapshot_applied=applied
         )

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 
 from models.plan import PlanProjection, ProjectionResult
+from yingji.projection import insert_once, upsert_newer
 from yingji.tables import Plan, PlanEventRow, PlanRevision
 
 
@@ -47,53 +47,42 @@ class PlanActivities:
             "last_seq": view.last_seq,
             "updated_at": datetime.now(UTC),
         }
-        table = Plan.__table__
-        upsert = insert(table).values(row)
-        upsert = upsert.on_conflict_do_update(
-            index_elements=[table.c.code],
-            set_={k: upsert.excluded[k] for k in row if k != "code"},
-            where=table.c.last_seq < upsert.excluded.last_seq,
-        )
         async with self.engine.begin() as conn:
-            applied = (await conn.execute(upsert)).rowcount == 1
-            written = 0
-            if data.events:
-                events = insert(PlanEventRow.__table__).values(
-                    [
-                        {
-                            "plan_code": view.code,
-                            "seq": e.seq,
-                            "at": e.at,
-                            "kind": e.kind,
-                            "version": e.version,
-                            "stage_from": e.stage_from.value if e.stage_from else None,
-                            "stage_to": e.stage_to.value,
-                            "actor": e.actor,
-                            "detail": e.detail,
-                        }
-                        for e in data.events
-                    ]
-                )
-                result = await conn.execute(
-                    events.on_conflict_do_nothing().returning(PlanEventRow.__table__.c.seq)
-                )
-                written = len(result.all())
-            if view.revisions:
-                revisions = insert(PlanRevision.__table__).values(
-                    [
-                        {
-                            "plan_code": view.code,
-                            "version": r.version,
-                            "from_version": r.from_version,
-                            "started_at": r.started_at,
-                            "causes": [t.cause.value for t in r.triggers],
-                            "triggers": [t.model_dump(mode="json") for t in r.triggers],
-                        }
-                        for r in view.revisions
-                    ]
-                )
-                # A revision record never changes once opened.
-                await conn.execute(revisions.on_conflict_do_nothing())
+            applied = await upsert_newer(conn, Plan.__table__, "code", row, "last_seq")
+            written = await insert_once(
+                conn,
+                PlanEventRow.__table__,
+                [
+                    {
+                        "plan_code": view.code,
+                        "seq": e.seq,
+                        "at": e.at,
+                        "kind": e.kind,
+                        "version": e.version,
+                        "stage_from": e.stage_from.value if e.stage_from else None,
+                        "stage_to": e.stage_to.value,
+                        "actor": e.actor,
+                        "detail": e.detail,
+                    }
+                    for e in data.events
+                ],
+            )
+            # A revision record never changes once opened.
+            await insert_once(
+                conn,
+                PlanRevision.__table__,
+                [
+                    {
+                        "plan_code": view.code,
+                        "version": r.version,
+                        "from_version": r.from_version,
+                        "started_at": r.started_at,
+                        "causes": [t.cause.value for t in r.triggers],
+                        "triggers": [t.model_dump(mode="json") for t in r.triggers],
+                    }
+                    for r in view.revisions
+                ],
+            )
         activity.logger.info(
             "plan projected",
             extra={"plan": view.code, "events_written": written, "snapshot_applied": applied},

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from sqlalchemy import delete
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 
 from models.plan import ProjectionResult
 from models.warning import WarningProjection
+from yingji.projection import insert_once, upsert_newer
 from yingji.tables import WarningCall, WarningEventRow, WarningRow
 
 
@@ -33,36 +33,22 @@ class WarningActivities:
             "call_response_rate": v.call_response_rate,
             "last_seq": v.last_seq,
         }
-        table = WarningRow.__table__
-        upsert = insert(table).values(row)
-        upsert = upsert.on_conflict_do_update(
-            index_elements=[table.c.warning_id],
-            set_={k: upsert.excluded[k] for k in row if k != "warning_id"},
-            where=table.c.last_seq < upsert.excluded.last_seq,
-        )
         async with self.engine.begin() as conn:
-            applied = (await conn.execute(upsert)).rowcount == 1
+            applied = await upsert_newer(conn, WarningRow.__table__, "warning_id", row, "last_seq")
             if applied:
                 await conn.execute(
                     delete(WarningCall).where(WarningCall.warning_id == v.warning_id)
                 )
-                await conn.execute(
-                    insert(WarningCall.__table__).values(
-                        [
-                            {"warning_id": v.warning_id, **c.model_dump(mode="python")}
-                            for c in v.calls
-                        ]
-                    )
+                await insert_once(
+                    conn,
+                    WarningCall.__table__,
+                    [{"warning_id": v.warning_id, **c.model_dump(mode="python")} for c in v.calls],
                 )
-            written = 0
-            if data.events:
-                stmt = insert(WarningEventRow.__table__).values(
-                    [{"warning_id": v.warning_id, **e.model_dump()} for e in data.events]
-                )
-                result = await conn.execute(
-                    stmt.on_conflict_do_nothing().returning(WarningEventRow.__table__.c.seq)
-                )
-                written = len(result.all())
+            written = await insert_once(
+                conn,
+                WarningEventRow.__table__,
+                [{"warning_id": v.warning_id, **e.model_dump()} for e in data.events],
+            )
         return ProjectionResult(
             events_written=written,
             events_already_present=len(data.events) - written,

@@ -233,7 +233,19 @@ class TyphoonUnit(SQLModel, table=True):
     town_code: str = Field(index=True, max_length=100)
 
 
-class TyphoonReportRow(SQLModel, table=True):
+class _FigureColumns(SQLModel):
+    """The cumulative figures of a typhoon report (see models.typhoon.Figures)."""
+
+    pre_evacuated: int
+    relocated: int
+    centralized: int
+    dispersed: int
+    returned: int
+    shelters_open: int
+    sheltered_now: int
+
+
+class TyphoonReportRow(_FigureColumns, table=True):
     """Every report as received: the durable intake. Keyed by (event, report id)."""
 
     __tablename__ = "typhoon_report"
@@ -246,13 +258,6 @@ class TyphoonReportRow(SQLModel, table=True):
     unit_code: str = Field(max_length=100)
     town_code: str = Field(max_length=100)
     as_of: datetime = Field(sa_column=_tz())
-    pre_evacuated: int
-    relocated: int
-    centralized: int
-    dispersed: int
-    returned: int
-    shelters_open: int
-    sheltered_now: int
     reported_by: str
     corrects: str | None = None
     reason: str | None = None
@@ -261,7 +266,7 @@ class TyphoonReportRow(SQLModel, table=True):
     applied_batch: int | None = None
 
 
-class TyphoonUnitLatest(SQLModel, table=True):
+class TyphoonUnitLatest(_FigureColumns, table=True):
     """Each unit's effective figures: its latest report by as-of time, then by arrival."""
 
     __tablename__ = "typhoon_unit_latest"
@@ -271,13 +276,6 @@ class TyphoonUnitLatest(SQLModel, table=True):
     town_code: str = Field(index=True, max_length=100)
     report_id: str
     as_of: datetime = Field(sa_column=_tz())
-    pre_evacuated: int
-    relocated: int
-    centralized: int
-    dispersed: int
-    returned: int
-    shelters_open: int
-    sheltered_now: int
 
 
 class TyphoonLog(SQLModel, table=True):

@@ -27,6 +27,7 @@ from models.typhoon import (
     TyphoonProjection,
     UnitReport,
 )
+from yingji.projection import insert_once
 from yingji.tables import AdminUnit, TyphoonLog, TyphoonReportRow
 
 _FIGS = ", ".join(FIGURE_FIELDS)
@@ -443,24 +444,20 @@ async def project(engine: AsyncEngine, data: TyphoonProjection) -> int:
                 "seq": b.last_seq,
             },
         )
-        written = 0
-        if data.events:
-            stmt = insert(TyphoonLog.__table__).values(
-                [
-                    {
-                        "event_id": b.event_id,
-                        "seq": e.seq,
-                        "at": e.at,
-                        "kind": e.kind,
-                        "detail": e.detail,
-                    }
-                    for e in data.events
-                ]
-            )
-            result = await conn.execute(
-                stmt.on_conflict_do_nothing().returning(TyphoonLog.__table__.c.seq)
-            )
-            written = len(result.all())
+        written = await insert_once(
+            conn,
+            TyphoonLog.__table__,
+            [
+                {
+                    "event_id": b.event_id,
+                    "seq": e.seq,
+                    "at": e.at,
+                    "kind": e.kind,
+                    "detail": e.detail,
+                }
+                for e in data.events
+            ],
+        )
     return written
 
 
