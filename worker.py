@@ -22,16 +22,19 @@ from activities.drill import DrillActivities
 from activities.notify import NotifierActivities
 from activities.plan import PlanActivities
 from activities.programme import programme_dates
+from activities.summary import SummaryActivities
 from activities.typhoon import TyphoonActivities
 from activities.warning import WarningActivities
 from workflows.disaster import DisasterWorkflow
 from workflows.drill import DrillWorkflow, ProgrammeWorkflow
 from workflows.plan import PlanWorkflow
+from workflows.summary import SummaryWorkflow
 from workflows.typhoon import TyphoonWorkflow
 from workflows.warning import WarningWorkflow
 from yingji.db import make_engine, migrate
 from yingji.logging import configure_logging, get_logger
 from yingji.settings import Settings, get_settings
+from yingji.summaries import ensure_schedule
 from yingji.temporal import connect
 
 WORKFLOWS: Sequence[type] = (
@@ -41,6 +44,7 @@ WORKFLOWS: Sequence[type] = (
     TyphoonWorkflow,
     WarningWorkflow,
     DisasterWorkflow,
+    SummaryWorkflow,
 )
 
 #: Deterministic modules imported once, outside the sandbox.
@@ -62,6 +66,7 @@ def activities(engine: AsyncEngine, settings: Settings | None = None) -> list[An
     )
     typhoons = TyphoonActivities(engine)
     disasters = DisasterActivities(engine)
+    summary = SummaryActivities(engine, settings.summary_template_path)
     return [
         plans.project_plan,
         add_working_days,
@@ -76,6 +81,8 @@ def activities(engine: AsyncEngine, settings: Settings | None = None) -> list[An
         WarningActivities(engine).project_warning,
         disasters.typhoon_relocation,
         disasters.project_disaster,
+        summary.figures,
+        summary.store,
     ]
 
 
@@ -100,6 +107,8 @@ async def run_worker(settings: Settings, database_url: str, stop: asyncio.Event)
     engine = make_engine(database_url)
     client = await connect(settings)
     worker = build_worker(client, settings, engine)
+    if settings.summary_schedule_enabled:
+        await ensure_schedule(client, settings)
     log.info("worker started", task_queue=settings.temporal_task_queue)
     try:
         async with worker:

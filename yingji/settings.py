@@ -69,6 +69,15 @@ class Settings(BaseSettings):
     disaster_escalate_after_minutes: float = Field(default=60, gt=0)
     disaster_change_ratio: float = Field(default=0.5, gt=0)
 
+    # The bureau, and its year-end summary (a Temporal Schedule in Asia/Shanghai).
+    bureau_name: str = "上海市嘉定区应急管理局"
+    bureau_district: str = "嘉定区"
+    summary_schedule_enabled: bool = True
+    summary_day_of_month: int = Field(default=5, ge=1, le=28)
+    summary_hour: int = Field(default=9, ge=0, le=23)
+    summary_catchup_days: int = Field(default=31, ge=1)
+    summary_template_path: Path | None = None
+
     # Domain rules marked "(verify)" in DOMAIN.md are settings, never literals.
     plan_filing_working_days: int = Field(default=20, ge=1)
     plan_evaluation_years: int = Field(default=3, ge=1)

@@ -417,3 +417,19 @@ class DisasterEventRow(SQLModel, table=True):
     at: datetime = Field(sa_column=_tz())
     kind: str
     detail: dict[str, Any] = Field(sa_column=Column(JSONB, nullable=False))
+
+
+class YearSummary(SQLModel, table=True):
+    """One stored version of a year's summary per run (a retry of the run adds nothing)."""
+
+    __tablename__ = "year_summary"
+
+    district: str = Field(primary_key=True)
+    year: int = Field(primary_key=True)
+    version: int = Field(primary_key=True)
+    run_key: str = Field(unique=True)
+    title: str
+    markdown: str
+    figures: dict[str, Any] = Field(sa_column=Column(JSONB, nullable=False))
+    content_hash: str
+    created_at: datetime = Field(sa_column=_tz())

@@ -10,6 +10,7 @@ from yingji.cli.disaster import disaster_app
 from yingji.cli.drill import drill_app
 from yingji.cli.officer import officer_app, warning_app
 from yingji.cli.plan import plan_app
+from yingji.cli.summary import summary_app
 from yingji.cli.typhoon import typhoon_app
 from yingji.settings import get_settings
 
@@ -20,6 +21,7 @@ app.add_typer(typhoon_app, name="typhoon")
 app.add_typer(officer_app, name="officer")
 app.add_typer(warning_app, name="warning")
 app.add_typer(disaster_app, name="disaster")
+app.add_typer(summary_app, name="summary")
 
 
 @app.command("serve")

@@ -1,0 +1,79 @@
+"""``yingji summary``: the year-end section of the annual report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from models.summary import SummaryDocument
+from yingji import summaries
+from yingji.cli.common import CliError, client_for, database_url, out, run
+from yingji.db import make_engine
+from yingji.settings import Settings
+
+summary_app = typer.Typer(no_args_is_help=True, help="Year-end summaries (年度总结).")
+
+Year = Annotated[int, typer.Option(help="the year summarised")]
+
+
+def _print(doc: SummaryDocument) -> None:
+    out.print(
+        f"v{doc.version} {doc.created_at:%Y-%m-%d %H:%M} UTC  sha256 {doc.content_hash[:12]}",
+        highlight=False,
+    )
+    out.print(doc.markdown, highlight=False, markup=False)
+
+
+@summary_app.command("run")
+def summary_run(
+    year: Annotated[list[int], typer.Option(help="year(s) to summarise; repeat to backfill")],
+    by: Annotated[str, typer.Option(help="who asks")] = "值班员",
+) -> None:
+    """Run the summary now for one year, or several (backfill)."""
+
+    async def job(settings: Settings) -> list[SummaryDocument]:
+        client = await client_for(settings)
+        return [await summaries.run_summary(client, settings, y, by) for y in sorted(year)]
+
+    for doc in run(job, f"summary {year}"):
+        _print(doc)
+
+
+async def _latest(settings: Settings, year: int) -> SummaryDocument:
+    engine = make_engine(database_url(settings))
+    try:
+        doc = await summaries.latest(engine, settings, year)
+    finally:
+        await engine.dispose()
+    if doc is None:
+        raise CliError(f"year: no summary for {year} yet; run `yingji summary run --year {year}`")
+    return doc
+
+
+@summary_app.command("show")
+def summary_show(year: Year) -> None:
+    """The latest stored version for a year."""
+    _print(run(lambda settings: _latest(settings, year)))
+
+
+@summary_app.command("export")
+def summary_export(
+    year: Year,
+    fmt: Annotated[str, typer.Option("--format", help="md | json | docx")] = "md",
+    output: Annotated[
+        Path | None, typer.Option(help="file to write; default stdout (md/json)")
+    ] = None,
+) -> None:
+    """Export the latest version as Markdown, structured JSON, or a Word document."""
+    if fmt not in ("md", "json", "docx"):
+        raise typer.BadParameter(f"'{fmt}' is not md, json or docx", param_hint="--format")
+    if fmt == "docx" and output is None:
+        raise typer.BadParameter("a .docx needs --output", param_hint="--output")
+    data = summaries.export(run(lambda settings: _latest(settings, year)), fmt)
+    if output is None:
+        out.print(data.decode(), highlight=False, markup=False)
+    else:
+        output.write_bytes(data)
+        out.print(f"wrote {output} ({len(data):,} bytes)")

@@ -1,0 +1,139 @@
+"""Year-end summaries: the schedule, runs on demand and for backfill, and export."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import timedelta
+
+from docx import Document
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleCalendarSpec,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleRange,
+    ScheduleSpec,
+    ScheduleUpdate,
+)
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+
+from models.summary import SummaryDocument, SummaryInput
+from workflows.summary import SummaryWorkflow
+from yingji import summary_store
+from yingji.settings import Settings
+
+SCHEDULE_ID = "year-end-summary"
+TIME_ZONE = "Asia/Shanghai"
+
+
+def summary_input(settings: Settings, year: int | None, requested_by: str) -> SummaryInput:
+    return SummaryInput(
+        year=year,
+        district=settings.bureau_district,
+        bureau=settings.bureau_name,
+        requested_by=requested_by,
+    )
+
+
+def schedule(settings: Settings, task_queue: str | None = None) -> Schedule:
+    """Early each January in Asia/Shanghai: the summary of the year before."""
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            SummaryWorkflow.run,
+            summary_input(settings, None, "schedule"),
+            id=f"year-end-summary:{settings.bureau_district}",
+            task_queue=task_queue or settings.temporal_task_queue,
+        ),
+        spec=ScheduleSpec(
+            calendars=[
+                ScheduleCalendarSpec(
+                    month=[ScheduleRange(1)],
+                    day_of_month=[ScheduleRange(settings.summary_day_of_month)],
+                    hour=[ScheduleRange(settings.summary_hour)],
+                    minute=[ScheduleRange(0)],
+                    second=[ScheduleRange(0)],
+                    comment="year-end summary for the previous year",
+                )
+            ],
+            time_zone_name=TIME_ZONE,
+        ),
+        policy=SchedulePolicy(
+            overlap=ScheduleOverlapPolicy.SKIP,
+            catchup_window=timedelta(days=settings.summary_catchup_days),
+        ),
+    )
+
+
+async def ensure_schedule(
+    client: Client, settings: Settings, task_queue: str | None = None
+) -> None:
+    """Create the schedule, or bring an existing one in line with the settings (idempotent)."""
+    wanted = schedule(settings, task_queue)
+    try:
+        await client.create_schedule(SCHEDULE_ID, wanted)
+    except ScheduleAlreadyRunningError:
+        await client.get_schedule_handle(SCHEDULE_ID).update(
+            lambda _: ScheduleUpdate(schedule=wanted)
+        )
+
+
+async def run_summary(
+    client: Client, settings: Settings, year: int, requested_by: str, task_queue: str | None = None
+) -> SummaryDocument:
+    """One run for ``year``; a second run for the same year at the same time is refused."""
+    return await client.execute_workflow(
+        SummaryWorkflow.run,
+        summary_input(settings, year, requested_by),
+        id=f"year-end-summary:{settings.bureau_district}:{year}",
+        task_queue=task_queue or settings.temporal_task_queue,
+        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+        id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+    )
+
+
+async def latest(engine: AsyncEngine, settings: Settings, year: int) -> SummaryDocument | None:
+    return await summary_store.latest(engine, settings.bureau_district, year)
+
+
+def export(document: SummaryDocument, fmt: str) -> bytes:
+    if fmt == "md":
+        return document.markdown.encode()
+    if fmt == "json":
+        return json.dumps(
+            {
+                "title": document.title,
+                "year": document.year,
+                "district": document.district,
+                "version": document.version,
+                "text": document.markdown,
+                "figures": document.figures.model_dump(mode="json"),
+                "content_hash": document.content_hash,
+            },
+            ensure_ascii=False,
+            indent=2,
+        ).encode()
+    if fmt == "docx":
+        return _docx(document)
+    raise ValueError(f"format: '{fmt}' is not md, json or docx")
+
+
+def _docx(document: SummaryDocument) -> bytes:
+    doc = Document()
+    doc.core_properties.title = document.title
+    doc.core_properties.created = document.created_at.replace(tzinfo=None)
+    doc.core_properties.modified = document.created_at.replace(tzinfo=None)
+    for line in document.markdown.splitlines():
+        if line.startswith("## "):
+            doc.add_heading(line[3:], level=2)
+        elif line.startswith("# "):
+            doc.add_heading(line[2:], level=1)
+        elif line.strip():
+            doc.add_paragraph(line)
+    out = io.BytesIO()
+    doc.save(out)
+    return out.getvalue()
