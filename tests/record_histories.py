@@ -74,7 +74,7 @@ from tests.helpers import drive_to_approved, eventually, flood_plan, issue, view
 from worker import build_worker
 from workflows.drill import DrillWorkflow
 from workflows.plan import PlanWorkflow
-from yingji import disasters, typhoons, warnings
+from yingji import disasters, summaries, typhoons, warnings
 from yingji.db import make_engine, migrate
 from yingji.drills import create_drill, default_cadence, drill_handle, start_programme
 from yingji.plans import create_plan, plan_handle
@@ -381,6 +381,12 @@ async def disaster_closed(env: WorkflowEnvironment, code: str) -> str:
     return f"disaster:{code}"
 
 
+async def summary_empty_year(env: WorkflowEnvironment, code: str) -> str:
+    settings = make_settings(bureau_district="嘉定区")
+    await summaries.run_summary(env.client, settings, 2017, "值班员", task_queue=QUEUE)
+    return "year-end-summary:嘉定区:2017"
+
+
 def _plan(
     scenario: Callable[[WorkflowEnvironment, str], Awaitable[None]],
 ) -> Callable[[WorkflowEnvironment, str], Awaitable[str]]:
@@ -404,6 +410,7 @@ SCENARIOS: dict[str, Callable[[WorkflowEnvironment, str], Awaitable[str]]] = {
     "typhoon_closed": typhoon_closed,
     "warning_answered": warning_answered,
     "disaster_closed": disaster_closed,
+    "summary_empty_year": summary_empty_year,
 }
 DATABASE_URL: list[str] = []
 

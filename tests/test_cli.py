@@ -555,3 +555,24 @@ async def test_disaster_commands(cli: CliRunner, code: str, tmp_path) -> None:
     assert r.exit_code == 0 and "核报 final" in r.output, r.output
     r = await yingji(cli, "disaster", "show", code, "--json")
     assert json.loads(r.output)["stable_on"] is not None
+
+
+async def test_summary_commands(cli: CliRunner, code: str, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("YINGJI_BUREAU_DISTRICT", f"命令区{code}")
+    get_settings.cache_clear()
+    r = await yingji(cli, "summary", "show", "--year", "2016")
+    assert r.exit_code == 1 and "no summary for 2016 yet" in r.output
+    r = await yingji(cli, "summary", "run", "--year", "2016", "--year", "2015")
+    assert r.exit_code == 0, r.output
+    assert r.output.index("2015年") < r.output.index("2016年")  # backfill in year order
+    r = await yingji(cli, "summary", "show", "--year", "2016")
+    assert r.exit_code == 0 and "v1" in r.output and "突发事件应对工作情况" in r.output
+    target = tmp_path / "2016.docx"
+    r = await yingji(
+        cli, "summary", "export", "--year", "2016", "--format", "docx", "--output", str(target)
+    )
+    assert r.exit_code == 0 and target.read_bytes()[:2] == b"PK"
+    r = await yingji(cli, "summary", "export", "--year", "2016", "--format", "json")
+    assert json.loads(r.output)["year"] == 2016
+    r = await yingji(cli, "summary", "export", "--year", "2016", "--format", "pdf")
+    assert r.exit_code == 2 and "not md, json or docx" in r.output

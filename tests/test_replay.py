@@ -19,6 +19,7 @@ from worker import WORKFLOWS, workflow_runner
 from workflows.disaster import DisasterWorkflow
 from workflows.drill import DrillWorkflow, ProgrammeWorkflow
 from workflows.plan import PlanWorkflow
+from workflows.summary import SummaryWorkflow
 from workflows.typhoon import TyphoonWorkflow
 from workflows.warning import WarningWorkflow
 
@@ -37,6 +38,7 @@ HISTORY_PREFIX = {
     TyphoonWorkflow: "typhoon",
     WarningWorkflow: "warning",
     DisasterWorkflow: "disaster",
+    SummaryWorkflow: "summary",
 }
 
 

@@ -164,6 +164,14 @@ async def test_a_constructed_year_reads_as_the_bureau_writes(engine, code: str) 
         assert sentence in markdown, sentence
     assert figures.plans_made_by_level == {"district": 4}
 
+    # A city revises dozens: the text names a few and gives the count.
+    many = figures.model_copy(update={"special_plans_revised": [f"预案{i}" for i in range(12)]})
+    _, text_many = render(many, "上海市嘉定区应急管理局", load_templates())
+    assert (
+        "启动《预案0》、《预案1》、《预案2》、《预案3》和《预案4》等12项专项应急预案修订。"
+        in text_many
+    )
+
 
 async def test_reruns_are_identical_and_an_empty_year_invents_nothing(
     ts_client: Client, task_queue: str, engine, code: str

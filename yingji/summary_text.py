@@ -43,8 +43,12 @@ def sentences(f: SummaryFigures, bureau: str, t: dict[str, Any]) -> list[str]:
             parts.append(p["other"].format(n=f.plans_made[kind], label=labels[kind]))
     revised = ""
     if f.special_plans_revised:
-        names = join_names([f"《{n}》" for n in f.special_plans_revised])
-        revised = p["revised"].format(names=names)
+        shown = f.special_plans_revised[: p["max_names"]]
+        names = join_names([f"《{n}》" for n in shown])
+        many = len(f.special_plans_revised) > len(shown)
+        revised = p["revised_many" if many else "revised"].format(
+            names=names, n=len(f.special_plans_revised)
+        )
     elif f.revisions_started:
         revised = p["revisions_other"].format(n=f.revisions_started)
     if revised:
