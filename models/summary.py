@@ -49,6 +49,11 @@ class SummaryFigures(Model):
     plans_made: dict[str, int] = Field(description="plans issued for the first time, by kind")
     plans_made_by_level: dict[str, int]
     revisions_started: int
+    # Added after histories were recorded: defaults keep old payloads decodable on replay.
+    plans_revised: dict[str, int] = Field(
+        default_factory=dict, description="revisions started in the year, by kind"
+    )
+    plans_revised_by_level: dict[str, int] = Field(default_factory=dict)
     special_plans_revised: list[str]
     drills_by_type: dict[str, int]
     drills_conducted: int

@@ -162,7 +162,12 @@ async def test_a_constructed_year_reads_as_the_bureau_writes(engine, code: str) 
         "发布预警叫应2次，叫应责任人10人次，叫应率90%。",
     ):
         assert sentence in markdown, sentence
+    assert figures.plans_made == {"departmental": 1, "overall": 1, "special": 2}
     assert figures.plans_made_by_level == {"district": 4}
+    assert (figures.plans_revised, figures.plans_revised_by_level) == (
+        {"special": 2},
+        {"district": 2},
+    )
 
     # A city revises dozens: the text names a few and gives the count.
     many = figures.model_copy(update={"special_plans_revised": [f"预案{i}" for i in range(12)]})

@@ -34,7 +34,7 @@ _QUERIES = {
         GROUP BY p.kind, p.level
     """,
     "revised": """
-        SELECT p.kind, p.name
+        SELECT p.kind, p.level, p.name
         FROM plan_revision r JOIN plan p ON p.code = r.plan_code
         WHERE r.started_at >= :start AND r.started_at < :end
         ORDER BY r.started_at, p.code
@@ -83,6 +83,13 @@ _QUERIES = {
 }
 
 
+def _tally(rows: list[Any], key: str, count: str | None = None) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for r in rows:
+        out[r[key]] = out.get(r[key], 0) + (r[count] if count else 1)
+    return dict(sorted(out.items()))
+
+
 def _bounds(year: int, district: str) -> dict[str, Any]:
     return {
         "year": year,
@@ -113,17 +120,16 @@ async def figures(
         officers = (await q("officers"))[0]
         warnings = (await q("warnings"))[0]
         actions = (await q("actions"))[0]
-    by_kind: dict[str, int] = {}
-    by_level: dict[str, int] = {}
-    for r in made:
-        by_kind[r["kind"]] = by_kind.get(r["kind"], 0) + r["n"]
-        by_level[r["level"]] = by_level.get(r["level"], 0) + r["n"]
+    by_kind = _tally(made, "kind", "n")
+    by_level = _tally(made, "level", "n")
     return SummaryFigures(
         year=year,
         district=district,
-        plans_made=dict(sorted(by_kind.items())),
-        plans_made_by_level=dict(sorted(by_level.items())),
+        plans_made=by_kind,
+        plans_made_by_level=by_level,
         revisions_started=len(revised),
+        plans_revised=_tally(revised, "kind"),
+        plans_revised_by_level=_tally(revised, "level"),
         special_plans_revised=list(
             dict.fromkeys(r["name"] for r in revised if r["kind"] == "special")
         ),
