@@ -119,7 +119,8 @@ async def test_draft_to_in_force_through_evaluation_and_revision(
     assert v.revisions[-1].triggers[0].cause is RevisionCause.LAW_CHANGED
     assert v.issue is not None and v.issue.document_number == "嘉府办发〔2026〕12号"
 
-    events = await db_events(engine, code)
+    # The first event of a continued run is projected just after the hand-over: wait for it.
+    events = await eventually(lambda: db_events(engine, code), lambda e: len(e) >= v.last_seq)
     assert [e["seq"] for e in events] == list(range(1, v.last_seq + 1))
     kinds = [e["kind"] for e in events]
     for expected in (
@@ -279,7 +280,8 @@ async def test_evaluation_revise_and_triggers_while_not_in_force(
     assert [r.version for r in v.revisions] == [2, 3]
     assert v.revisions[-1].triggers[0].cause is RevisionCause.COMMAND_CHANGED
 
-    events = await db_events(engine, code)
+    # The first event of a continued run is projected just after the hand-over: wait for it.
+    events = await eventually(lambda: db_events(engine, code), lambda e: len(e) >= v.last_seq)
     assert [e["seq"] for e in events] == list(range(1, v.last_seq + 1))
     assert [e["kind"] for e in events].count("trigger_pending") == 1
 
