@@ -35,7 +35,7 @@ from yingji.db import make_engine, migrate
 from yingji.logging import configure_logging, get_logger
 from yingji.settings import Settings, get_settings
 from yingji.summaries import ensure_schedule
-from yingji.temporal import connect
+from yingji.temporal import connect, metrics_runtime
 
 WORKFLOWS: Sequence[type] = (
     PlanWorkflow,
@@ -105,7 +105,12 @@ async def run_worker(settings: Settings, database_url: str, stop: asyncio.Event)
     if settings.migrate_on_start:
         await migrate(database_url)
     engine = make_engine(database_url)
-    client = await connect(settings)
+    runtime = (
+        metrics_runtime(settings.worker_metrics_address)
+        if settings.worker_metrics_address
+        else None
+    )
+    client = await connect(settings, runtime)
     worker = build_worker(client, settings, engine)
     if settings.summary_schedule_enabled:
         await ensure_schedule(client, settings)

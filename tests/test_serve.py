@@ -71,12 +71,14 @@ def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_serve_runs_the_embedded_stack_keeps_state_and_stops_cleanly(tmp_path: Path) -> None:
-    port, ui = free_port(), free_port()
+    port, ui, web = free_port(), free_port(), free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("YINGJI_")},
         "YINGJI_DATA_DIR": str(tmp_path / "data"),
         "YINGJI_EMBEDDED_TEMPORAL_PORT": str(port),
         "YINGJI_EMBEDDED_TEMPORAL_UI_PORT": str(ui),
+        "YINGJI_CONSOLE_PORT": str(web),
+        "YINGJI_CONSOLE_TOKENS": '{"serve-test-token": "viewer"}',
         "COLUMNS": "200",
     }
     serve = Serve(env)
@@ -112,11 +114,20 @@ def test_serve_runs_the_embedded_stack_keeps_state_and_stops_cleanly(tmp_path: P
         ) as response:
             body = json.loads(response.read())
         assert body["workflowExecutionInfo"]["type"]["name"] == "PlanLifecycle"
+
+        # The console serves the same plan to a viewer.
+        assert f"http://127.0.0.1:{web}/docs" in serve.banner
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{web}/api/plans/JD-DZ-2026",
+            headers={"Authorization": "Bearer serve-test-token"},
+        )
+        with urllib.request.urlopen(request) as response:
+            assert json.loads(response.read())["stage"] == "consultation"
     finally:
         code = serve.interrupt()
     assert code == 0
     # Ctrl-C stopped what serve started.
-    assert not port_open(port) and not port_open(ui)
+    assert not port_open(port) and not port_open(ui) and not port_open(web)
     assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in started)
 
     # Restarted on the same data directory, the plan is still there, in its stage.

@@ -6,8 +6,10 @@ Ctrl-C (or SIGTERM) stops the worker gracefully, then what this process started,
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 
+import uvicorn
 from rich.console import Console
 
 from worker import run_worker
@@ -21,6 +23,19 @@ from yingji.embedded import (
 from yingji.logging import configure_logging, get_logger
 from yingji.settings import Settings
 from yingji.temporal import temporal_address
+
+
+def _console(settings: Settings, database_url: str) -> uvicorn.Server:
+    from console.app import create_app
+
+    app = create_app(settings, database_url=database_url)
+    config = uvicorn.Config(
+        app, host=settings.console_host, port=settings.console_port, log_config=None, lifespan="on"
+    )
+    server = uvicorn.Server(config)
+    # Our SIGINT/SIGTERM handlers stop everything in order; uvicorn must not take them over.
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
+    return server
 
 
 def _redact_url(url: str) -> str:
@@ -70,9 +85,26 @@ async def serve(settings: Settings, console: Console | None = None) -> None:
             f"  PostgreSQL   {_redact_url(database_url)}  ({'embedded' if pg else 'configured'})"
         )
         console.print(f"  Task queue   {settings.temporal_task_queue}")
+        if settings.console_enabled:
+            console.print(
+                f"  Console      http://{settings.console_host}:{settings.console_port}/docs"
+                f"  (API; tokens from YINGJI_CONSOLE_TOKENS)"
+            )
+        if settings.worker_metrics_address:
+            console.print(
+                f"  Metrics      http://{settings.worker_metrics_address}/metrics (worker)"
+                f", http://{settings.console_host}:{settings.console_port}/metrics"
+            )
         console.print(f"  Data dir     {settings.data_dir.resolve()}")
         console.print("  Try          .venv/bin/yingji plan --help      (Ctrl-C stops)")
-        await run_worker(settings, database_url, stop)
+        web = _console(settings, database_url) if settings.console_enabled else None
+        web_task = asyncio.create_task(web.serve()) if web else None
+        try:
+            await run_worker(settings, database_url, stop)
+        finally:
+            if web is not None and web_task is not None:
+                web.should_exit = True
+                await web_task
     finally:
         if temporal is not None:
             temporal.stop()

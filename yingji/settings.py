@@ -51,6 +51,9 @@ class Settings(BaseSettings):
 
     # Worker
     worker_graceful_shutdown_seconds: float = 30.0
+    worker_metrics_address: str | None = Field(
+        default=None, description="host:port for the Temporal SDK's Prometheus metrics"
+    )
 
     # Notifier: log + database outbox always; a webhook too when set.
     notify_webhook_url: str | None = None
@@ -77,6 +80,14 @@ class Settings(BaseSettings):
     summary_hour: int = Field(default=9, ge=0, le=23)
     summary_catchup_days: int = Field(default=31, ge=1)
     summary_template_path: Path | None = None
+
+    # Console: bearer token → role (viewer | duty_officer | admin); never logged.
+    console_enabled: bool = True
+    console_host: str = "127.0.0.1"
+    console_port: int = 8000
+    console_tokens: dict[str, Literal["viewer", "duty_officer", "admin"]] = Field(
+        default_factory=dict, repr=False
+    )
 
     # Domain rules marked "(verify)" in DOMAIN.md are settings, never literals.
     plan_filing_working_days: int = Field(default=20, ge=1)

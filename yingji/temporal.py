@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from temporalio.client import Client, TLSConfig
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.runtime import Runtime
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
 from yingji.settings import Settings
 
@@ -38,3 +38,9 @@ async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
         api_key=api_key,
         runtime=runtime,
     )
+
+
+def metrics_runtime(address: str) -> Runtime:
+    """A runtime that serves the SDK's metrics (workflow/activity tasks, latencies) for
+    Prometheus at ``address``."""
+    return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=address)))

@@ -1,0 +1,33 @@
+"""Every deadline that has passed, across the projections (for the duty room)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+_SQL = text(
+    """
+    SELECT 'plan_filing' AS kind, code AS ref, name, filing_due AS due FROM plan
+    WHERE filing_overdue AND stage = 'issued'
+    UNION ALL
+    SELECT 'plan_evaluation', code, name, evaluation_due FROM plan
+    WHERE evaluation_overdue AND stage = 'under_evaluation'
+    UNION ALL
+    SELECT 'drill_evaluation', code, name, evaluation_due FROM drill
+    WHERE evaluation_overdue AND stage = 'conducted'
+    UNION ALL
+    SELECT 'corrective_action', a.drill_code || '#' || a.number, a.description, a.due_on
+    FROM corrective_action a WHERE a.overdue AND a.done_on IS NULL
+    ORDER BY due, kind, ref
+    """
+)
+
+
+async def overdue(engine: AsyncEngine) -> list[dict[str, Any]]:
+    async with engine.connect() as conn:
+        return [
+            {**dict(r), "due": r["due"].isoformat() if r["due"] else None}
+            for r in (await conn.execute(_SQL)).mappings()
+        ]
