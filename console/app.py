@@ -12,7 +12,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, HTTPException, Request, Response
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
+from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -95,6 +96,9 @@ def _services(request: Request) -> Services:
 
 
 Viewer = Annotated[Role, Depends(_at_least("viewer"))]
+#: Business codes as the models accept them: no blanks, colons, slashes or control characters.
+Code = Annotated[str, PathParam(pattern=r"^[^\s:/\x00-\x1f]{1,64}$")]
+Year = Annotated[int, PathParam(ge=2000, le=2100)]
 Officer = Annotated[Role, Depends(_at_least("duty_officer"))]
 S = Annotated["Services", Depends(_services)]
 
@@ -166,7 +170,15 @@ def create_app(
     async def rpc_error(_: Request, exc: RPCError) -> JSONResponse:
         if exc.status == RPCStatusCode.NOT_FOUND:
             return JSONResponse({"detail": "not found, or no longer open"}, status_code=404)
+        if exc.status == RPCStatusCode.INVALID_ARGUMENT:
+            return JSONResponse({"detail": f"invalid: {exc.message}"}, status_code=422)
         return JSONResponse({"detail": f"Temporal: {exc.message}"}, status_code=503)
+
+    @app.exception_handler(UnicodeError)
+    async def bad_text(_: Request, exc: UnicodeError) -> JSONResponse:
+        return JSONResponse(
+            {"detail": "text must be valid Unicode (no lone surrogates)"}, status_code=422
+        )
 
     @app.exception_handler(WorkflowUpdateFailedError)
     async def update_failed(_: Request, exc: WorkflowUpdateFailedError) -> JSONResponse:
@@ -230,31 +242,35 @@ def create_app(
         return [p.model_dump(mode="json") for p in await plans.list_plans(s.engine, stage=stage)]
 
     @app.get("/api/plans/{code}")
-    async def plan_state(code: str, _: Viewer, s: S) -> PlanView:
+    async def plan_state(code: Code, _: Viewer, s: S) -> PlanView:
         return await plans.show(s.client, code)
 
     @app.get("/api/drills")
-    async def drill_calendar(_: Viewer, s: S, year: int | None = None) -> list[dict[str, Any]]:
+    async def drill_calendar(
+        _: Viewer, s: S, year: Annotated[int | None, Query(ge=2000, le=2100)] = None
+    ) -> list[dict[str, Any]]:
         return [d.model_dump(mode="json") for d in await drills.list_drills(s.engine, year=year)]
 
     @app.get("/api/drills/{code}")
-    async def drill_state(code: str, _: Viewer, s: S) -> DrillView:
+    async def drill_state(code: Code, _: Viewer, s: S) -> DrillView:
         return await drills.show(s.client, code)
 
     @app.get("/api/typhoons/{year}/{number}")
-    async def typhoon_board(year: int, number: int, _: Viewer, s: S) -> TyphoonBoard:
+    async def typhoon_board(
+        year: Year, number: Annotated[int, PathParam(ge=1, le=99)], _: Viewer, s: S
+    ) -> TyphoonBoard:
         return await typhoons.board(s.client, f"{year}:{number}")
 
     @app.get("/api/warnings/{warning_id}")
-    async def warning_board(warning_id: str, _: Viewer, s: S) -> WarningView:
+    async def warning_board(warning_id: Code, _: Viewer, s: S) -> WarningView:
         return await warnings.show(s.client, warning_id)
 
     @app.get("/api/disasters/{code}")
-    async def disaster_state(code: str, _: Viewer, s: S) -> DisasterView:
+    async def disaster_state(code: Code, _: Viewer, s: S) -> DisasterView:
         return await disasters.show(s.client, code)
 
     @app.get("/api/summaries/{year}")
-    async def summary(year: int, _: Viewer, s: S) -> SummaryDocument:
+    async def summary(year: Year, _: Viewer, s: S) -> SummaryDocument:
         doc = await summaries.latest(s.engine, s.settings, year)
         if doc is None:
             raise HTTPException(404, f"no summary for {year} yet")
@@ -262,7 +278,7 @@ def create_app(
 
     @app.get("/api/summaries/{year}/export")
     async def summary_export(
-        year: int, _: Viewer, s: S, format: Literal["md", "json", "docx"] = "md"
+        year: Year, _: Viewer, s: S, format: Literal["md", "json", "docx"] = "md"
     ) -> Response:
         doc = await summary(year, _, s)
         media = {
@@ -287,35 +303,35 @@ def create_app(
         return await plans.act(s.client, code, action, data)
 
     @app.post("/api/plans/{code}/submit")
-    async def plan_submit(code: str, data: SubmitDraft, _: Officer, s: S) -> PlanView:
+    async def plan_submit(code: Code, data: SubmitDraft, _: Officer, s: S) -> PlanView:
         return await _plan_act(s, code, "submit", data)
 
     @app.post("/api/plans/{code}/review")
-    async def plan_review(code: str, data: ReviewInput, _: Officer, s: S) -> PlanView:
+    async def plan_review(code: Code, data: ReviewInput, _: Officer, s: S) -> PlanView:
         return await _plan_act(s, code, "review", data)
 
     @app.post("/api/plans/{code}/approve")
-    async def plan_approve(code: str, data: ApproveInput, _: Officer, s: S) -> PlanView:
+    async def plan_approve(code: Code, data: ApproveInput, _: Officer, s: S) -> PlanView:
         return await _plan_act(s, code, "approve", data)
 
     @app.post("/api/plans/{code}/issue")
-    async def plan_issue(code: str, data: IssueInput, _: Officer, s: S) -> PlanView:
+    async def plan_issue(code: Code, data: IssueInput, _: Officer, s: S) -> PlanView:
         return await _plan_act(s, code, "issue", data)
 
     @app.post("/api/plans/{code}/file")
-    async def plan_file(code: str, data: FileInput, _: Officer, s: S) -> PlanView:
+    async def plan_file(code: Code, data: FileInput, _: Officer, s: S) -> PlanView:
         return await _plan_act(s, code, "file", data)
 
     @app.post("/api/plans/{code}/evaluate")
-    async def plan_evaluate(code: str, data: EvaluateInput, _: Officer, s: S) -> PlanView:
+    async def plan_evaluate(code: Code, data: EvaluateInput, _: Officer, s: S) -> PlanView:
         return await _plan_act(s, code, "evaluate", data)
 
     @app.post("/api/plans/{code}/withdraw")
-    async def plan_withdraw(code: str, data: CloseInput, _: Officer, s: S) -> PlanView:
+    async def plan_withdraw(code: Code, data: CloseInput, _: Officer, s: S) -> PlanView:
         return await _plan_act(s, code, "withdraw", data)
 
     @app.post("/api/plans/{code}/revision-triggers", status_code=202)
-    async def plan_trigger(code: str, data: RevisionTrigger, _: Officer, s: S) -> PlanView:
+    async def plan_trigger(code: Code, data: RevisionTrigger, _: Officer, s: S) -> PlanView:
         await plans.show(s.client, code)  # 404 for an unknown plan, before signalling
         await plans.trigger_revision(s.client, code, data)
         return await plans.show(s.client, code)
@@ -325,7 +341,7 @@ def create_app(
         return await typhoons.submit_report(s.engine, data)
 
     @app.post("/api/warnings/{warning_id}/ack")
-    async def warning_ack(warning_id: str, data: AckInput, _: Officer, s: S) -> WarningView:
+    async def warning_ack(warning_id: Code, data: AckInput, _: Officer, s: S) -> WarningView:
         return await warnings.acknowledge(s.client, warning_id, data)
 
     @app.get("/metrics", include_in_schema=False)

@@ -4,19 +4,45 @@ from __future__ import annotations
 
 from datetime import timedelta, timezone
 from enum import StrEnum
-from typing import ClassVar, Self
+from typing import Any, ClassVar, Self
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 
 # China has kept UTC+8 without daylight saving since 1991; a fixed offset is exact and needs no
 # tz database inside the workflow sandbox.
 CHINA_TZ = timezone(timedelta(hours=8), name="Asia/Shanghai")
 
 
+def _storable(value: Any, field: str) -> None:
+    """Text must survive PostgreSQL and JSON: no NUL character, no lone surrogate."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError(f"{field}: contains a NUL character")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ValueError(f"{field}: is not valid Unicode (lone surrogate)") from exc
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            _storable(item, field)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _storable(key, field)
+            _storable(item, field)
+
+
 class Model(BaseModel):
     """Base for every model that crosses a workflow, activity, signal or update boundary."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _text_is_storable(cls, value: Any, info: ValidationInfo) -> Any:
+        # Refused here, before anything reaches history: a NUL would make the projection fail
+        # for ever (schemathesis found one).
+        _storable(value, info.field_name or "value")
+        return value
 
 
 class LabelledEnum(StrEnum):
