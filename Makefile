@@ -4,6 +4,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
+BROWSER := /usr/bin/chromium
+
 .PHONY: run test lint clean
 
 $(STAMP): pyproject.toml
@@ -19,7 +21,12 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: lint
+# The browser test drives Debian's chromium through Playwright (no browser is downloaded).
+$(BROWSER):
+	apt-get install -y -q chromium >/dev/null 2>&1 || \
+		(apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null)
+
+test: lint $(BROWSER)
 	$(BIN)/pytest
 
 clean:

@@ -10,11 +10,12 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path as PathlibPath
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi import Path as PathParam
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -48,6 +49,8 @@ from yingji.logging import get_logger
 from yingji.settings import Settings
 from yingji.temporal import connect
 from yingji.typhoon_store import ReportRejected
+
+STATIC = PathlibPath(__file__).parent / "static"
 
 Role = Literal["viewer", "duty_officer", "admin"]
 RANK = {"viewer": 0, "duty_officer": 1, "admin": 2}
@@ -343,6 +346,11 @@ def create_app(
     @app.post("/api/warnings/{warning_id}/ack")
     async def warning_ack(warning_id: Code, data: AckInput, _: Officer, s: S) -> WarningView:
         return await warnings.acknowledge(s.client, warning_id, data)
+
+    @app.get("/", include_in_schema=False)
+    async def duty_room() -> FileResponse:
+        """The duty room's page (Chinese); it asks the API with the token given as ?token=."""
+        return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8")
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> PlainTextResponse:

@@ -11,6 +11,7 @@ import shutil
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pgserver
@@ -119,3 +120,62 @@ def task_queue() -> str:
 def code() -> str:
     """A plan code no other test uses."""
     return f"T{uuid.uuid4().hex[:10]}"
+
+
+@dataclass
+class LiveConsole:
+    url: str
+    task_queue: str
+    admin: str = "live-admin"
+    viewer: str = "live-viewer"
+
+
+@pytest.fixture(scope="session")
+def live_console(
+    dev_env: WorkflowEnvironment, engine: AsyncEngine, database_url: str
+) -> Iterator[LiveConsole]:
+    """The console served over HTTP in its own thread and event loop, with a worker beside it,
+    against the shared dev server and (migrated) database — as ``yingji serve`` runs it."""
+    import asyncio
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    from console.app import create_app
+    from worker import build_worker
+    from yingji.temporal import connect
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    live = LiveConsole(url=f"http://127.0.0.1:{port}", task_queue=f"console-{port}")
+    cfg = make_settings(
+        temporal_address=dev_env.client.service_client.config.target_host,
+        temporal_task_queue=live.task_queue,
+        console_tokens={live.admin: "admin", live.viewer: "viewer"},
+        typhoon_apply_min_seconds=0.2,
+    )
+    server: dict[str, uvicorn.Server] = {}
+
+    async def main() -> None:
+        own_engine = make_engine(database_url)
+        client = await connect(cfg)
+        app = create_app(cfg, client=client, engine=own_engine)
+        server["web"] = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="off")
+        )
+        async with build_worker(client, cfg, own_engine):
+            await server["web"].serve()
+        await own_engine.dispose()
+
+    thread = threading.Thread(target=lambda: asyncio.run(main()), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not (server.get("web") and server["web"].started):
+        assert time.monotonic() < deadline, "console did not start"
+        time.sleep(0.05)
+    yield live
+    server["web"].should_exit = True
+    thread.join(30)
