@@ -141,3 +141,21 @@ def test_serve_runs_the_embedded_stack_keeps_state_and_stops_cleanly(tmp_path: P
         assert r.returncode == 0 and "JD-DZ-2026" in r.stdout
     finally:
         assert serve.interrupt() == 0
+
+
+def test_serve_refuses_a_taken_port_by_name_and_starts_nothing(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("YINGJI_")},
+            "YINGJI_DATA_DIR": str(tmp_path / "data"),
+            "YINGJI_EMBEDDED_TEMPORAL_PORT": str(free_port()),
+            "YINGJI_EMBEDDED_TEMPORAL_UI_PORT": str(free_port()),
+            "YINGJI_CONSOLE_PORT": str(busy),
+        }
+        r = cli(env, "serve")
+    assert r.returncode == 1
+    assert f"127.0.0.1:{busy} is already in use; set YINGJI_CONSOLE_PORT" in r.stderr
+    assert not (tmp_path / "data" / "temporal.db").exists()  # nothing was started

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import socket
 
 import uvicorn
 from rich.console import Console
@@ -47,8 +48,42 @@ def _redact_url(url: str) -> str:
     return f"{scheme}://{user}:***@{host}" if password else f"{scheme}://{user}@{host}"
 
 
+def _port_in_use(host: str, port: int) -> bool:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def check_ports(settings: Settings) -> None:
+    """Refuse to start, naming the setting, when a port we would listen on is taken."""
+    wanted = []
+    if settings.embedded_temporal:
+        wanted += [
+            (
+                "YINGJI_EMBEDDED_TEMPORAL_PORT",
+                settings.embedded_temporal_ip,
+                settings.embedded_temporal_port,
+            ),
+            (
+                "YINGJI_EMBEDDED_TEMPORAL_UI_PORT",
+                settings.embedded_temporal_ip,
+                settings.embedded_temporal_ui_port,
+            ),
+        ]
+    if settings.console_enabled:
+        wanted.append(("YINGJI_CONSOLE_PORT", settings.console_host, settings.console_port))
+    for name, host, port in wanted:
+        if _port_in_use(host, port):
+            raise SystemExit(f"error: {host}:{port} is already in use; set {name} to a free port")
+
+
 async def serve(settings: Settings, console: Console | None = None) -> None:
     console = console or Console(soft_wrap=True)
+    check_ports(settings)  # before anything starts, so nothing is left half-started
     configure_logging(settings)
     log = get_logger("yingji.serve")
     stop = asyncio.Event()
