@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
+from temporalio.service import RPCError
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
@@ -33,6 +34,7 @@ from workflows.typhoon import TyphoonWorkflow
 from workflows.warning import WarningWorkflow
 from yingji.db import make_engine, migrate
 from yingji.logging import configure_logging, get_logger
+from yingji.search import ensure_search_attributes
 from yingji.settings import Settings, get_settings
 from yingji.summaries import ensure_schedule
 from yingji.temporal import connect, metrics_runtime
@@ -112,6 +114,12 @@ async def run_worker(settings: Settings, database_url: str, stop: asyncio.Event)
     )
     client = await connect(settings, runtime)
     worker = build_worker(client, settings, engine)
+    try:
+        added = await ensure_search_attributes(client, settings.temporal_namespace)
+        if added:
+            log.info("search attributes registered", names=added)
+    except RPCError as exc:  # e.g. Temporal Cloud: created out of band
+        log.warning("cannot register search attributes", error=exc.message)
     if settings.summary_schedule_enabled:
         await ensure_schedule(client, settings)
     log.info("worker started", task_queue=settings.temporal_task_queue)

@@ -42,6 +42,7 @@ from worker import WORKFLOWS, activities, workflow_runner
 from yingji import typhoons
 from yingji.db import make_engine, migrate
 from yingji.embedded import TemporalDevServer, start_postgres
+from yingji.search import ensure_search_attributes
 from yingji.settings import Settings
 from yingji.synthetic import ReportStream, district_units
 from yingji.temporal import connect
@@ -197,6 +198,7 @@ async def main(args: argparse.Namespace) -> int:
             await migrate(url)
             engine = make_engine(url, pool_size=20, max_overflow=20)
             client = await connect(settings)
+            await ensure_search_attributes(client, settings.temporal_namespace)
             worker = Worker(
                 client,
                 task_queue="bench",

@@ -46,6 +46,7 @@ from models.warning import AckInput, WarningView
 from yingji import disasters, drills, plans, summaries, typhoons, warnings
 from yingji.db import make_engine
 from yingji.logging import get_logger
+from yingji.search import STAGE, UNIT, YEAR
 from yingji.settings import Settings
 from yingji.temporal import connect
 from yingji.typhoon_store import ReportRejected
@@ -208,9 +209,13 @@ def create_app(
         s: S,
         kind: Literal[tuple(KINDS)] | None = None,  # type: ignore[valid-type]
         status: Literal["running", "closed"] | None = None,
-        limit: int = 100,
+        unit: Annotated[str | None, Query(pattern=r"^[^'\\\x00-\x1f]{1,100}$")] = None,
+        year: Annotated[int | None, Query(ge=2000, le=2100)] = None,
+        stage: Annotated[str | None, Query(pattern=r"^[a-z_]{1,32}$")] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> list[dict[str, Any]]:
-        """Live and finished workflows, by kind and status."""
+        """Live and finished workflows, by kind and status, and by the registered search
+        attributes YingjiUnit (unit or district), YingjiYear and YingjiStage."""
         clauses = []
         if kind:
             clauses.append(f"WorkflowType = '{KINDS[kind]}'")
@@ -220,10 +225,15 @@ def create_app(
                 if status == "running"
                 else "ExecutionStatus != 'Running'"
             )
+        if unit:
+            clauses.append(f"YingjiUnit = '{unit}'")
+        if year:
+            clauses.append(f"YingjiYear = {year}")
+        if stage:
+            clauses.append(f"YingjiStage = '{stage}'")
         out = []
-        async for w in s.client.list_workflows(
-            " AND ".join(clauses) or None, limit=max(1, min(limit, 1000))
-        ):
+        async for w in s.client.list_workflows(" AND ".join(clauses) or None, limit=limit):
+            attrs = w.typed_search_attributes
             out.append(
                 {
                     "id": w.id,
@@ -231,6 +241,9 @@ def create_app(
                     "status": w.status.name.lower() if w.status else None,
                     "started": w.start_time,
                     "closed": w.close_time,
+                    "unit": attrs.get(UNIT),
+                    "year": attrs.get(YEAR),
+                    "stage": attrs.get(STAGE),
                 }
             )
         return out

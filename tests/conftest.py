@@ -22,6 +22,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from yingji.db import make_engine, migrate
+from yingji.search import ensure_search_attributes
 from yingji.settings import Settings
 
 
@@ -66,6 +67,7 @@ async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
         test_server_existing_path=venv_binary("temporal-test-server"),
         data_converter=pydantic_data_converter,
     )
+    await ensure_search_attributes(env.client, "default")
     async with env:
         yield env
 
@@ -77,6 +79,7 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
         data_converter=pydantic_data_converter,
         dev_server_log_level="error",
     )
+    await ensure_search_attributes(env.client, "default")
     async with env:
         yield env
 
@@ -107,6 +110,7 @@ async def small_history_env() -> AsyncIterator[WorkflowEnvironment]:
             f"limit.historyCount.suggestContinueAsNew={SUGGEST_AFTER_EVENTS}",
         ],
     )
+    await ensure_search_attributes(env.client, "default")
     async with env:
         yield env
 

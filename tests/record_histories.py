@@ -78,6 +78,7 @@ from yingji import disasters, summaries, typhoons, warnings
 from yingji.db import make_engine, migrate
 from yingji.drills import create_drill, default_cadence, drill_handle, start_programme
 from yingji.plans import create_plan, plan_handle
+from yingji.search import ensure_search_attributes
 
 HERE = Path(__file__).parent / "histories"
 QUEUE = "record"
@@ -404,6 +405,9 @@ SCENARIOS: dict[str, Callable[[WorkflowEnvironment, str], Awaitable[str]]] = {
     "plan_lifecycle": _plan(lifecycle),
     "plan_triggers": _plan(triggers),
     "plan_withdrawn": _plan(withdrawn),
+    # Recorded after the stage search attribute was added behind workflow.patched: the files
+    # above replay the old branch, this one the new.
+    "plan_staged": _plan(withdrawn),
     "drill_closed": drill_closed,
     "drill_cancelled": drill_cancelled,
     "programme_year": programme,
@@ -449,6 +453,7 @@ async def main(names: list[str]) -> None:
             test_server_existing_path=venv_binary("temporal-test-server"),
             data_converter=pydantic_data_converter,
         )
+        await ensure_search_attributes(env.client, "default")
         async with env, build_worker(env.client, make_settings(), engine, QUEUE):
             for name in names or list(SCENARIOS):
                 workflow_id = await SCENARIOS[name](env, f"REC-{name.replace('_', '-')}")

@@ -148,6 +148,22 @@ async def test_workflows_listed_by_kind_and_status(
         await eventually(
             lambda: listed(kind="plan", status="running"), lambda ids: f"plan:{code}" in ids
         )
+        # The registered search attributes: unit, year, and the stage kept current by the plan.
+        unit = PLAN["unit"]
+        r = await api.post(
+            f"/api/plans/{code}/submit", json={"by": "张敏"}, headers=auth("d-token")
+        )
+        assert r.json()["stage"] == "consultation"
+        await eventually(
+            lambda: listed(kind="plan", unit=unit, stage="consultation"),
+            lambda ids: f"plan:{code}" in ids,
+        )
+        assert f"plan:{code}" not in await listed(kind="plan", unit=unit, stage="drafting")
+        assert f"plan:{code}" not in await listed(unit="别的单位")
+        r = await api.get(
+            "/api/workflows", params={"unit": "x' OR '1'='1"}, headers=auth("v-token")
+        )
+        assert r.status_code == 422  # no query injection into the visibility query
         assert f"plan:{code}" not in await listed(kind="typhoon")
         assert f"plan:{code}" not in await listed(kind="plan", status="closed")
         r = await api.get("/api/workflows", params={"kind": "nonsense"}, headers=auth("v-token"))

@@ -62,11 +62,13 @@ with workflow.unsafe.imports_passed_through():
         SubmitDraft,
         WorkingDaysInput,
     )
+    from yingji.search import STAGE
 
 PROJECTION_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)
 )
 SEEN_TRIGGER_IDS_KEPT = 500
+STAGE_ATTRIBUTE_PATCH = "stage-search-attribute"
 
 
 def _add_years(day: date, years: int) -> date:
@@ -199,6 +201,9 @@ class PlanWorkflow(OutboxWorkflow):
         before = self.s.stage
         self.s.stage = to
         self.s.stage_since = workflow.now()
+        if workflow.patched(STAGE_ATTRIBUTE_PATCH):
+            # Added after histories were recorded: older runs replay without this command.
+            workflow.upsert_search_attributes([STAGE.value_set(to.value)])
         workflow.logger.info(
             "plan stage changed",
             extra={"plan": self.s.plan.code, "from": before.value, "to": to.value, "by": actor},

@@ -15,6 +15,7 @@ from models.disaster import (
     StableInput,
 )
 from workflows.disaster import DisasterWorkflow
+from yingji.search import attributes
 from yingji.settings import Settings
 
 
@@ -43,6 +44,7 @@ async def open_disaster(
         task_queue=task_queue or settings.temporal_task_queue,
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+        search_attributes=attributes(data.district, data.occurred_at.year),
     )
 
 

@@ -24,6 +24,7 @@ from models.drill import (
     ProgrammeView,
 )
 from workflows.drill import DrillWorkflow, ProgrammeWorkflow
+from yingji.search import attributes
 from yingji.settings import Settings
 from yingji.tables import Drill
 
@@ -53,6 +54,7 @@ async def create_drill(
         task_queue=task_queue or settings.temporal_task_queue,
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+        search_attributes=attributes(data.organiser, data.scheduled_on.year, "planned"),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -9,8 +10,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
+from models.common import CHINA_TZ
 from models.plan import PlanCreate, PlanRules, PlanView, PlanWorkflowInput, RevisionTrigger
 from workflows.plan import PlanWorkflow
+from yingji.search import attributes
 from yingji.settings import Settings
 from yingji.tables import Plan
 
@@ -37,6 +40,7 @@ async def create_plan(
         task_queue=task_queue or settings.temporal_task_queue,
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+        search_attributes=attributes(data.unit, datetime.now(CHINA_TZ).year, "drafting"),
     )
 
 

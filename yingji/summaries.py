@@ -25,6 +25,7 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from models.summary import SummaryDocument, SummaryInput
 from workflows.summary import SummaryWorkflow
 from yingji import summary_store
+from yingji.search import attributes
 from yingji.settings import Settings
 
 SCHEDULE_ID = "year-end-summary"
@@ -93,6 +94,7 @@ async def run_summary(
         task_queue=task_queue or settings.temporal_task_queue,
         id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
         id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+        search_attributes=attributes(settings.bureau_district, year),
     )
 
 

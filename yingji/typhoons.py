@@ -20,6 +20,7 @@ from models.typhoon import (
 )
 from workflows.typhoon import TyphoonWorkflow
 from yingji import typhoon_store
+from yingji.search import attributes
 from yingji.settings import Settings
 
 
@@ -55,6 +56,7 @@ async def open_typhoon(
         task_queue=task_queue or settings.temporal_task_queue,
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+        search_attributes=attributes(data.district, data.year, "open"),
     )
 
 

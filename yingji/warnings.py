@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
+from models.common import CHINA_TZ
 from models.warning import (
     AckInput,
     CallRules,
@@ -18,6 +21,7 @@ from models.warning import (
 )
 from workflows.warning import WarningWorkflow
 from yingji.roster import contacts
+from yingji.search import attributes
 from yingji.settings import Settings
 
 
@@ -96,6 +100,7 @@ async def issue_warning(
         task_queue=task_queue or settings.temporal_task_queue,
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+        search_attributes=attributes(issue.district, datetime.now(CHINA_TZ).year),
     )
 
 
