@@ -50,6 +50,7 @@ class DisasterActivities:
             "latest": v.latest.model_dump() if v.latest else None,
             "reports": len(v.reports),
             "late_reports": sum(r.late for r in v.reports),
+            "overdue_slots": v.overdue,
             "last_seq": v.last_seq,
         }
         async with self.engine.begin() as conn:

@@ -26,8 +26,15 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from console import overdue as overdue_store
-from models.disaster import DisasterView
-from models.drill import DrillView
+from models.disaster import DisasterReportInput, DisasterView
+from models.disaster import ReviewInput as DisasterReview
+from models.drill import (
+    ActionDoneInput,
+    ConductInput,
+    DrillCreate,
+    DrillEvaluateInput,
+    DrillView,
+)
 from models.plan import (
     ApproveInput,
     CloseInput,
@@ -41,7 +48,14 @@ from models.plan import (
     SubmitDraft,
 )
 from models.summary import SummaryDocument
-from models.typhoon import ReportReceipt, TyphoonBoard, UnitReport
+from models.typhoon import (
+    CloseTyphoon,
+    LevelChange,
+    ReportReceipt,
+    TyphoonBoard,
+    TyphoonOpen,
+    UnitReport,
+)
 from models.warning import AckInput, WarningView
 from yingji import disasters, drills, plans, summaries, typhoons, warnings
 from yingji.db import make_engine
@@ -103,6 +117,7 @@ Viewer = Annotated[Role, Depends(_at_least("viewer"))]
 #: Business codes as the models accept them: no blanks, colons, slashes or control characters.
 Code = Annotated[str, PathParam(pattern=r"^[^\s:/\x00-\x1f]{1,64}$")]
 Year = Annotated[int, PathParam(ge=2000, le=2100)]
+Number = Annotated[int, PathParam(ge=1, le=99)]
 Officer = Annotated[Role, Depends(_at_least("duty_officer"))]
 S = Annotated["Services", Depends(_services)]
 
@@ -272,9 +287,7 @@ def create_app(
         return await drills.show(s.client, code)
 
     @app.get("/api/typhoons/{year}/{number}")
-    async def typhoon_board(
-        year: Year, number: Annotated[int, PathParam(ge=1, le=99)], _: Viewer, s: S
-    ) -> TyphoonBoard:
+    async def typhoon_board(year: Year, number: Number, _: Viewer, s: S) -> TyphoonBoard:
         return await typhoons.board(s.client, f"{year}:{number}")
 
     @app.get("/api/warnings/{warning_id}")
@@ -351,6 +364,50 @@ def create_app(
         await plans.show(s.client, code)  # 404 for an unknown plan, before signalling
         await plans.trigger_revision(s.client, code, data)
         return await plans.show(s.client, code)
+
+    @app.post("/api/typhoons", status_code=201)
+    async def typhoon_open(data: TyphoonOpen, _: Officer, s: S) -> TyphoonBoard:
+        await typhoons.open_typhoon(s.client, s.engine, s.settings, data)
+        return await typhoons.board(s.client, data.event_id)
+
+    @app.post("/api/typhoons/{year}/{number}/level")
+    async def typhoon_level(
+        year: Year, number: Number, data: LevelChange, _: Officer, s: S
+    ) -> TyphoonBoard:
+        return await typhoons.change_level(s.client, f"{year}:{number}", data)
+
+    @app.post("/api/typhoons/{year}/{number}/close")
+    async def typhoon_close(
+        year: Year, number: Number, data: CloseTyphoon, _: Officer, s: S
+    ) -> TyphoonBoard:
+        return await typhoons.close(s.client, f"{year}:{number}", data)
+
+    @app.post("/api/drills", status_code=201)
+    async def drill_plan(data: DrillCreate, _: Officer, s: S) -> DrillView:
+        await drills.create_drill(s.client, s.settings, data)
+        return await drills.show(s.client, data.code)
+
+    @app.post("/api/drills/{code}/conduct")
+    async def drill_conduct(code: Code, data: ConductInput, _: Officer, s: S) -> DrillView:
+        return await drills.act(s.client, code, "conduct", data)
+
+    @app.post("/api/drills/{code}/evaluate")
+    async def drill_evaluate(code: Code, data: DrillEvaluateInput, _: Officer, s: S) -> DrillView:
+        return await drills.act(s.client, code, "evaluate", data)
+
+    @app.post("/api/drills/{code}/actions/done")
+    async def drill_action_done(code: Code, data: ActionDoneInput, _: Officer, s: S) -> DrillView:
+        return await drills.act(s.client, code, "action-done", data)
+
+    @app.post("/api/disasters/{code}/reports")
+    async def disaster_report(
+        code: Code, data: DisasterReportInput, _: Officer, s: S
+    ) -> DisasterView:
+        return await disasters.submit(s.client, code, data)
+
+    @app.post("/api/disasters/{code}/reviews")
+    async def disaster_review(code: Code, data: DisasterReview, _: Officer, s: S) -> DisasterView:
+        return await disasters.review(s.client, code, data)
 
     @app.post("/api/typhoons/reports")
     async def typhoon_report(data: UnitReport, _: Officer, s: S) -> ReportReceipt:

@@ -20,7 +20,11 @@ _SQL = text(
     UNION ALL
     SELECT 'corrective_action', a.drill_code || '#' || a.number, a.description, a.due_on
     FROM corrective_action a WHERE a.overdue AND a.done_on IS NULL
-    ORDER BY due, kind, ref
+    UNION ALL
+    SELECT 'disaster_report', d.code || ':' || slot, d.name, NULL
+    FROM disaster d, jsonb_array_elements_text(d.overdue_slots) AS slot
+    WHERE NOT d.closed
+    ORDER BY due NULLS LAST, kind, ref
     """
 )
 

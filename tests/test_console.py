@@ -85,6 +85,32 @@ async def test_duty_officer_drives_a_plan_and_a_viewer_watches(
     assert r.status_code == 409
 
 
+async def test_typhoon_opened_levelled_and_closed_through_the_api(
+    api: httpx.AsyncClient, engine
+) -> None:
+    event = await new_event(engine)
+    body = event.model_dump(mode="json")
+    r = await api.post("/api/typhoons", json=body, headers=auth("v-token"))
+    assert r.status_code == 403
+    r = await api.post("/api/typhoons", json=body, headers=auth("d-token"))
+    assert r.status_code == 201 and r.json()["status"] == "open"
+    year, number = event.event_id.split(":")
+    r = await api.post(
+        f"/api/typhoons/{year}/{number}/close", json={"by": "区防指"}, headers=auth("d-token")
+    )
+    assert r.status_code == 409 and "warning: still blue" in r.json()["detail"]
+    r = await api.post(
+        f"/api/typhoons/{year}/{number}/level",
+        json={"level": "none", "warning": "lifted", "by": "区防指"},
+        headers=auth("d-token"),
+    )
+    assert r.status_code == 200
+    r = await api.post(
+        f"/api/typhoons/{year}/{number}/close", json={"by": "区防指"}, headers=auth("d-token")
+    )
+    assert r.json()["status"] == "closed"
+
+
 async def test_typhoon_board_follows_reports(
     api: httpx.AsyncClient, ts_client: Client, engine, task_queue: str
 ) -> None:

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
+from console.overdue import overdue
 from models.common import CHINA_TZ
 from models.disaster import (
     Decision,
@@ -25,7 +26,7 @@ from models.disaster import (
 from models.typhoon import Figures, UnitReport
 from models.warning import Contact
 from tests.conftest import make_settings
-from tests.helpers import applied_reports, new_event, rows
+from tests.helpers import applied_reports, eventually, new_event, rows
 from workflows.base import start_of
 from yingji import disasters, typhoons
 
@@ -131,6 +132,13 @@ async def test_deadlines_reminders_escalation_review_and_resubmission(
         "区B岗信息员",
         "区应急局分管领导",
     ]
+    # The duty room's overdue list shows the missing 初报.
+    await eventually(
+        lambda: overdue(engine),
+        lambda found: any(
+            o["kind"] == "disaster_report" and o["ref"] == f"{code}:initial" for o in found
+        ),
+    )
 
     # The late 初报 is accepted and marked late; a zero 续报 before 09:00 counts, on time.
     v = await disasters.submit(ts_client, code, report(ReportKind.INITIAL, "I-1", now, ZERO))

@@ -389,6 +389,10 @@ class DisasterRow(SQLModel, table=True):
     latest: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONB, nullable=True))
     reports: int
     late_reports: int
+    overdue_slots: list[str] = Field(
+        default_factory=list,
+        sa_column=Column(JSONB, nullable=False, server_default=text("'[]'::jsonb")),
+    )
     last_seq: int
 
 
