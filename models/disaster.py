@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import AwareDatetime, Field, model_validator
 
 from models.common import LabelledEnum, Model, labelled
+from models.typhoon import MAX_PEOPLE
 from models.warning import Contact
 
 
@@ -49,24 +50,29 @@ labelled(Decision, {"pass": "通过", "reject": "退回", "correct": "修正"})
 class Indicators(Model):
     """The indicators of a report; counts of people, rooms (间), households (户), hectares, 万元."""
 
-    affected: int = Field(default=0, ge=0, description="受灾人口")
-    pre_evacuated: int = Field(default=0, ge=0, description="紧急避险转移人口")
+    affected: int = Field(default=0, ge=0, le=MAX_PEOPLE, description="受灾人口")
+    pre_evacuated: int = Field(default=0, ge=0, le=MAX_PEOPLE, description="紧急避险转移人口")
     relocated: int | None = Field(
-        default=None, ge=0, description="紧急转移安置人口; empty = from the linked typhoon tally"
+        default=None,
+        ge=0,
+        le=MAX_PEOPLE,
+        description="紧急转移安置人口; empty = from the linked typhoon tally",
     )
-    centralized: int | None = Field(default=None, ge=0, description="集中安置")
-    dispersed: int | None = Field(default=None, ge=0, description="分散安置")
-    need_aid: int = Field(default=0, ge=0, description="需紧急生活救助人口")
-    dead: int = Field(default=0, ge=0, description="死亡人口")
-    missing: int = Field(default=0, ge=0, description="失踪人口")
-    houses_collapsed: int = Field(default=0, ge=0, description="倒塌房屋（间）")
-    houses_severe: int = Field(default=0, ge=0, description="严重损坏房屋（间）")
-    houses_general: int = Field(default=0, ge=0, description="一般损坏房屋（间）")
-    houses_general_households: int = Field(default=0, ge=0, description="一般损坏房屋（户）")
-    crops_affected_ha: float = Field(default=0, ge=0, description="农作物受灾面积（公顷）")
-    crops_damaged_ha: float = Field(default=0, ge=0, description="成灾面积")
-    crops_failed_ha: float = Field(default=0, ge=0, description="绝收面积")
-    direct_loss: float = Field(default=0, ge=0, description="直接经济损失（万元）")
+    centralized: int | None = Field(default=None, ge=0, le=MAX_PEOPLE, description="集中安置")
+    dispersed: int | None = Field(default=None, ge=0, le=MAX_PEOPLE, description="分散安置")
+    need_aid: int = Field(default=0, ge=0, le=MAX_PEOPLE, description="需紧急生活救助人口")
+    dead: int = Field(default=0, ge=0, le=MAX_PEOPLE, description="死亡人口")
+    missing: int = Field(default=0, ge=0, le=MAX_PEOPLE, description="失踪人口")
+    houses_collapsed: int = Field(default=0, ge=0, le=MAX_PEOPLE, description="倒塌房屋（间）")
+    houses_severe: int = Field(default=0, ge=0, le=MAX_PEOPLE, description="严重损坏房屋（间）")
+    houses_general: int = Field(default=0, ge=0, le=MAX_PEOPLE, description="一般损坏房屋（间）")
+    houses_general_households: int = Field(
+        default=0, ge=0, le=MAX_PEOPLE, description="一般损坏房屋（户）"
+    )
+    crops_affected_ha: float = Field(default=0, ge=0, le=1e9, description="农作物受灾面积（公顷）")
+    crops_damaged_ha: float = Field(default=0, ge=0, le=1e9, description="成灾面积")
+    crops_failed_ha: float = Field(default=0, ge=0, le=1e9, description="绝收面积")
+    direct_loss: float = Field(default=0, ge=0, le=1e9, description="直接经济损失（万元）")
     loss_by_sector: dict[str, float] = Field(default_factory=dict, description="万元, by sector")
 
     @model_validator(mode="after")
@@ -138,7 +144,7 @@ class DisasterReportInput(Model):
     towns: list[TownFigures] = Field(default_factory=list)
     narrative: str = ""
     explanation: str = Field(default="", description="why figures jumped, when they did")
-    photos: int = Field(default=0, ge=0)
+    photos: int = Field(default=0, ge=0, le=1000)
 
     @model_validator(mode="after")
     def _initial_by_town(self) -> DisasterReportInput:

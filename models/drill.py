@@ -121,6 +121,12 @@ class DrillCreate(Model):
     scheduled_on: date
     programme_id: str | None = None
 
+    @model_validator(mode="after")
+    def _plans_listed_once(self) -> DrillCreate:
+        if len(set(self.linked_plans)) != len(self.linked_plans):
+            raise ValueError("linked_plans: a plan is listed twice")
+        return self
+
 
 class DrillRules(Model):
     """Rule values fixed in history when the drill is planned (from settings)."""
@@ -142,7 +148,7 @@ class CancelInput(Model):
 
 class ConductInput(Model):
     conducted_on: date | None = Field(default=None, description="default today (CST)")
-    participant_count: int = Field(ge=0)
+    participant_count: int = Field(ge=0, le=1_000_000)
     segments: list[str] = Field(default_factory=list, description="演练科目")
     observations: str = ""
     by: str = Field(min_length=1)
@@ -157,7 +163,7 @@ class FindingInput(Model):
 
 
 class ActionInput(Model):
-    finding: int = Field(ge=1, description="number of the finding (1-based) it corrects")
+    finding: int = Field(ge=1, le=1000, description="number of the finding (1-based) it corrects")
     description: str = Field(min_length=1)
     owner: str = Field(min_length=1)
     due_on: date
@@ -186,7 +192,7 @@ class DrillEvaluateInput(Model):
 
 
 class ActionDoneInput(Model):
-    action: int = Field(ge=1, description="number of the corrective action (1-based)")
+    action: int = Field(ge=1, le=1000, description="number of the corrective action (1-based)")
     by: str = Field(min_length=1)
     note: str = ""
     done_on: date | None = None
@@ -379,7 +385,9 @@ class ProgrammeInput(Model):
     year: int = Field(ge=2000, le=2100)
     items: list[CadenceItem] = Field(min_length=1)
     participants: list[str] = Field(default_factory=list)
-    lead_days: int = Field(default=14, ge=0, description="start each drill this long before")
+    lead_days: int = Field(
+        default=14, ge=0, le=365, description="start each drill this long before"
+    )
     rules: DrillRules = Field(default_factory=DrillRules)
 
     @model_validator(mode="after")

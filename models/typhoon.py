@@ -65,16 +65,19 @@ def typhoon_id(year: int, number: int) -> str:
     return f"{year}:{number}"
 
 
+MAX_PEOPLE = 100_000_000  # bounds every stored count (PostgreSQL integer columns)
+
+
 class Figures(Model):
     """A unit's cumulative figures as of a time."""
 
-    pre_evacuated: int = Field(default=0, ge=0, description="紧急避险转移")
-    relocated: int = Field(default=0, ge=0, description="紧急转移安置 = 集中 + 分散")
-    centralized: int = Field(default=0, ge=0, description="集中安置")
-    dispersed: int = Field(default=0, ge=0, description="分散安置")
-    returned: int = Field(default=0, ge=0, description="已返回")
-    shelters_open: int = Field(default=0, ge=0, description="开放避难场所")
-    sheltered_now: int = Field(default=0, ge=0, description="避难场所在住人数")
+    pre_evacuated: int = Field(default=0, ge=0, le=MAX_PEOPLE, description="紧急避险转移")
+    relocated: int = Field(default=0, ge=0, le=MAX_PEOPLE, description="紧急转移安置 = 集中 + 分散")
+    centralized: int = Field(default=0, ge=0, le=MAX_PEOPLE, description="集中安置")
+    dispersed: int = Field(default=0, ge=0, le=MAX_PEOPLE, description="分散安置")
+    returned: int = Field(default=0, ge=0, le=MAX_PEOPLE, description="已返回")
+    shelters_open: int = Field(default=0, ge=0, le=MAX_PEOPLE, description="开放避难场所")
+    sheltered_now: int = Field(default=0, ge=0, le=MAX_PEOPLE, description="避难场所在住人数")
 
     @model_validator(mode="after")
     def _parts_make_the_whole(self) -> Figures:

@@ -31,3 +31,27 @@ def test_text_that_postgresql_cannot_store_is_refused_by_name() -> None:
         ).name
         == "嘉定区地震应急预案"
     )
+
+
+def test_numbers_are_bounded_before_they_reach_integer_columns() -> None:
+    """Schemathesis sent 652,405,726,240 people; the database's integer column overflowed."""
+    from datetime import date
+
+    from models.drill import DrillCreate, DrillType
+    from models.typhoon import Figures
+
+    with pytest.raises(ValidationError, match="pre_evacuated"):
+        Figures(pre_evacuated=652_405_726_240)
+    with pytest.raises(ValidationError, match="participant_count"):
+        ConductInput(participant_count=10**12, by="b")
+    with pytest.raises(ValidationError, match="linked_plans: a plan is listed twice"):
+        DrillCreate(
+            code="D1",
+            name="n",
+            drill_type=DrillType.LIVE,
+            scenario="s",
+            organiser="o",
+            site="x",
+            scheduled_on=date(2024, 6, 18),
+            linked_plans=["P1", "P1"],
+        )
