@@ -19,14 +19,14 @@ from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
-from pydantic import ValidationError
+from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from console import overdue as overdue_store
-from models.disaster import DisasterReportInput, DisasterView
+from models.disaster import DisasterOpen, DisasterReportInput, DisasterView
 from models.disaster import ReviewInput as DisasterReview
 from models.drill import (
     ActionDoneInput,
@@ -56,7 +56,7 @@ from models.typhoon import (
     TyphoonOpen,
     UnitReport,
 )
-from models.warning import AckInput, WarningView
+from models.warning import AckInput, WarningIssue, WarningView
 from yingji import disasters, drills, plans, summaries, typhoons, warnings
 from yingji.db import make_engine
 from yingji.logging import get_logger
@@ -120,6 +120,16 @@ Year = Annotated[int, PathParam(ge=2000, le=2100)]
 Number = Annotated[int, PathParam(ge=1, le=99)]
 Officer = Annotated[Role, Depends(_at_least("duty_officer"))]
 S = Annotated["Services", Depends(_services)]
+
+
+class WarningRequest(BaseModel):
+    """Issue a warning; the people to call come from the officer roster."""
+
+    warning_id: str = Field(min_length=1, max_length=64, pattern=r"^[^\s:/\x00-\x1f]+$")
+    title: str = Field(min_length=1, max_length=200)
+    district: str = Field(min_length=1, max_length=100)
+    issued_by: str = Field(min_length=1, max_length=100)
+    units: list[str] | None = Field(default=None, max_length=10_000)
 
 
 class Services:
@@ -207,6 +217,10 @@ def create_app(
     @app.exception_handler(WorkflowAlreadyStartedError)
     async def already(_: Request, exc: WorkflowAlreadyStartedError) -> JSONResponse:
         return JSONResponse({"detail": f"{exc.workflow_id} already exists"}, status_code=409)
+
+    @app.exception_handler(warnings.NoOneToCall)
+    async def no_one(_: Request, exc: warnings.NoOneToCall) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=422)
 
     @app.exception_handler(ReportRejected)
     async def rejected(_: Request, exc: ReportRejected) -> JSONResponse:
@@ -408,6 +422,25 @@ def create_app(
     @app.post("/api/disasters/{code}/reviews")
     async def disaster_review(code: Code, data: DisasterReview, _: Officer, s: S) -> DisasterView:
         return await disasters.review(s.client, code, data)
+
+    @app.post("/api/warnings", status_code=201)
+    async def warning_issue(data: WarningRequest, _: Officer, s: S) -> WarningView:
+        """Issue a warning: call the A officer of each unit (default: every 街镇)."""
+        targets = await warnings.targets_from_roster(s.engine, data.district, data.units)
+        issue = WarningIssue(
+            warning_id=data.warning_id,
+            title=data.title,
+            district=data.district,
+            issued_by=data.issued_by,
+            targets=targets,
+        )
+        await warnings.issue_warning(s.client, s.settings, issue)
+        return await warnings.show(s.client, data.warning_id)
+
+    @app.post("/api/disasters", status_code=201)
+    async def disaster_open(data: DisasterOpen, _: Officer, s: S) -> DisasterView:
+        await disasters.open_disaster(s.client, s.settings, data)
+        return await disasters.show(s.client, data.code)
 
     @app.post("/api/typhoons/reports")
     async def typhoon_report(data: UnitReport, _: Officer, s: S) -> ReportReceipt:

@@ -234,3 +234,45 @@ def PLAN_FOR(code: str):
     from models.plan import PlanCreate
 
     return PlanCreate.model_validate({**PLAN, "code": code})
+
+
+async def test_a_warning_issued_and_answered_through_the_api(
+    api: httpx.AsyncClient, engine, code: str
+) -> None:
+    from yingji import roster
+    from yingji.typhoon_store import add_units
+
+    district = f"接口区{code}"
+    await add_units(
+        engine,
+        [
+            {
+                "code": f"{code}-T1",
+                "name": "第一镇",
+                "level": "town",
+                "parent_code": None,
+                "district": district,
+            }
+        ],
+    )
+    await roster.import_rows(
+        engine, roster.parse_csv(f"unit,role,name,phone\n{code}-T1,A,王强,13800000001\n")
+    )
+    body = {
+        "warning_id": f"{code}-W",
+        "title": "台风红色预警",
+        "district": district,
+        "issued_by": "区防指",
+    }
+    r = await api.post("/api/warnings", json=body, headers=auth("d-token"))
+    assert r.status_code == 201 and r.json()["calls"][0]["person"] == "王强"
+    r = await api.post(
+        f"/api/warnings/{code}-W/ack", json={"person": "王强"}, headers=auth("d-token")
+    )
+    assert r.json()["answered"] == 1
+    r = await api.post(
+        "/api/warnings",
+        json={**body, "warning_id": f"{code}-X", "district": "无人区"},
+        headers=auth("d-token"),
+    )
+    assert r.status_code == 422 and "no active officer" in r.json()["detail"]
