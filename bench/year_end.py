@@ -34,6 +34,19 @@ from yingji.settings import Settings
 from yingji.summary_text import load_templates, render
 
 YEAR, DISTRICT = 2024, "压测市"
+REPORT_COLUMNS = [
+    "disaster_code",
+    "report_id",
+    "kind",
+    "slot",
+    "as_of",
+    "submitted_at",
+    "late",
+    "status",
+    "indicators",
+    "towns",
+    "review_reason",
+]
 
 
 def at(day: int, hour: int = 10) -> datetime:
@@ -208,42 +221,10 @@ async def load(dsn: str, args: argparse.Namespace, rng: random.Random) -> dict[s
             )
         )
         if len(batch) == 50_000:
-            await copy(
-                "disaster_report",
-                [
-                    "disaster_code",
-                    "report_id",
-                    "kind",
-                    "slot",
-                    "as_of",
-                    "submitted_at",
-                    "late",
-                    "status",
-                    "indicators",
-                    "towns",
-                    "review_reason",
-                ],
-                batch,
-            )
+            await copy("disaster_report", REPORT_COLUMNS, batch)
             batch = []
     if batch:
-        await copy(
-            "disaster_report",
-            [
-                "disaster_code",
-                "report_id",
-                "kind",
-                "slot",
-                "as_of",
-                "submitted_at",
-                "late",
-                "status",
-                "indicators",
-                "towns",
-                "review_reason",
-            ],
-            batch,
-        )
+        await copy("disaster_report", REPORT_COLUMNS, batch)
     units = [(f"T{t}", f"第{t}街镇", "town", None, DISTRICT) for t in range(215)]
     units += [
         (f"T{t}-V{v}", f"村居{v}", "village", f"T{t}", DISTRICT)

@@ -10,20 +10,29 @@ from typing import TypeVar
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from models.common import LabelledEnum
+from yingji.db import make_engine
 from yingji.embedded import read_info
+from yingji.roster import RosterError
 from yingji.settings import Settings, get_settings
 from yingji.temporal import connect, temporal_address
+from yingji.typhoon_store import ReportRejected
+from yingji.warnings import NoOneToCall
 
 T = TypeVar("T")
 E = TypeVar("E", bound=LabelledEnum)
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True)
+
+
+#: Refusals from the domain layer: their message already names the field and the reason.
+REFUSALS = (ReportRejected, RosterError, NoOneToCall)
 
 
 class CliError(Exception):
@@ -64,11 +73,20 @@ def run(job: Callable[[Settings], Awaitable[T]], subject: str | None = None) -> 
         if exc.status == RPCStatusCode.UNAVAILABLE:
             fail(f"cannot reach Temporal at {temporal_address(settings)}: is `make run` running?")
         fail(f"Temporal refused the request: {exc.message}")
-    except CliError as exc:
+    except (CliError, *REFUSALS) as exc:
         fail(str(exc))
     except ConnectionError as exc:
         fail(f"cannot connect: {exc}")
     raise AssertionError("unreachable")
+
+
+async def with_engine(settings: Settings, use: Callable[[AsyncEngine], Awaitable[T]]) -> T:
+    """Run ``use`` with a database engine for the duration of one command."""
+    engine = make_engine(database_url(settings))
+    try:
+        return await use(engine)
+    finally:
+        await engine.dispose()
 
 
 async def client_for(settings: Settings) -> Client:

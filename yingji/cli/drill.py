@@ -29,8 +29,7 @@ from models.drill import (
 from models.plan import PlanKind
 from workflows.drill import ProgrammeWorkflow
 from yingji import drills
-from yingji.cli.common import client_for, database_url, out, parse, parse_date, run
-from yingji.db import make_engine
+from yingji.cli.common import client_for, out, parse, parse_date, run, with_engine
 from yingji.settings import Settings
 
 drill_app = typer.Typer(no_args_is_help=True, help="Drills (应急演练) and drill programmes.")
@@ -262,14 +261,6 @@ def drill_show(code: Code, as_json: Json = False) -> None:
     finish(run(job, f"drill {code}"), as_json)
 
 
-async def _with_engine(settings: Settings, use: Callable[[Any], Any]) -> Any:
-    engine = make_engine(database_url(settings))
-    try:
-        return await use(engine)
-    finally:
-        await engine.dispose()
-
-
 @drill_app.command("list")
 def drill_list(
     year: Annotated[int | None, typer.Option(help="drills dated in this year")] = None,
@@ -279,7 +270,7 @@ def drill_list(
     """The drill calendar (from the database)."""
 
     async def job(settings: Settings) -> list[Any]:
-        return await _with_engine(
+        return await with_engine(
             settings, lambda engine: drills.list_drills(engine, year=year, organiser=organiser)
         )
 
@@ -314,7 +305,7 @@ def drill_coverage(
 
     async def job(settings: Settings) -> list[drills.CoverageRow]:
         when = day or datetime.now(CHINA_TZ).date()
-        return await _with_engine(
+        return await with_engine(
             settings, lambda engine: drills.coverage(engine, settings, when, only_gaps=not show_all)
         )
 

@@ -3,29 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
 from models.warning import AckInput, WarningIssue, WarningView
 from yingji import roster, warnings
-from yingji.cli.common import CliError, client_for, database_url, out, run
-from yingji.db import make_engine
+from yingji.cli.common import client_for, out, run, with_engine
 from yingji.settings import Settings
 
 officer_app = typer.Typer(no_args_is_help=True, help="Disaster information officers (灾害信息员).")
 warning_app = typer.Typer(no_args_is_help=True, help="叫应: call each responsible person.")
-
-
-async def _with_engine(settings: Settings, use: Any) -> Any:
-    engine = make_engine(database_url(settings))
-    try:
-        return await use(engine)
-    except (roster.RosterError, warnings.NoOneToCall) as exc:
-        raise CliError(str(exc)) from exc
-    finally:
-        await engine.dispose()
 
 
 @officer_app.command("import")
@@ -47,7 +36,7 @@ def officer_import(
         ) from exc
 
     async def job(settings: Settings) -> int:
-        return await _with_engine(settings, lambda engine: roster.import_rows(engine, rows))
+        return await with_engine(settings, lambda engine: roster.import_rows(engine, rows))
 
     out.print(f"imported {run(job)} officer line(s)")
 
@@ -57,7 +46,7 @@ def officer_list(district: Annotated[str | None, typer.Option(help="区")] = Non
     """The roster, by unit."""
 
     async def job(settings: Settings) -> list[dict]:
-        return await _with_engine(settings, lambda engine: roster.list_officers(engine, district))
+        return await with_engine(settings, lambda engine: roster.list_officers(engine, district))
 
     found = run(job)
     table = Table(title=f"灾害信息员 ({len(found)})", title_justify="left")
@@ -80,7 +69,7 @@ def officer_gaps(district: Annotated[str, typer.Option(help="区")] = "嘉定区
     """Units with no active officer (and units with only a backup)."""
 
     async def job(settings: Settings) -> list[roster.Gap]:
-        return await _with_engine(settings, lambda engine: roster.gaps(engine, district))
+        return await with_engine(settings, lambda engine: roster.gaps(engine, district))
 
     found = run(job)
     table = Table(title=f"{district} 灾害信息员空缺 ({len(found)})", title_justify="left")
@@ -138,7 +127,7 @@ def warning_issue(
     """Issue a warning: call the A officer of each unit, escalating to the backup."""
 
     async def job(settings: Settings) -> WarningView:
-        targets = await _with_engine(
+        targets = await with_engine(
             settings, lambda engine: warnings.targets_from_roster(engine, district, unit)
         )
         issue = WarningIssue(

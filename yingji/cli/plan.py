@@ -29,8 +29,7 @@ from models.plan import (
     SubmitDraft,
 )
 from yingji import plans
-from yingji.cli.common import client_for, database_url, out, parse, parse_date, run
-from yingji.db import make_engine
+from yingji.cli.common import client_for, out, parse, parse_date, run, with_engine
 from yingji.settings import Settings
 
 plan_app = typer.Typer(no_args_is_help=True, help="Emergency plans (应急预案).")
@@ -311,11 +310,9 @@ def plan_list(
     kind_value = parse(PlanKind, kind, "kind").value if kind else None
 
     async def job(settings: Settings) -> list[Any]:
-        engine = make_engine(database_url(settings))
-        try:
-            return await plans.list_plans(engine, stage=stage_value, kind=kind_value)
-        finally:
-            await engine.dispose()
+        return await with_engine(
+            settings, lambda engine: plans.list_plans(engine, stage=stage_value, kind=kind_value)
+        )
 
     rows = run(job)
     if as_json:

@@ -9,8 +9,7 @@ import typer
 
 from models.summary import SummaryDocument
 from yingji import summaries
-from yingji.cli.common import CliError, client_for, database_url, out, run
-from yingji.db import make_engine
+from yingji.cli.common import CliError, client_for, out, run, with_engine
 from yingji.settings import Settings
 
 summary_app = typer.Typer(no_args_is_help=True, help="Year-end summaries (年度总结).")
@@ -42,11 +41,7 @@ def summary_run(
 
 
 async def _latest(settings: Settings, year: int) -> SummaryDocument:
-    engine = make_engine(database_url(settings))
-    try:
-        doc = await summaries.latest(engine, settings, year)
-    finally:
-        await engine.dispose()
+    doc = await with_engine(settings, lambda engine: summaries.latest(engine, settings, year))
     if doc is None:
         raise CliError(f"year: no summary for {year} yet; run `yingji summary run --year {year}`")
     return doc

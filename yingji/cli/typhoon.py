@@ -21,10 +21,9 @@ from models.typhoon import (
     WarningColour,
 )
 from yingji import typhoons
-from yingji.cli.common import CliError, client_for, database_url, out, parse, run
-from yingji.db import make_engine
+from yingji.cli.common import client_for, out, parse, run, with_engine
 from yingji.settings import Settings
-from yingji.typhoon_store import ReportRejected, unit_figures
+from yingji.typhoon_store import unit_figures
 
 typhoon_app = typer.Typer(no_args_is_help=True, help="Typhoon evacuation tallies (台风转移安置).")
 
@@ -104,16 +103,6 @@ def finish(b: TyphoonBoard, as_json: bool) -> None:
         print_board(b)
 
 
-async def _engine_job(settings: Settings, use: Any) -> Any:
-    engine = make_engine(database_url(settings))
-    try:
-        return await use(engine)
-    except ReportRejected as exc:
-        raise CliError(str(exc)) from exc
-    finally:
-        await engine.dispose()
-
-
 @typhoon_app.command("open")
 def typhoon_open(
     event: Event,
@@ -144,7 +133,7 @@ def typhoon_open(
         async def open_it(engine: Any) -> None:
             await typhoons.open_typhoon(client, engine, settings, data)
 
-        await _engine_job(settings, open_it)
+        await with_engine(settings, open_it)
         return await typhoons.board(client, event_id)
 
     finish(run(job, f"typhoon {event_id}"), as_json)
@@ -226,7 +215,7 @@ def typhoon_report(
                 sheltered_now=sheltered,
             ),
         )
-        return await _engine_job(settings, lambda engine: typhoons.submit_report(engine, data))
+        return await with_engine(settings, lambda engine: typhoons.submit_report(engine, data))
 
     receipt = run(job, f"typhoon {event_id}")
     out.print(f"{receipt.report_id}: {receipt.message}", highlight=False)
@@ -268,7 +257,7 @@ def typhoon_show(
                 s = await typhoons.season(engine, board.year, board.district) if season else []
                 return u, s
 
-            unit_rows, season_rows = await _engine_job(settings, extra)
+            unit_rows, season_rows = await with_engine(settings, extra)
         return board, unit_rows, season_rows
 
     board, unit_rows, season_rows = run(job, f"typhoon {event_id}")
