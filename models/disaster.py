@@ -133,6 +133,11 @@ class DisasterOpen(Model):
     backup: Contact | None = None
     head: Contact | None = Field(default=None, description="the unit head, told on escalation")
     typhoon_event_id: str | None = Field(default=None, pattern=r"^\d{4}:\d{1,2}$")
+    historical: bool = Field(
+        default=False,
+        description="a past process entered after the fact (yingji load): nobody is reminded "
+        "or escalated, no slot is opened by the clock, each report gives its submitted_at",
+    )
 
 
 class DisasterReportInput(Model):
@@ -145,6 +150,9 @@ class DisasterReportInput(Model):
     narrative: str = ""
     explanation: str = Field(default="", description="why figures jumped, when they did")
     photos: int = Field(default=0, ge=0, le=1000)
+    submitted_at: AwareDatetime | None = Field(
+        default=None, description="when it was submitted; only for a historical process"
+    )
 
     @model_validator(mode="after")
     def _initial_by_town(self) -> DisasterReportInput:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import Field, model_validator
+from pydantic import AwareDatetime, Field, model_validator
 
 from models.common import LabelledEnum, Model, labelled
 
@@ -59,6 +59,11 @@ class WarningIssue(Model):
     district: str = Field(min_length=1)
     issued_by: str = Field(min_length=1)
     targets: list[CallTarget] = Field(min_length=1)
+    issued_at: AwareDatetime | None = Field(
+        default=None,
+        description="set only for a past warning entered after the fact (yingji load): nobody is "
+        "called; each acknowledgement gives its time",
+    )
 
     @model_validator(mode="after")
     def _unique_people(self) -> WarningIssue:
@@ -71,6 +76,7 @@ class WarningIssue(Model):
 class AckInput(Model):
     person: str = Field(min_length=1, description="who answers: a called person or a backup")
     via: str = "phone"
+    at: AwareDatetime | None = Field(default=None, description="only for a past warning")
 
 
 class CallRecord(Model):

@@ -135,7 +135,10 @@ class DisasterWorkflow(OutboxWorkflow):
         return wakes
 
     def _next_wake(self) -> datetime | None:
-        return None if self.closed else min(self._wakes(), default=None)
+        # A historical process is a record of the past: its deadlines call nobody now.
+        if self.closed or self.o.historical:
+            return None
+        return min(self._wakes(), default=None)
 
     async def _on_deadline(self) -> None:
         now = workflow.now()
@@ -228,7 +231,7 @@ class DisasterWorkflow(OutboxWorkflow):
             except ValueError as exc:
                 raise invalid(f"indicators: with the typhoon tally's figures: {exc}") from exc
             from_typhoon = True
-        now = workflow.now()
+        now = data.submitted_at or workflow.now()
         late = now > slot.due
         record = ReportRecord(
             report_id=data.report_id,
@@ -274,6 +277,7 @@ class DisasterWorkflow(OutboxWorkflow):
                     f"report_id: {data.report_id} was already used for a different report"
                 )
             return
+        self._validate_submitted_at(data)
         initial = self.slots[0]
         if data.kind is ReportKind.INITIAL and not self._is_open(initial):
             raise invalid("kind: the 初报 is in; send a 续报 (update)")
@@ -307,6 +311,27 @@ class DisasterWorkflow(OutboxWorkflow):
                         f"({change:+.0%}) against report {previous.report_id}; a change over "
                         f"{self.r.change_ratio:.0%} needs an explanation"
                     )
+
+    def _validate_submitted_at(self, data: DisasterReportInput) -> None:
+        at = data.submitted_at
+        if not self.o.historical:
+            if at is not None:
+                raise invalid(
+                    "submitted_at: only a historical process takes a submission time; "
+                    "a live report is timed when it arrives"
+                )
+            return
+        if at is None:
+            raise invalid("submitted_at: required for a historical process (when it was sent)")
+        if at > workflow.now():
+            raise invalid(f"submitted_at: {at.isoformat()} is in the future")
+        if at < self.o.occurred_at:
+            raise invalid(
+                f"submitted_at: {at.isoformat()} is before the disaster occurred "
+                f"({self.o.occurred_at.isoformat()})"
+            )
+        if data.kind is not ReportKind.FINAL and at < data.as_of:
+            raise invalid(f"submitted_at: {at.isoformat()} is before its as_of time")
 
     @workflow.update
     async def review(self, data: ReviewInput) -> DisasterView:
@@ -387,6 +412,8 @@ class DisasterWorkflow(OutboxWorkflow):
             raise invalid("stable_on: no 初报 yet; the process has not started reporting")
         if data.stable_on is not None and data.stable_on > today_in_china():
             raise invalid(f"stable_on: {data.stable_on} is in the future")
+        if self.o.historical and data.stable_on is None:
+            raise invalid("stable_on: required for a historical process")
 
     # -- query ----------------------------------------------------------------------------------
 

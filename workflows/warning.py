@@ -51,7 +51,8 @@ class WarningWorkflow(OutboxWorkflow):
     def __init__(self, data: WarningInput) -> None:
         self.issue = data.issue
         self.rules = data.rules
-        self.issued_at = workflow.now()
+        self.issued_at = data.issue.issued_at or workflow.now()
+        self.past = data.issue.issued_at is not None
         self.calls = {
             t.person.name: CallRecord(
                 person=t.person.name,
@@ -68,9 +69,18 @@ class WarningWorkflow(OutboxWorkflow):
 
     @workflow.run
     async def run(self, data: WarningInput) -> WarningView:
+        if self.past:  # a record of the past: nobody is called now, the acks tell the outcome
+            for record in self.calls.values():
+                record.attempts, record.first_call_at = 1, self.issued_at
+            calls = list(self.calls.values())
+            await self._loop_until(lambda: all(c.acked_at is not None for c in calls))
+            return await self._finish()
         calling = asyncio.gather(*(self._call(t) for t in data.issue.targets))
         await self._loop_until(lambda: calling.done())
         await calling
+        return await self._finish()
+
+    async def _finish(self) -> WarningView:
         self.finished = True
         self._emit("finished", None, {"rate": self._view().call_response_rate})
         await self._project_all()
@@ -174,7 +184,9 @@ class WarningWorkflow(OutboxWorkflow):
     async def acknowledge(self, data: AckInput) -> WarningView:
         self._validate_ack(data)
         record = self._record_for(data.person)
-        now = workflow.now()
+        now = data.at or workflow.now()
+        if self.past:
+            self._settle_past_call(record, data)
         record.acked_at, record.acked_by = now, data.person
         start = record.first_call_at or self.issued_at
         record.response_seconds = (now - start).total_seconds()
@@ -197,10 +209,28 @@ class WarningWorkflow(OutboxWorkflow):
         await self._projected(seq)
         return self._view()
 
+    def _settle_past_call(self, record: CallRecord, data: AckInput) -> None:
+        """A past call: answered within the call window, or after 未叫醒 and escalation."""
+        assert data.at is not None
+        window_end = self.issued_at + timedelta(minutes=self.rules.window_minutes)
+        if data.person == record.person and data.at <= window_end:
+            return
+        record.status, record.escalated_at = CallStatus.NOT_REACHED, window_end
+        record.attempts = self.rules.attempts
+
     @acknowledge.validator
     def _validate_ack(self, data: AckInput) -> None:
         if self.finished:
             raise invalid(f"warning {self.issue.warning_id}: 叫应 is over")
+        if not self.past and data.at is not None:
+            raise invalid("at: only a past warning takes an answer time; a live answer is timed")
+        if self.past:
+            if data.at is None:
+                raise invalid("at: required for a past warning (when the person answered)")
+            if data.at < self.issued_at or data.at > workflow.now():
+                raise invalid(
+                    f"at: {data.at.isoformat()} is outside {self.issued_at.isoformat()} .. now"
+                )
         record = self._record_for(data.person)
         if record.acked_at is not None:
             raise invalid(

@@ -52,16 +52,28 @@ def disaster_handle(client: Client, code: str) -> WorkflowHandle[DisasterWorkflo
     return client.get_workflow_handle_for(DisasterWorkflow.run, disaster_workflow_id(code))
 
 
-async def submit(client: Client, code: str, data: DisasterReportInput) -> DisasterView:
-    return await disaster_handle(client, code).execute_update(DisasterWorkflow.submit, data)
+async def submit(
+    client: Client, code: str, data: DisasterReportInput, update_id: str | None = None
+) -> DisasterView:
+    return await disaster_handle(client, code).execute_update(
+        DisasterWorkflow.submit, data, id=update_id
+    )
 
 
-async def review(client: Client, code: str, data: ReviewInput) -> DisasterView:
-    return await disaster_handle(client, code).execute_update(DisasterWorkflow.review, data)
+async def review(
+    client: Client, code: str, data: ReviewInput, update_id: str | None = None
+) -> DisasterView:
+    return await disaster_handle(client, code).execute_update(
+        DisasterWorkflow.review, data, id=update_id
+    )
 
 
-async def declare_stable(client: Client, code: str, data: StableInput) -> DisasterView:
-    return await disaster_handle(client, code).execute_update(DisasterWorkflow.declare_stable, data)
+async def declare_stable(
+    client: Client, code: str, data: StableInput, update_id: str | None = None
+) -> DisasterView:
+    return await disaster_handle(client, code).execute_update(
+        DisasterWorkflow.declare_stable, data, id=update_id
+    )
 
 
 async def show(client: Client, code: str) -> DisasterView:

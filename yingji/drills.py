@@ -71,8 +71,10 @@ UPDATES = {
 }
 
 
-async def act(client: Client, code: str, action: str, data: Any) -> DrillView:
-    return await drill_handle(client, code).execute_update(UPDATES[action], data)
+async def act(
+    client: Client, code: str, action: str, data: Any, update_id: str | None = None
+) -> DrillView:
+    return await drill_handle(client, code).execute_update(UPDATES[action], data, id=update_id)
 
 
 async def show(client: Client, code: str) -> DrillView:

@@ -61,8 +61,11 @@ UPDATES = {
 }
 
 
-async def act(client: Client, code: str, action: str, data: Any) -> PlanView:
-    return await plan_handle(client, code).execute_update(UPDATES[action], data)
+async def act(
+    client: Client, code: str, action: str, data: Any, update_id: str | None = None
+) -> PlanView:
+    """``update_id`` makes a repeated request (a retried load) return the first answer."""
+    return await plan_handle(client, code).execute_update(UPDATES[action], data, id=update_id)
 
 
 async def trigger_revision(client: Client, code: str, trigger: RevisionTrigger) -> None:

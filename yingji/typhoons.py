@@ -68,12 +68,20 @@ async def submit_report(engine: AsyncEngine, report: UnitReport) -> ReportReceip
     return await typhoon_store.submit(engine, report)
 
 
-async def change_level(client: Client, event_id: str, data: LevelChange) -> TyphoonBoard:
-    return await typhoon_handle(client, event_id).execute_update(TyphoonWorkflow.change_level, data)
+async def change_level(
+    client: Client, event_id: str, data: LevelChange, update_id: str | None = None
+) -> TyphoonBoard:
+    return await typhoon_handle(client, event_id).execute_update(
+        TyphoonWorkflow.change_level, data, id=update_id
+    )
 
 
-async def close(client: Client, event_id: str, data: CloseTyphoon) -> TyphoonBoard:
-    return await typhoon_handle(client, event_id).execute_update(TyphoonWorkflow.close, data)
+async def close(
+    client: Client, event_id: str, data: CloseTyphoon, update_id: str | None = None
+) -> TyphoonBoard:
+    return await typhoon_handle(client, event_id).execute_update(
+        TyphoonWorkflow.close, data, id=update_id
+    )
 
 
 async def board(client: Client, event_id: str) -> TyphoonBoard:

@@ -100,7 +100,9 @@ async def issue_warning(
         task_queue=task_queue or settings.temporal_task_queue,
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-        search_attributes=attributes(issue.district, datetime.now(CHINA_TZ).year),
+        search_attributes=attributes(
+            issue.district, (issue.issued_at or datetime.now(CHINA_TZ)).astimezone(CHINA_TZ).year
+        ),
     )
 
 
@@ -108,9 +110,11 @@ def warning_handle(client: Client, warning_id: str) -> WorkflowHandle[WarningWor
     return client.get_workflow_handle_for(WarningWorkflow.run, warning_workflow_id(warning_id))
 
 
-async def acknowledge(client: Client, warning_id: str, data: AckInput) -> WarningView:
+async def acknowledge(
+    client: Client, warning_id: str, data: AckInput, update_id: str | None = None
+) -> WarningView:
     return await warning_handle(client, warning_id).execute_update(
-        WarningWorkflow.acknowledge, data
+        WarningWorkflow.acknowledge, data, id=update_id
     )
 
 

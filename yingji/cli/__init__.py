@@ -8,6 +8,7 @@ import typer
 
 from yingji.cli.disaster import disaster_app
 from yingji.cli.drill import drill_app
+from yingji.cli.load import load_command
 from yingji.cli.officer import officer_app, warning_app
 from yingji.cli.plan import plan_app
 from yingji.cli.summary import summary_app
@@ -22,6 +23,7 @@ app.add_typer(officer_app, name="officer")
 app.add_typer(warning_app, name="warning")
 app.add_typer(disaster_app, name="disaster")
 app.add_typer(summary_app, name="summary")
+app.command("load")(load_command)
 
 
 @app.command("serve")

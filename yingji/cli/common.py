@@ -19,6 +19,7 @@ from models.common import LabelledEnum
 from yingji.db import make_engine
 from yingji.embedded import read_info
 from yingji.roster import RosterError
+from yingji.scenario import ScenarioError
 from yingji.settings import Settings, get_settings
 from yingji.temporal import connect, temporal_address
 from yingji.typhoon_store import ReportRejected
@@ -32,7 +33,7 @@ err = Console(stderr=True)
 
 
 #: Refusals from the domain layer: their message already names the field and the reason.
-REFUSALS = (ReportRejected, RosterError, NoOneToCall)
+REFUSALS = (ReportRejected, RosterError, NoOneToCall, ScenarioError)
 
 
 class CliError(Exception):
