@@ -7,6 +7,7 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 
+from activities.heartbeat import heartbeating
 from models.summary import StoreInput, SummaryDocument, SummaryFigures, SummaryRequest
 from yingji import summary_store
 from yingji.summary_text import load_templates, render
@@ -19,7 +20,8 @@ class SummaryActivities:
 
     @activity.defn(name="summary_figures")
     async def figures(self, data: SummaryRequest) -> SummaryFigures:
-        return await summary_store.figures(self.engine, data.year, data.district)
+        async with heartbeating():
+            return await summary_store.figures(self.engine, data.year, data.district)
 
     @activity.defn(name="store_summary")
     async def store(self, data: StoreInput) -> SummaryDocument:
@@ -27,9 +29,10 @@ class SummaryActivities:
         title, markdown = render(
             data.figures, data.request.bureau, load_templates(self.template_path)
         )
-        document = await summary_store.store(
-            self.engine, data.request, title, markdown, data.figures
-        )
+        async with heartbeating():
+            document = await summary_store.store(
+                self.engine, data.request, title, markdown, data.figures
+            )
         activity.logger.info(
             "year-end summary stored",
             extra={

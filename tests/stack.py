@@ -77,8 +77,12 @@ async def fresh_stack(database_url: str, **temporal_args: Any) -> AsyncIterator[
         await engine.dispose()
 
 
-async def load_file(stack: Stack, path: Path = MEIHUA) -> scenario.LoadReport:
-    return await scenario.load(stack.client, stack.engine, stack.settings, scenario.read(path))
+async def load_file(
+    stack: Stack, path: Path = MEIHUA, progress: scenario.Progress | None = None
+) -> scenario.LoadReport:
+    return await scenario.load(
+        stack.client, stack.engine, stack.settings, scenario.read(path), progress=progress
+    )
 
 
 # -- what two runs must agree on ---------------------------------------------------------------
@@ -86,6 +90,8 @@ async def load_file(stack: Stack, path: Path = MEIHUA) -> scenario.LoadReport:
 #: Columns and keys whose value depends on how the run was timed, not on what happened: how
 #: typhoon reports were grouped into apply batches, and the event numbers those batches take.
 TIMING = {"batch", "batches_applied", "applied_batch"}
+#: Identities Temporal draws at random for each run.
+RANDOM = {"run_id", "run_key", "first_execution_run_id"}
 #: Per table, further columns that are timing: the typhoon log's numbering follows its batches.
 TIMING_COLUMNS = {"typhoon_log": {"seq"}, "typhoon_event": {"last_seq"}}
 TIMING_TABLES = {"alembic_version"}
@@ -106,7 +112,9 @@ def _normal(value: Any, started: datetime) -> Any:
             return "<run time>"
         return value
     if isinstance(value, dict):
-        return {k: _normal(v, started) for k, v in sorted(value.items()) if k not in TIMING}
+        return {
+            k: _normal(v, started) for k, v in sorted(value.items()) if k not in TIMING | RANDOM
+        }
     if isinstance(value, list):
         return [_normal(v, started) for v in value]
     if isinstance(value, float):
@@ -114,10 +122,10 @@ def _normal(value: Any, started: datetime) -> Any:
     return value
 
 
-async def database_state(stack: Stack) -> dict[str, list[Any]]:
+async def database_state(engine: AsyncEngine, started: datetime) -> dict[str, list[Any]]:
     """Every row of every table, timing-dependent parts normalised, in a stable order."""
     state: dict[str, list[Any]] = {}
-    async with stack.engine.connect() as conn:
+    async with engine.connect() as conn:
         tables = (
             await conn.execute(
                 text("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")
@@ -127,10 +135,16 @@ async def database_state(stack: Stack) -> dict[str, list[Any]]:
             if table in TIMING_TABLES:
                 continue
             result = await conn.execute(text(f'SELECT * FROM "{table}"'))
+            rows_in = [dict(r) for r in result.mappings()]
+            if table == "typhoon_report":
+                # ``arrival`` comes from a sequence that a refused duplicate also draws from:
+                # its values shift when reports are sent twice, its order must not.
+                rows_in.sort(key=lambda r: r["arrival"])
+                for rank, r in enumerate(rows_in):
+                    r["arrival"] = rank
             drop = TIMING_COLUMNS.get(table, set())
             rows = [
-                _normal({k: v for k, v in r.items() if k not in drop}, stack.started)
-                for r in result.mappings()
+                _normal({k: v for k, v in r.items() if k not in drop}, started) for r in rows_in
             ]
             state[table] = sorted(rows, key=repr)
     return state

@@ -74,7 +74,7 @@ async def test_meihua_loads_exactly_and_twice_changes_nothing(database_url: str)
             drill = await drills.show(stack.client, "JD-2022-FXFT-YL")
             assert drill.stage.value == "closed"
 
-            before = await database_state(stack)
+            before = await database_state(stack.engine, stack.started)
             second = await load_file(stack)
             assert second.created == {}
             assert second.existing == first.created
@@ -83,7 +83,7 @@ async def test_meihua_loads_exactly_and_twice_changes_nothing(database_url: str)
             # Temporal answers with the first outcome instead of refusing or repeating them.
             assert second.reports == {}
             assert second.steps_sent == first_plan_steps(first)
-            assert await database_state(stack) == before
+            assert await database_state(stack.engine, stack.started) == before
 
 
 def first_plan_steps(first: scenario.LoadReport) -> int:

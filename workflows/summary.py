@@ -18,6 +18,8 @@ with workflow.unsafe.imports_passed_through():
     from models.summary import StoreInput, SummaryDocument, SummaryInput, SummaryRequest
 
 RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=1))
+#: A worker killed mid-activity is noticed this soon (the activities heartbeat every 2 s).
+HEARTBEAT = timedelta(seconds=10)
 
 
 @workflow.defn(name="YearEndSummary")
@@ -36,11 +38,13 @@ class SummaryWorkflow:
             SummaryActivities.figures,
             request,
             start_to_close_timeout=timedelta(minutes=10),
+            heartbeat_timeout=HEARTBEAT,
             retry_policy=RETRY,
         )
         return await workflow.execute_activity_method(
             SummaryActivities.store,
             StoreInput(request=request, figures=figures),
             start_to_close_timeout=timedelta(minutes=2),
+            heartbeat_timeout=HEARTBEAT,
             retry_policy=RETRY,
         )

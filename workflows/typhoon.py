@@ -9,6 +9,9 @@ lifted; it stops the intake, applies what is left, and the totals are final.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 
 from temporalio import workflow
@@ -44,6 +47,7 @@ class TyphoonWorkflow(OutboxWorkflow):
     @workflow.init
     def __init__(self, data: TyphoonWorkflowInput) -> None:
         self._applying = False
+        self._apply_lock = asyncio.Lock()
         self._interval = 0.0
         self._next_apply_at: datetime | None = None
         self._registered = data.state is not None
@@ -123,9 +127,25 @@ class TyphoonWorkflow(OutboxWorkflow):
     async def _on_deadline(self) -> None:
         await self._apply()
 
+    @asynccontextmanager
+    async def _exclusive(self) -> AsyncIterator[None]:
+        """One apply (or intake close) at a time. The first version waited for a flag; two
+        waiters (the timer's apply and the close's) could both see it clear in one workflow
+        task and apply the same batch number twice, counting its reports twice (found by the
+        fault suite). Histories from before the fix replay on the old path."""
+        if workflow.patched("typhoon-apply-lock"):
+            async with self._apply_lock:
+                yield
+        else:
+            await workflow.wait_condition(lambda: not self._applying)
+            yield
+
     async def _apply(self) -> int:
         """Apply every report stored since the last batch; returns how many."""
-        await workflow.wait_condition(lambda: not self._applying)
+        async with self._exclusive():
+            return await self._apply_batch()
+
+    async def _apply_batch(self) -> int:
         if self.s.status is TyphoonStatus.CLOSED:
             return 0
         self._applying = True
@@ -192,17 +212,17 @@ class TyphoonWorkflow(OutboxWorkflow):
     @workflow.update
     async def close(self, data: CloseTyphoon) -> TyphoonBoard:
         self._validate_close(data)
-        await workflow.wait_condition(lambda: not self._applying)
-        self._applying = True
-        try:
-            await workflow.execute_activity_method(
-                TyphoonActivities.close_intake,
-                EventRef(event_id=self._event_id),
-                start_to_close_timeout=TIMEOUT,
-                retry_policy=RETRY,
-            )
-        finally:
-            self._applying = False
+        async with self._exclusive():
+            self._applying = True
+            try:
+                await workflow.execute_activity_method(
+                    TyphoonActivities.close_intake,
+                    EventRef(event_id=self._event_id),
+                    start_to_close_timeout=TIMEOUT,
+                    retry_policy=RETRY,
+                )
+            finally:
+                self._applying = False
         # Everything accepted before the intake closed is applied: these totals are final.
         while await self._apply():
             pass

@@ -19,6 +19,7 @@ The format is described in README.md ("Loading a past year").
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -40,6 +41,8 @@ from yingji import disasters, drills, plans, roster, typhoon_store, typhoons, wa
 from yingji.settings import Settings
 
 T = TypeVar("T")
+Progress = Callable[[str], Awaitable[None]]
+_progress: ContextVar[Progress | None] = ContextVar("load_progress", default=None)
 
 PLAN_STEPS: dict[str, type[BaseModel]] = {
     "submit": pm.SubmitDraft,
@@ -288,9 +291,14 @@ async def load(
     settings: Settings,
     scenario: Scenario,
     task_queue: str | None = None,
+    progress: Progress | None = None,
 ) -> LoadReport:
     """Apply the scenario in dependency order: units, officers, plans, drills, typhoons,
-    warnings, disasters (a disaster may take 紧急转移安置 from its typhoon's tally)."""
+    warnings, disasters (a disaster may take 紧急转移安置 from its typhoon's tally).
+
+    ``progress`` is awaited with each step's place in the file (``plans[0].steps[2] (approve)``)
+    before the step is sent: the CLI shows it, the fault suite injects its faults there."""
+    _progress.set(progress)
     report = LoadReport()
     q = task_queue
     if scenario.units:
@@ -317,6 +325,9 @@ def _update_id(workflow_id: str, index: int, action: str) -> str:
 async def _step(where: str, call: Awaitable[T]) -> T:
     """Send one step; a refusal stops the load with the step's place in the file and why.
     What came before stays loaded, and loading the corrected file again carries on."""
+    hook = _progress.get()
+    if hook is not None:
+        await hook(where)
     try:
         return await call
     except WorkflowUpdateFailedError as exc:
