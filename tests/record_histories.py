@@ -438,7 +438,41 @@ async def save_chain(client: Client, workflow_id: str, name: str) -> list[Path]:
     return written
 
 
+#: From the example scenario (``yingji load``): workflow id → history name.
+MEIHUA_WORKFLOWS = {
+    "plan:JD-2022-FXFT": "plan_meihua-fxft",
+    "plan:JD-2022-YJBN": "plan_meihua-yjbn",
+    "drill:JD-2022-FXFT-YL": "drill_meihua",
+    "typhoon:2022:12": "typhoon_meihua",
+    "warning:JD-2022-0913-TFCS": "warning_meihua",
+    "disaster:JD-2022-MEIHUA": "disaster_meihua",
+    "year-end-summary:嘉定区:2022": "summary_meihua",
+}
+
+
+async def record_meihua() -> None:
+    """Load examples/jiading-2022-meihua.yaml on a dev server, run the 2022 summary, and write
+    the history of every workflow the scenario started."""
+    from tests.stack import fresh_stack, load_file
+
+    with tempfile.TemporaryDirectory() as tmp:
+        server = pgserver.get_server(Path(tmp) / "pg", cleanup_mode="delete")
+        async with fresh_stack(server.get_uri()) as stack:
+            async with build_worker(stack.client, stack.settings, stack.engine, stack.task_queue):
+                await load_file(stack)
+                await summaries.run_summary(stack.client, stack.settings, 2022, "record")
+                for workflow_id, name in MEIHUA_WORKFLOWS.items():
+                    for path in await save_chain(stack.client, workflow_id, name):
+                        print(f"wrote {path.relative_to(HERE.parent.parent)}")
+        server.cleanup()
+
+
 async def main(names: list[str]) -> None:
+    if "meihua" in names:
+        await record_meihua()
+        names = [n for n in names if n != "meihua"]
+        if not names:
+            return
     unknown = set(names) - set(SCENARIOS)
     if unknown:
         raise SystemExit(f"unknown scenarios {sorted(unknown)}; known: {sorted(SCENARIOS)}")

@@ -51,6 +51,18 @@ def test_every_workflow_type_has_committed_histories() -> None:
     assert any(p.name == "plan_lifecycle.run2.json" for p in HISTORIES)
 
 
+def test_the_example_scenario_has_histories_of_every_workflow_it_starts() -> None:
+    """Recorded from examples/jiading-2022-meihua.yaml (``python -m tests.record_histories
+    meihua``); a change that cannot replay the past year fails here."""
+    from tests.record_histories import MEIHUA_WORKFLOWS
+
+    names = {p.name.split(".")[0] for p in HISTORIES}
+    assert set(MEIHUA_WORKFLOWS.values()) <= names
+    assert {n.split("_")[0] for n in MEIHUA_WORKFLOWS.values()} == set(HISTORY_PREFIX.values()) - {
+        "programme"  # a scenario has no drill programme; programme_year.run1.json covers it
+    }
+
+
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
 async def test_history_replays(path: Path) -> None:
     replayer = Replayer(
