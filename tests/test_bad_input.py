@@ -86,9 +86,11 @@ DISASTER_UPDATES = {
 
 
 def mutations(base: dict[str, Any]) -> st.SearchStrategy[dict[str, Any]]:
-    """The valid payload with one field (or a new, unknown field) set to a hostile value."""
+    """The valid payload with one field (or a new, unknown field) set to a hostile value; or the
+    valid payload itself, which the workflow may still refuse (wrong stage, nothing to change)."""
     keys = st.sampled_from([*base, "unknown_field"])
-    return st.tuples(keys, HOSTILE).map(lambda kv: {**base, kv[0]: kv[1]})
+    mutated = st.tuples(keys, HOSTILE).map(lambda kv: {**base, kv[0]: kv[1]})
+    return st.one_of(st.just(dict(base)), mutated)
 
 
 def named_fields(exc: ValidationError) -> bool:
@@ -156,6 +158,7 @@ def sweep_in_thread(
         max_examples=60,
         deadline=None,
         database=None,
+        derandomize=True,  # the same examples in every CI run
         suppress_health_check=[HealthCheck.too_slow],
     )
     @given(data=st.data())
@@ -249,13 +252,17 @@ async def test_warning_and_typhoon_updates(live: tuple[Client, Any, str], code: 
         title="暴雨红色预警",
         district="嘉定区",
         issued_by="值班员",
-        targets=[CallTarget(person=Contact(name="甲", phone="1380000"), unit="安亭镇")],
+        targets=[
+            CallTarget(person=Contact(name="甲", phone="1380000"), unit="安亭镇"),
+            CallTarget(person=Contact(name="乙", phone="1380001"), unit="江桥镇"),
+        ],
     )
     # One call, then a long wait for the answer: the view stays still while the sweep runs.
     s = make_settings(warning_call_attempts=1, warning_call_window_minutes=600)
     handle = await warnings.issue_warning(client, s, issue, queue)
     await eventually(
-        lambda: warnings.show(client, code), lambda v: v.calls[0].attempts == 1 and v.last_seq >= 2
+        lambda: warnings.show(client, code),
+        lambda v: all(c.attempts == 1 for c in v.calls) and v.last_seq >= 3,
     )
     sweep = Sweep(asyncio.get_running_loop(), handle, lambda: warnings.show(client, code))
     await asyncio.to_thread(
@@ -289,7 +296,7 @@ async def test_warning_and_typhoon_updates(live: tuple[Client, Any, str], code: 
 # -- the CLI's parsers ----------------------------------------------------------------------------
 
 
-@settings(max_examples=300, database=None)
+@settings(max_examples=300, database=None, derandomize=True)
 @given(st.text(max_size=30))
 def test_cli_parsers_refuse_with_the_option_named(text: str) -> None:
     for parser, hint in (
@@ -306,7 +313,7 @@ def test_cli_parsers_refuse_with_the_option_named(text: str) -> None:
         assert _event_id(text) == f"{int(text[:4])}:{int(text[5:])}"
 
 
-@settings(max_examples=200, database=None)
+@settings(max_examples=200, database=None, derandomize=True)
 @given(st.text(max_size=200))
 def test_scenario_parser_refuses_with_a_place_and_a_reason(text: str) -> None:
     try:
