@@ -141,19 +141,17 @@ def live_console(
     """The console served over HTTP in its own thread and event loop, with a worker beside it,
     against the shared dev server and (migrated) database — as ``yingji serve`` runs it."""
     import asyncio
-    import socket
     import threading
     import time
 
     import uvicorn
 
     from console.app import create_app
+    from tests.helpers import free_port
     from worker import build_worker
     from yingji.temporal import connect
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     live = LiveConsole(url=f"http://127.0.0.1:{port}", task_queue=f"console-{port}")
     cfg = make_settings(
         temporal_address=dev_env.client.service_client.config.target_host,

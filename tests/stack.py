@@ -97,7 +97,7 @@ TIMING_COLUMNS = {"typhoon_log": {"seq"}, "typhoon_event": {"last_seq"}}
 TIMING_TABLES = {"alembic_version"}
 
 
-def _normal(value: Any, started: datetime) -> Any:
+def normalised(value: Any, started: datetime) -> Any:
     """Times at or after the run's start are when the run processed something: not compared."""
     if isinstance(value, datetime):
         return "<run time>" if value >= started else value.isoformat()
@@ -113,10 +113,10 @@ def _normal(value: Any, started: datetime) -> Any:
         return value
     if isinstance(value, dict):
         return {
-            k: _normal(v, started) for k, v in sorted(value.items()) if k not in TIMING | RANDOM
+            k: normalised(v, started) for k, v in sorted(value.items()) if k not in TIMING | RANDOM
         }
     if isinstance(value, list):
-        return [_normal(v, started) for v in value]
+        return [normalised(v, started) for v in value]
     if isinstance(value, float):
         return round(value, 6)
     return value
@@ -144,7 +144,7 @@ async def database_state(engine: AsyncEngine, started: datetime) -> dict[str, li
                     r["arrival"] = rank
             drop = TIMING_COLUMNS.get(table, set())
             rows = [
-                _normal({k: v for k, v in r.items() if k not in drop}, started) for r in rows_in
+                normalised({k: v for k, v in r.items() if k not in drop}, started) for r in rows_in
             ]
             state[table] = sorted(rows, key=repr)
     return state

@@ -171,6 +171,19 @@ def sweep_in_thread(
     sweep.no_workflow_task_failed()
 
 
+async def sweep(
+    handle: WorkflowHandle,
+    view: Callable[[], Any],
+    updates: dict[str, dict],
+    model_for: dict[str, type[BaseModel]],
+    call: Callable,
+) -> None:
+    """Sweep one running workflow; the sweep must meet refusals of both kinds."""
+    state = Sweep(asyncio.get_running_loop(), handle, view)
+    await asyncio.to_thread(sweep_in_thread, state, updates, model_for, call)
+    assert state.counts["model refused"] and state.counts["workflow refused"], state.counts
+
+
 @pytest.fixture
 async def live(dev_env, engine, task_queue):  # type: ignore[no-untyped-def]
     async with build_worker(dev_env.client, make_settings(), engine, task_queue):
@@ -188,15 +201,13 @@ async def test_plan_updates(live: tuple[Client, Any, str], code: str) -> None:
         drafter="甲",
     )
     handle = await plans.create_plan(client, make_settings(), create, queue)
-    sweep = Sweep(asyncio.get_running_loop(), handle, lambda: plans.show(client, code))
-    await asyncio.to_thread(
-        sweep_in_thread,
-        sweep,
+    await sweep(
+        handle,
+        lambda: plans.show(client, code),
         PLAN_UPDATES,
         {k: scenario.PLAN_STEPS[k] for k in PLAN_UPDATES},
         lambda action, d: plans.act(client, code, action, d),
     )
-    assert sweep.counts["model refused"] and sweep.counts["workflow refused"], sweep.counts
 
 
 async def test_drill_updates(live: tuple[Client, Any, str], code: str) -> None:
@@ -211,15 +222,13 @@ async def test_drill_updates(live: tuple[Client, Any, str], code: str) -> None:
         scheduled_on=(NOW + timedelta(days=30)).date(),
     )
     handle = await drills.create_drill(client, make_settings(), create, queue)
-    sweep = Sweep(asyncio.get_running_loop(), handle, lambda: drills.show(client, code))
-    await asyncio.to_thread(
-        sweep_in_thread,
-        sweep,
+    await sweep(
+        handle,
+        lambda: drills.show(client, code),
         DRILL_UPDATES,
         scenario.DRILL_STEPS,
         lambda action, d: drills.act(client, code, action, d),
     )
-    assert sweep.counts["model refused"] and sweep.counts["workflow refused"], sweep.counts
 
 
 async def test_disaster_updates(live: tuple[Client, Any, str], code: str) -> None:
@@ -234,15 +243,13 @@ async def test_disaster_updates(live: tuple[Client, Any, str], code: str) -> Non
         officer=Contact(name="信息员", phone="13800000000"),
     )
     handle = await disasters.open_disaster(client, make_settings(), opened, queue)
-    sweep = Sweep(asyncio.get_running_loop(), handle, lambda: disasters.show(client, code))
-    await asyncio.to_thread(
-        sweep_in_thread,
-        sweep,
+    await sweep(
+        handle,
+        lambda: disasters.show(client, code),
         DISASTER_UPDATES,
         scenario.DISASTER_STEPS,
         lambda action, d: scenario.DISASTER_CALLS[action](client, code, d),
     )
-    assert sweep.counts["model refused"] and sweep.counts["workflow refused"], sweep.counts
 
 
 async def test_warning_and_typhoon_updates(live: tuple[Client, Any, str], code: str) -> None:
@@ -264,15 +271,13 @@ async def test_warning_and_typhoon_updates(live: tuple[Client, Any, str], code: 
         lambda: warnings.show(client, code),
         lambda v: all(c.attempts == 1 for c in v.calls) and v.last_seq >= 3,
     )
-    sweep = Sweep(asyncio.get_running_loop(), handle, lambda: warnings.show(client, code))
-    await asyncio.to_thread(
-        sweep_in_thread,
-        sweep,
+    await sweep(
+        handle,
+        lambda: warnings.show(client, code),
         {"ack": {"person": "甲"}},
         {"ack": AckInput},
         lambda _, d: warnings.acknowledge(client, code, d),
     )
-    assert sweep.counts["model refused"] and sweep.counts["workflow refused"], sweep.counts
 
     district = f"扫描区{code}"
     await add_units(
@@ -280,17 +285,13 @@ async def test_warning_and_typhoon_updates(live: tuple[Client, Any, str], code: 
     )
     event = await new_event(engine, district=district)
     handle = await typhoons.open_typhoon(client, engine, make_settings(), event, queue)
-    sweep = Sweep(
-        asyncio.get_running_loop(), handle, lambda: typhoons.board(client, event.event_id)
-    )
-    await asyncio.to_thread(
-        sweep_in_thread,
-        sweep,
+    await sweep(
+        handle,
+        lambda: typhoons.board(client, event.event_id),
         {"level": {"level": "III", "warning": "yellow", "by": "指挥部"}},
         {"level": LevelChange},
         lambda _, d: typhoons.change_level(client, event.event_id, d),
     )
-    assert sweep.counts["model refused"] and sweep.counts["workflow refused"], sweep.counts
 
 
 # -- the CLI's parsers ----------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from temporalio.client import Client
 from console.app import create_app
 from models.plan import PlanCreate
 from tests.conftest import make_settings
-from tests.helpers import applied_reports, eventually, new_event
+from tests.helpers import applied_reports, eventually, free_port, new_event
 from yingji import typhoons
 
 TOKENS = {"v-token": "viewer", "d-token": "duty_officer", "a-token": "admin"}
@@ -199,15 +199,11 @@ async def test_workflows_listed_by_kind_and_status(
 async def test_worker_exposes_temporal_sdk_metrics(
     dev_env, engine, task_queue: str, code: str
 ) -> None:
-    import socket
-
     from worker import build_worker
     from yingji import plans
     from yingji.temporal import connect, metrics_runtime
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     settings = make_settings(
         temporal_address=dev_env.client.service_client.config.target_host,
         worker_metrics_address=f"127.0.0.1:{port}",

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -31,8 +30,8 @@ import pytest
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from tests.conftest import make_settings
-from tests.helpers import eventually, kill, start_worker
-from tests.stack import MEIHUA, _normal, database_state
+from tests.helpers import eventually, free_port, kill, start_worker
+from tests.stack import MEIHUA, database_state, normalised
 from yingji import disasters, drills, plans, scenario, summaries, typhoons, warnings
 from yingji.db import make_engine, migrate
 from yingji.embedded import TemporalDevServer, start_postgres
@@ -41,12 +40,6 @@ from yingji.settings import Settings
 from yingji.temporal import connect
 
 pytestmark = pytest.mark.timeout(300)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -196,7 +189,7 @@ async def workflow_states(client: Client, started: datetime) -> dict[str, Any]:
         "warning": await warnings.show(client, "JD-2022-0913-TFCS"),
         "disaster": await disasters.show(client, "JD-2022-MEIHUA"),
     }
-    out = {k: _normal(v.model_dump(mode="json"), started) for k, v in views.items()}
+    out = {k: normalised(v.model_dump(mode="json"), started) for k, v in views.items()}
     out["typhoon"].pop("last_seq")  # the typhoon's event numbers follow its apply batches
     return out
 

@@ -82,11 +82,11 @@ async def test_meihua_loads_exactly_and_twice_changes_nothing(database_url: str)
             # (their evaluation is due): their steps go again under the same update ids, and
             # Temporal answers with the first outcome instead of refusing or repeating them.
             assert second.reports == {}
-            assert second.steps_sent == first_plan_steps(first)
+            assert second.steps_sent == plan_steps_in_file()
             assert await database_state(stack.engine, stack.started) == before
 
 
-def first_plan_steps(first: scenario.LoadReport) -> int:
+def plan_steps_in_file() -> int:
     parsed = scenario.read(MEIHUA)
     return sum(len(p.steps) for p in parsed.plans)
 

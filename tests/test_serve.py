@@ -14,14 +14,10 @@ from pathlib import Path
 
 import psutil
 
+from tests.helpers import free_port
+
 ROOT = Path(__file__).parent.parent
 YINGJI = str(Path(sys.executable).parent / "yingji")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def port_open(port: int) -> bool:

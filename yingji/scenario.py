@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import yaml
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -38,6 +38,7 @@ from models import typhoon as tm
 from models import warning as wm
 from models.officer import OfficerRow
 from yingji import disasters, drills, plans, roster, typhoon_store, typhoons, warnings
+from yingji.refusals import REFUSALS
 from yingji.settings import Settings
 
 T = TypeVar("T")
@@ -113,24 +114,28 @@ class _Entry(BaseModel):
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
 
 
-class PlanEntry(_Entry):
+class _StepsEntry(_Entry):
+    """An entry with ``steps:``, each checked against the entry's table of actions."""
+
+    STEPS: ClassVar[dict[str, type[BaseModel]]] = {}
+    steps: list[Step] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _parse_steps(cls, raw: Any) -> Any:
+        if isinstance(raw, dict) and "steps" in raw:
+            raw = {**raw, "steps": _steps(raw["steps"], cls.STEPS)}
+        return raw
+
+
+class PlanEntry(_StepsEntry):
+    STEPS = PLAN_STEPS
     create: pm.PlanCreate
-    steps: list[Step] = Field(default_factory=list)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _parse_steps(cls, raw: Any) -> Any:
-        return _with_steps(raw, PLAN_STEPS)
 
 
-class DrillEntry(_Entry):
+class DrillEntry(_StepsEntry):
+    STEPS = DRILL_STEPS
     create: drm.DrillCreate
-    steps: list[Step] = Field(default_factory=list)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _parse_steps(cls, raw: Any) -> Any:
-        return _with_steps(raw, DRILL_STEPS)
 
 
 class ScenarioReport(_Entry):
@@ -187,23 +192,16 @@ class WarningEntry(_Entry):
         return self
 
 
-class DisasterEntry(_Entry):
+class DisasterEntry(_StepsEntry):
+    STEPS = DISASTER_STEPS
     open: dm.DisasterOpen
-    steps: list[Step] = Field(default_factory=list)
 
     @model_validator(mode="before")
     @classmethod
-    def _parse_steps(cls, raw: Any) -> Any:
-        raw = _with_steps(raw, DISASTER_STEPS)
+    def _historical(cls, raw: Any) -> Any:
         if isinstance(raw, dict) and isinstance(raw.get("open"), dict):
-            raw["open"] = {**raw["open"], "historical": True}  # a scenario is the past
+            raw = {**raw, "open": {**raw["open"], "historical": True}}  # a scenario is the past
         return raw
-
-
-def _with_steps(raw: Any, table: dict[str, type[BaseModel]]) -> Any:
-    if isinstance(raw, dict) and "steps" in raw:
-        raw = {**raw, "steps": _steps(raw["steps"], table)}
-    return raw
 
 
 class Unit(_Entry):
@@ -333,7 +331,7 @@ async def _step(where: str, call: Awaitable[T]) -> T:
     except WorkflowUpdateFailedError as exc:
         reason = getattr(exc.cause, "message", None) or str(exc.cause or exc)
         raise ScenarioError([f"{where}: refused: {reason}"]) from exc
-    except (typhoon_store.ReportRejected, roster.RosterError, warnings.NoOneToCall) as exc:
+    except REFUSALS as exc:
         raise ScenarioError([f"{where}: refused: {exc}"]) from exc
 
 
@@ -344,12 +342,14 @@ async def _steps_on(
     send: Callable[[Step, str], Awaitable[Any]],
     report: LoadReport,
     where: str,
+    field: str = "steps",
 ) -> None:
+    """Send each step as an update keyed by its place; ``field`` names the list in the file."""
     for i, step in enumerate(steps):
         if not await _running(client, workflow_id):
             return  # it ended (withdrawn, closed...): everything after was applied before
         await _step(
-            f"{where}.steps[{i}] ({step.action})",
+            f"{where}.{field}[{i}] ({step.action})",
             send(step, _update_id(workflow_id, i, step.action)),
         )
         report.steps_sent += 1
@@ -412,14 +412,14 @@ async def _load_typhoon(
             lambda: typhoons.open_typhoon(client, engine, settings, entry.open, queue),
         ),
     )
+    levels = [Step(action="level", data=level) for level in entry.levels]
+
+    async def change_level(step: Step, update_id: str) -> Any:
+        return await typhoons.change_level(client, event_id, step.data, update_id)  # type: ignore[arg-type]
+
+    await _steps_on(client, wid, levels, change_level, report, where, "levels")
     if not await _running(client, wid):
         return
-    for i, level in enumerate(entry.levels):
-        await _step(
-            f"{where}.levels[{i}]",
-            typhoons.change_level(client, event_id, level, _update_id(wid, i, "level")),
-        )
-        report.steps_sent += 1
     for i, unit_report in enumerate(entry.unit_reports()):
         receipt = await _step(f"{where}.reports[{i}]", typhoons.submit_report(engine, unit_report))
         report.reports[receipt.status] = report.reports.get(receipt.status, 0) + 1
@@ -453,14 +453,12 @@ async def _load_warning(
         targets=targets,
     )
     await _start(report, "warnings", lambda: warnings.issue_warning(client, settings, issue, queue))
-    for i, ack in enumerate(entry.acks):
-        if not await _running(client, wid):
-            return
-        await _step(
-            f"{where}.acks[{i}]",
-            warnings.acknowledge(client, entry.warning_id, ack, _update_id(wid, i, "ack")),
-        )
-        report.steps_sent += 1
+    acks = [Step(action="ack", data=ack) for ack in entry.acks]
+
+    async def acknowledge(step: Step, update_id: str) -> Any:
+        return await warnings.acknowledge(client, entry.warning_id, step.data, update_id)  # type: ignore[arg-type]
+
+    await _steps_on(client, wid, acks, acknowledge, report, where, "acks")
 
 
 DISASTER_CALLS: dict[str, Callable[..., Awaitable[Any]]] = {

@@ -18,12 +18,10 @@ from temporalio.service import RPCError, RPCStatusCode
 from models.common import LabelledEnum
 from yingji.db import make_engine
 from yingji.embedded import read_info
-from yingji.roster import RosterError
+from yingji.refusals import REFUSALS as DOMAIN_REFUSALS
 from yingji.scenario import ScenarioError
 from yingji.settings import Settings, get_settings
 from yingji.temporal import connect, temporal_address
-from yingji.typhoon_store import ReportRejected
-from yingji.warnings import NoOneToCall
 
 T = TypeVar("T")
 E = TypeVar("E", bound=LabelledEnum)
@@ -32,8 +30,8 @@ out = Console(soft_wrap=True)
 err = Console(stderr=True)
 
 
-#: Refusals from the domain layer: their message already names the field and the reason.
-REFUSALS = (ReportRejected, RosterError, NoOneToCall, ScenarioError)
+#: Refusals whose message already names the field (or the place in a file) and the reason.
+REFUSALS = (*DOMAIN_REFUSALS, ScenarioError)
 
 
 class CliError(Exception):
