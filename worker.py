@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -32,12 +32,12 @@ from workflows.plan import PlanWorkflow
 from workflows.summary import SummaryWorkflow
 from workflows.typhoon import TyphoonWorkflow
 from workflows.warning import WarningWorkflow
-from yingji.db import make_engine, migrate
-from yingji.logging import configure_logging, get_logger
-from yingji.search import ensure_search_attributes
-from yingji.settings import Settings, get_settings
-from yingji.summaries import ensure_schedule
-from yingji.temporal import connect, metrics_runtime
+from yingji.core.db import make_engine, migrate
+from yingji.core.logging import configure_logging, get_logger
+from yingji.core.search import ensure_search_attributes
+from yingji.core.settings import Settings, get_settings
+from yingji.core.temporal import connect, metrics_runtime
+from yingji.services.summary import ensure_schedule
 
 WORKFLOWS: Sequence[type] = (
     PlanWorkflow,
@@ -101,8 +101,15 @@ def build_worker(
     )
 
 
-async def run_worker(settings: Settings, database_url: str, stop: asyncio.Event) -> None:
-    """Run until ``stop`` is set, then shut down gracefully."""
+async def run_worker(
+    settings: Settings,
+    database_url: str,
+    stop: asyncio.Event,
+    on_ready: Callable[[], None] | None = None,
+) -> None:
+    """Run until ``stop`` is set, then shut down gracefully. ``on_ready`` is called once the
+    database is migrated and the search attributes and the schedule exist, so that whatever it
+    announces can be used at once."""
     log = get_logger("yingji.worker")
     if settings.migrate_on_start:
         await migrate(database_url)
@@ -120,11 +127,18 @@ async def run_worker(settings: Settings, database_url: str, stop: asyncio.Event)
             log.info("search attributes registered", names=added)
     except RPCError as exc:  # e.g. Temporal Cloud: created out of band
         log.warning("cannot register search attributes", error=exc.message)
-    if settings.summary_schedule_enabled:
+    if settings.summary_schedule_enabled and settings.missing_bureau:
+        log.warning(
+            "year-end schedule not created: the bureau is not configured",
+            missing=settings.missing_bureau,
+        )
+    elif settings.summary_schedule_enabled:
         await ensure_schedule(client, settings)
     log.info("worker started", task_queue=settings.temporal_task_queue)
     try:
         async with worker:
+            if on_ready is not None:
+                on_ready()
             await stop.wait()
             log.info("worker stopping")
     finally:
@@ -135,6 +149,7 @@ async def run_worker(settings: Settings, database_url: str, stop: asyncio.Event)
 async def _main() -> None:
     settings = get_settings()
     configure_logging(settings)
+    settings.require_bureau_in_production()
     if settings.database_url is None:
         raise SystemExit(
             "YINGJI_DATABASE_URL is not set; use `yingji serve` for the embedded stack"

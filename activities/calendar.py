@@ -5,7 +5,7 @@ from __future__ import annotations
 from temporalio import activity
 
 from models.plan import WorkingDaysInput, WorkingDaysResult
-from yingji.workdays import add_working_days as _add
+from yingji.core.workdays import add_working_days as _add
 
 
 @activity.defn(name="add_working_days")

@@ -9,8 +9,8 @@ from temporalio import activity
 from models.disaster import DisasterProjection, TyphoonRelocation
 from models.plan import ProjectionResult
 from models.typhoon import EventRef
-from yingji.projection import insert_once, upsert_newer
-from yingji.tables import DisasterEventRow, DisasterReportRow, DisasterRow
+from yingji.core.tables import DisasterEventRow, DisasterReportRow, DisasterRow
+from yingji.stores.projection import insert_once, upsert_newer
 
 
 class DisasterActivities:

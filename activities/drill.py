@@ -11,8 +11,7 @@ from temporalio import activity
 
 from models.drill import DrillProjection, ProgrammeView
 from models.plan import ProjectionResult
-from yingji.projection import insert_once, upsert_newer
-from yingji.tables import (
+from yingji.core.tables import (
     CorrectiveActionRow,
     Drill,
     DrillEventRow,
@@ -20,6 +19,7 @@ from yingji.tables import (
     DrillPlan,
     Programme,
 )
+from yingji.stores.projection import insert_once, upsert_newer
 
 
 class DrillActivities:

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 
 from models.drill import Notification, NotificationResult
-from yingji.tables import NotificationRow
+from yingji.core.tables import NotificationRow
 
 
 class NotifierActivities:

@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 
 from models.plan import PlanProjection, ProjectionResult
-from yingji.projection import insert_once, upsert_newer
-from yingji.tables import Plan, PlanEventRow, PlanRevision
+from yingji.core.tables import Plan, PlanEventRow, PlanRevision
+from yingji.stores.projection import insert_once, upsert_newer
 
 
 class PlanActivities:

@@ -10,7 +10,7 @@ from datetime import date, timedelta
 from temporalio import activity
 
 from models.drill import Frequency, ProgrammeDates, ProgrammeDrill, ProgrammeInput
-from yingji.workdays import is_workday
+from yingji.core.workdays import is_workday
 
 _QUARTERS = ("第一季度", "第二季度", "第三季度", "第四季度")
 _HALVES = ("上半年", "下半年")

@@ -8,9 +8,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 
 from activities.heartbeat import heartbeating
+from activities.summary_text import load_templates, render
 from models.summary import StoreInput, SummaryDocument, SummaryFigures, SummaryRequest
-from yingji import summary_store
-from yingji.summary_text import load_templates, render
+from yingji.stores import summary as summary_store
 
 
 class SummaryActivities:

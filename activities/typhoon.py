@@ -15,7 +15,7 @@ from models.typhoon import (
     RegisterResult,
     TyphoonProjection,
 )
-from yingji import typhoon_store
+from yingji.stores import typhoon as typhoon_store
 
 
 class TyphoonActivities:

@@ -8,8 +8,8 @@ from temporalio import activity
 
 from models.plan import ProjectionResult
 from models.warning import WarningProjection
-from yingji.projection import insert_once, upsert_newer
-from yingji.tables import WarningCall, WarningEventRow, WarningRow
+from yingji.core.tables import WarningCall, WarningEventRow, WarningRow
+from yingji.stores.projection import insert_once, upsert_newer
 
 
 class WarningActivities:

@@ -39,14 +39,14 @@ from temporalio.worker import Worker
 
 from models.typhoon import TyphoonOpen, UnitReport
 from worker import WORKFLOWS, activities, workflow_runner
-from yingji import typhoons
-from yingji.db import make_engine, migrate
-from yingji.embedded import TemporalDevServer, start_postgres
-from yingji.search import ensure_search_attributes
-from yingji.settings import Settings
-from yingji.synthetic import ReportStream, district_units
-from yingji.temporal import connect
-from yingji.typhoon_store import add_units
+from yingji.core.db import make_engine, migrate
+from yingji.core.embedded import TemporalDevServer, start_postgres
+from yingji.core.search import ensure_search_attributes
+from yingji.core.settings import Settings
+from yingji.core.synthetic import ReportStream, district_units
+from yingji.core.temporal import connect
+from yingji.services import typhoon as typhoons
+from yingji.stores.typhoon import add_units
 
 HISTORY_WARNING = 10_240
 

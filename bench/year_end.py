@@ -27,11 +27,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import asyncpg
 from sqlalchemy import text
 
-from yingji import summary_store
-from yingji.db import make_engine, migrate
-from yingji.embedded import start_postgres
-from yingji.settings import Settings
-from yingji.summary_text import load_templates, render
+from activities.summary_text import load_templates, render
+from yingji.core.db import make_engine, migrate
+from yingji.core.embedded import start_postgres
+from yingji.core.settings import Settings
+from yingji.stores import summary as summary_store
 
 YEAR, DISTRICT = 2024, "压测市"
 REPORT_COLUMNS = [

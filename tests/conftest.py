@@ -21,9 +21,9 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from yingji.db import make_engine, migrate
-from yingji.search import ensure_search_attributes
-from yingji.settings import Settings
+from yingji.core.db import make_engine, migrate
+from yingji.core.search import ensure_search_attributes
+from yingji.core.settings import Settings
 
 
 def venv_binary(name: str) -> str:
@@ -36,8 +36,21 @@ def venv_binary(name: str) -> str:
     return found
 
 
+#: The bureau the tests serve, unless a test names another: data, never a default of the code.
+TEST_BUREAU = {
+    "bureau_name": "上海市嘉定区应急管理局",
+    "bureau_district": "嘉定区",
+    "bureau_level": "district",
+}
+
+
 def make_settings(**overrides: object) -> Settings:
-    return Settings(_env_file=None, **overrides)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **{**TEST_BUREAU, **overrides})  # type: ignore[call-arg]
+
+
+def bureau_env() -> dict[str, str]:
+    """``TEST_BUREAU`` as the environment of a CLI or worker process."""
+    return {f"YINGJI_{k.upper()}": v for k, v in TEST_BUREAU.items()}
 
 
 @pytest.fixture(scope="session")
@@ -146,10 +159,10 @@ def live_console(
 
     import uvicorn
 
-    from console.app import create_app
     from tests.helpers import free_port
     from worker import build_worker
-    from yingji.temporal import connect
+    from yingji.console.app import create_app
+    from yingji.core.temporal import connect
 
     port = free_port()
     live = LiveConsole(url=f"http://127.0.0.1:{port}", task_queue=f"console-{port}")

@@ -30,8 +30,9 @@ from models.plan import (
     SubmitDraft,
 )
 from models.typhoon import ResponseLevel, TyphoonOpen, WarningColour
+from tests.conftest import bureau_env
 from workflows.plan import PlanWorkflow
-from yingji.plans import plan_handle
+from yingji.services.plan import plan_handle
 
 T = TypeVar("T")
 
@@ -141,6 +142,7 @@ def start_worker(
         "YINGJI_TEMPORAL_TASK_QUEUE": task_queue,
         "YINGJI_MIGRATE_ON_START": "false",
         "YINGJI_ENVIRONMENT": "production",
+        **bureau_env(),
         **{f"YINGJI_{k.upper()}": v for k, v in settings.items()},
     }
     return subprocess.Popen(
@@ -185,7 +187,7 @@ _EVENTS_USED: set[str] = set()
 
 async def applied_reports(client: Client, event_id: str, count: int):  # type: ignore[no-untyped-def]
     """Wait until a typhoon's board includes ``count`` reports."""
-    from yingji import typhoons
+    from yingji.services import typhoon as typhoons
 
     return await eventually(
         lambda: typhoons.board(client, event_id), lambda b: b.reports_applied >= count

@@ -74,11 +74,14 @@ from tests.helpers import drive_to_approved, eventually, flood_plan, issue, view
 from worker import build_worker
 from workflows.drill import DrillWorkflow
 from workflows.plan import PlanWorkflow
-from yingji import disasters, summaries, typhoons, warnings
-from yingji.db import make_engine, migrate
-from yingji.drills import create_drill, default_cadence, drill_handle, start_programme
-from yingji.plans import create_plan, plan_handle
-from yingji.search import ensure_search_attributes
+from yingji.core.db import make_engine, migrate
+from yingji.core.search import ensure_search_attributes
+from yingji.services import disaster as disasters
+from yingji.services import summary as summaries
+from yingji.services import typhoon as typhoons
+from yingji.services import warning as warnings
+from yingji.services.drill import create_drill, default_cadence, drill_handle, start_programme
+from yingji.services.plan import create_plan, plan_handle
 
 HERE = Path(__file__).parent / "histories"
 QUEUE = "record"

@@ -20,10 +20,10 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import make_settings, venv_binary
-from yingji import scenario
-from yingji.db import make_engine, migrate
-from yingji.search import ensure_search_attributes
-from yingji.settings import Settings
+from yingji import loader as scenario
+from yingji.core.db import make_engine, migrate
+from yingji.core.search import ensure_search_attributes
+from yingji.core.settings import Settings
 
 ROOT = Path(__file__).parent.parent
 MEIHUA = ROOT / "examples" / "jiading-2022-meihua.yaml"

@@ -32,10 +32,15 @@ from models.warning import AckInput, CallTarget, Contact, WarningIssue
 from tests.conftest import make_settings
 from tests.helpers import eventually, new_event
 from worker import build_worker
-from yingji import disasters, drills, plans, scenario, typhoons, warnings
+from yingji import loader as scenario
 from yingji.cli.common import parse, parse_date
 from yingji.cli.typhoon import _event_id
-from yingji.typhoon_store import add_units
+from yingji.services import disaster as disasters
+from yingji.services import drill as drills
+from yingji.services import plan as plans
+from yingji.services import typhoon as typhoons
+from yingji.services import warning as warnings
+from yingji.stores.typhoon import add_units
 
 pytestmark = pytest.mark.timeout(300)
 

@@ -10,7 +10,7 @@ from playwright.async_api import async_playwright, expect
 from models.typhoon import Figures, UnitReport
 from tests.conftest import LiveConsole, make_settings
 from tests.helpers import new_event
-from yingji import typhoons
+from yingji.services import typhoon as typhoons
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = [

@@ -12,11 +12,11 @@ from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner, Result
 
 from models.common import CHINA_TZ
-from tests.conftest import make_settings
+from tests.conftest import bureau_env, make_settings
 from tests.helpers import db_plan, eventually, new_event
 from worker import build_worker
 from yingji.cli import app
-from yingji.settings import get_settings
+from yingji.core.settings import get_settings
 
 
 @pytest.fixture
@@ -33,6 +33,8 @@ async def cli(
     monkeypatch.setenv("YINGJI_TEMPORAL_TASK_QUEUE", task_queue)
     monkeypatch.setenv("YINGJI_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("COLUMNS", "200")
+    for name, value in bureau_env().items():
+        monkeypatch.setenv(name, value)
     get_settings.cache_clear()
     async with build_worker(dev_env.client, make_settings(), engine, task_queue):
         yield CliRunner()
@@ -379,7 +381,7 @@ async def test_typhoon_commands(cli: CliRunner, dev_env, engine) -> None:
 
 
 async def test_officer_and_warning_commands(cli: CliRunner, engine, code: str, tmp_path) -> None:
-    from yingji.typhoon_store import add_units
+    from yingji.stores.typhoon import add_units
 
     district = f"命令区{code}"
     await add_units(
@@ -576,3 +578,22 @@ async def test_summary_commands(cli: CliRunner, code: str, tmp_path, monkeypatch
     assert json.loads(r.output)["year"] == 2016
     r = await yingji(cli, "summary", "export", "--year", "2016", "--format", "pdf")
     assert r.exit_code == 2 and "not md, json or docx" in r.output
+
+
+async def test_every_default_district_is_the_configured_one(cli: CliRunner, monkeypatch) -> None:
+    """No district is built in: without --district a command uses YINGJI_BUREAU_DISTRICT, and
+    with neither it says which to give."""
+    monkeypatch.setenv("YINGJI_BUREAU_DISTRICT", "青禾区")
+    get_settings.cache_clear()
+    r = await yingji(cli, "officer", "gaps")
+    assert r.exit_code == 0 and "青禾区 灾害信息员空缺" in r.output, r.output
+    monkeypatch.delenv("YINGJI_BUREAU_DISTRICT")
+    get_settings.cache_clear()
+    for args in (
+        ["officer", "gaps"],
+        ["warning", "issue", "W-NODISTRICT", "--title", "暴雨红色预警", "--by", "值班员"],
+        ["typhoon", "open", "2031:1", "--name", "测试", "--by", "值班员"],
+    ):
+        r = await yingji(cli, *args)
+        assert r.exit_code == 1, (args, r.output)
+        assert "district: no district given and YINGJI_BUREAU_DISTRICT is not set" in r.output

@@ -10,11 +10,11 @@ import httpx
 import pytest
 from temporalio.client import Client
 
-from console.app import create_app
 from models.plan import PlanCreate
 from tests.conftest import make_settings
 from tests.helpers import applied_reports, eventually, free_port, new_event
-from yingji import typhoons
+from yingji.console.app import create_app
+from yingji.services import typhoon as typhoons
 
 TOKENS = {"v-token": "viewer", "d-token": "duty_officer", "a-token": "admin"}
 
@@ -200,8 +200,8 @@ async def test_worker_exposes_temporal_sdk_metrics(
     dev_env, engine, task_queue: str, code: str
 ) -> None:
     from worker import build_worker
-    from yingji import plans
-    from yingji.temporal import connect, metrics_runtime
+    from yingji.core.temporal import connect, metrics_runtime
+    from yingji.services import plan as plans
 
     port = free_port()
     settings = make_settings(
@@ -235,8 +235,8 @@ def PLAN_FOR(code: str):
 async def test_a_warning_issued_and_answered_through_the_api(
     api: httpx.AsyncClient, engine, code: str
 ) -> None:
-    from yingji import roster
-    from yingji.typhoon_store import add_units
+    from yingji.stores import officer as roster
+    from yingji.stores.typhoon import add_units
 
     district = f"接口区{code}"
     await add_units(

@@ -9,7 +9,7 @@ from tests.conftest import SUGGEST_AFTER_EVENTS, make_settings
 from tests.helpers import db_events, eventually, flood_plan, view
 from worker import build_worker
 from workflows.plan import PlanWorkflow
-from yingji.plans import create_plan, plan_handle
+from yingji.services.plan import create_plan, plan_handle
 
 
 async def test_suggested_continue_as_new_keeps_every_signal(

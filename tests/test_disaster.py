@@ -10,7 +10,6 @@ from pydantic import ValidationError
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
-from console.overdue import overdue
 from models.common import CHINA_TZ
 from models.disaster import (
     Decision,
@@ -28,7 +27,9 @@ from models.warning import Contact
 from tests.conftest import make_settings
 from tests.helpers import applied_reports, eventually, new_event, rows
 from workflows.base import start_of
-from yingji import disasters, typhoons
+from yingji.services import disaster as disasters
+from yingji.services import typhoon as typhoons
+from yingji.stores.overdue import overdue
 
 # Typhoon 梅花, Jiading, as of 2022-09-14 23:00 (DOMAIN.md §5).
 MEIHUA = Indicators(

@@ -30,9 +30,15 @@ from tests.conftest import make_settings
 from tests.helpers import drive_to_approved, eventually, flood_plan, rows, view
 from workflows.drill import DrillWorkflow, ProgrammeWorkflow
 from workflows.plan import PlanWorkflow
-from yingji.drills import coverage, create_drill, default_cadence, drill_handle, start_programme
-from yingji.plans import create_plan, plan_handle
-from yingji.workdays import is_workday
+from yingji.core.workdays import is_workday
+from yingji.services.drill import (
+    coverage,
+    create_drill,
+    default_cadence,
+    drill_handle,
+    start_programme,
+)
+from yingji.services.plan import create_plan, plan_handle
 
 
 async def today(env: WorkflowEnvironment) -> date:

@@ -32,12 +32,18 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from tests.conftest import make_settings
 from tests.helpers import eventually, free_port, kill, start_worker
 from tests.stack import MEIHUA, database_state, normalised
-from yingji import disasters, drills, plans, scenario, summaries, typhoons, warnings
-from yingji.db import make_engine, migrate
-from yingji.embedded import TemporalDevServer, start_postgres
-from yingji.search import ensure_search_attributes
-from yingji.settings import Settings
-from yingji.temporal import connect
+from yingji import loader as scenario
+from yingji.core.db import make_engine, migrate
+from yingji.core.embedded import TemporalDevServer, start_postgres
+from yingji.core.search import ensure_search_attributes
+from yingji.core.settings import Settings
+from yingji.core.temporal import connect
+from yingji.services import disaster as disasters
+from yingji.services import drill as drills
+from yingji.services import plan as plans
+from yingji.services import summary as summaries
+from yingji.services import typhoon as typhoons
+from yingji.services import warning as warnings
 
 pytestmark = pytest.mark.timeout(300)
 

@@ -10,7 +10,12 @@ from models.plan import PlanStage
 from models.warning import CallStatus
 from tests.stack import MEIHUA, database_state, fresh_stack, load_file
 from worker import build_worker
-from yingji import disasters, drills, plans, scenario, typhoons, warnings
+from yingji import loader as scenario
+from yingji.services import disaster as disasters
+from yingji.services import drill as drills
+from yingji.services import plan as plans
+from yingji.services import typhoon as typhoons
+from yingji.services import warning as warnings
 
 
 async def test_meihua_loads_exactly_and_twice_changes_nothing(database_url: str) -> None:

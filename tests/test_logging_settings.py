@@ -16,10 +16,10 @@ from tests.conftest import make_settings
 from tests.helpers import flood_plan
 from worker import build_worker
 from workflows.plan import PlanWorkflow
-from yingji.logging import configure_logging
-from yingji.plans import create_plan, plan_handle
-from yingji.settings import Settings
-from yingji.temporal import temporal_address
+from yingji.core.logging import configure_logging
+from yingji.core.settings import Settings
+from yingji.core.temporal import temporal_address
+from yingji.services.plan import create_plan, plan_handle
 
 
 def test_defaults_mean_the_embedded_stack() -> None:
@@ -94,7 +94,7 @@ async def test_workflow_and_activity_logs_carry_temporal_context(
 def test_tls_and_api_key_wiring(tmp_path: Path) -> None:
     from temporalio.client import TLSConfig
 
-    from yingji.temporal import tls_config
+    from yingji.core.temporal import tls_config
 
     assert tls_config(make_settings()) is False
     assert tls_config(make_settings(temporal_api_key="k")) is True  # Temporal Cloud

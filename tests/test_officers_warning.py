@@ -23,8 +23,9 @@ from models.warning import (
 from tests.conftest import make_settings
 from tests.helpers import rows
 from worker import build_worker
-from yingji import roster, warnings
-from yingji.typhoon_store import add_units
+from yingji.services import warning as warnings
+from yingji.stores import officer as roster
+from yingji.stores.typhoon import add_units
 
 
 def town(district: str, code: str) -> dict:

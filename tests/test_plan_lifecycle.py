@@ -35,8 +35,8 @@ from tests.helpers import (
     view,
 )
 from workflows.plan import PlanWorkflow
-from yingji.plans import create_plan, plan_handle
-from yingji.workdays import add_working_days
+from yingji.core.workdays import add_working_days
+from yingji.services.plan import create_plan, plan_handle
 
 
 async def test_draft_to_in_force_through_evaluation_and_revision(

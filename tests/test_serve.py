@@ -82,6 +82,8 @@ def test_serve_runs_the_embedded_stack_keeps_state_and_stops_cleanly(tmp_path: P
     try:
         assert f"127.0.0.1:{port}" in serve.banner and f"http://127.0.0.1:{ui}" in serve.banner
         assert "PostgreSQL" in serve.banner and "embedded" in serve.banner
+        # No bureau is built in: development starts, and says what is missing.
+        assert "Bureau       not configured: set YINGJI_BUREAU_NAME" in serve.banner
         started = serve.children()
         assert any("temporal" in p.name() for p in started)
 
@@ -126,10 +128,17 @@ def test_serve_runs_the_embedded_stack_keeps_state_and_stops_cleanly(tmp_path: P
     assert not port_open(port) and not port_open(ui) and not port_open(web)
     assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in started)
 
-    # Restarted on the same data directory, the plan is still there, in its stage.
+    # Restarted on the same data directory, the plan is still there, in its stage; the banner
+    # names the bureau it now serves.
+    env |= {
+        "YINGJI_BUREAU_NAME": "青禾区应急管理局",
+        "YINGJI_BUREAU_DISTRICT": "青禾区",
+        "YINGJI_BUREAU_LEVEL": "district",
+    }
     serve = Serve(env)
     serve.start()
     try:
+        assert "Bureau       青禾区应急管理局 (青禾区, district)" in serve.banner
         r = cli(env, "plan", "show", "JD-DZ-2026")
         assert r.returncode == 0, r.stderr
         assert "征求意见" in r.stdout
@@ -155,3 +164,26 @@ def test_serve_refuses_a_taken_port_by_name_and_starts_nothing(tmp_path: Path) -
     assert r.returncode == 1
     assert f"127.0.0.1:{busy} is already in use; set YINGJI_CONSOLE_PORT" in r.stderr
     assert not (tmp_path / "data" / "temporal.db").exists()  # nothing was started
+
+
+def test_production_refuses_to_start_without_the_bureau(tmp_path: Path) -> None:
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("YINGJI_")},
+        "YINGJI_DATA_DIR": str(tmp_path / "data"),
+        "YINGJI_ENVIRONMENT": "production",
+        "YINGJI_BUREAU_NAME": "青禾区应急管理局",
+    }
+    r = cli(env, "serve")
+    assert r.returncode == 1
+    assert "set YINGJI_BUREAU_DISTRICT, YINGJI_BUREAU_LEVEL" in r.stderr
+    assert not (tmp_path / "data").exists()  # nothing was started
+    worker = subprocess.run(
+        [sys.executable, "-m", "worker"],
+        cwd=ROOT,
+        env={**env, "YINGJI_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"},
+        text=True,
+        capture_output=True,
+        timeout=60,
+    )
+    assert worker.returncode == 1
+    assert "set YINGJI_BUREAU_DISTRICT, YINGJI_BUREAU_LEVEL" in worker.stderr

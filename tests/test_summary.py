@@ -12,9 +12,10 @@ from sqlalchemy import text
 from temporalio.client import Client, ScheduleOverlapPolicy
 from temporalio.testing import WorkflowEnvironment
 
+from activities.summary_text import load_templates, render
 from tests.conftest import make_settings
-from yingji import summaries, summary_store
-from yingji.summary_text import load_templates, render
+from yingji.services import summary as summaries
+from yingji.stores import summary as summary_store
 
 T = datetime(2019, 6, 18, 10, tzinfo=UTC)
 

@@ -23,8 +23,8 @@ from models.typhoon import (
 )
 from tests.conftest import make_settings
 from tests.helpers import eventually, new_event, rows
-from yingji import typhoons
-from yingji.typhoon_store import ReportRejected, add_units
+from yingji.services import typhoon as typhoons
+from yingji.stores.typhoon import ReportRejected, add_units
 
 FAST = make_settings(typhoon_apply_min_seconds=0.1, typhoon_apply_max_seconds=0.5)
 T0 = datetime(2024, 9, 16, 0, 0, tzinfo=UTC)

@@ -12,9 +12,9 @@ from models.typhoon import TyphoonBoard, TyphoonOpen, UnitReport
 from tests.conftest import SUGGEST_AFTER_EVENTS, make_settings
 from tests.helpers import eventually, kill, new_event, rows, start_worker
 from worker import build_worker
-from yingji import typhoons
-from yingji.synthetic import ReportStream, district_units
-from yingji.typhoon_store import add_units
+from yingji.core.synthetic import ReportStream, district_units
+from yingji.services import typhoon as typhoons
+from yingji.stores.typhoon import add_units
 
 ROUNDS = 30
 FAST = make_settings(typhoon_apply_min_seconds=0.05, typhoon_apply_max_seconds=0.2)

@@ -9,7 +9,7 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.calendar import add_working_days as add_working_days_activity
 from models.plan import WorkingDaysInput
-from yingji.workdays import add_working_days, is_workday, working_days_between
+from yingji.core.workdays import add_working_days, is_workday, working_days_between
 
 
 def test_national_day_2024_holidays_and_adjusted_workdays() -> None:

@@ -17,7 +17,7 @@ from models.plan import (
 from tests.conftest import make_settings
 from tests.helpers import db_events, db_plan, flood_plan, kill, start_worker, view
 from workflows.plan import PlanWorkflow
-from yingji.plans import create_plan, plan_handle
+from yingji.services.plan import create_plan, plan_handle
 
 
 async def test_killed_worker_loses_and_duplicates_nothing(

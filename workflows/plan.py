@@ -62,7 +62,7 @@ with workflow.unsafe.imports_passed_through():
         SubmitDraft,
         WorkingDaysInput,
     )
-    from yingji.search import STAGE
+    from yingji.core.search import STAGE
 
 PROJECTION_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)

@@ -14,20 +14,20 @@ import uvicorn
 from rich.console import Console
 
 from worker import run_worker
-from yingji.embedded import (
+from yingji.core.embedded import (
     EmbeddedInfo,
     TemporalDevServer,
     clear_info,
     start_postgres,
     write_info,
 )
-from yingji.logging import configure_logging, get_logger
-from yingji.settings import Settings
-from yingji.temporal import temporal_address
+from yingji.core.logging import configure_logging, get_logger
+from yingji.core.settings import Settings
+from yingji.core.temporal import temporal_address
 
 
 def _console(settings: Settings, database_url: str) -> uvicorn.Server:
-    from console.app import create_app
+    from yingji.console.app import create_app
 
     app = create_app(settings, database_url=database_url)
     config = uvicorn.Config(
@@ -83,6 +83,7 @@ def check_ports(settings: Settings) -> None:
 
 async def serve(settings: Settings, console: Console | None = None) -> None:
     console = console or Console(soft_wrap=True)
+    settings.require_bureau_in_production()
     check_ports(settings)  # before anything starts, so nothing is left half-started
     configure_logging(settings)
     log = get_logger("yingji.serve")
@@ -109,33 +110,50 @@ async def serve(settings: Settings, console: Console | None = None) -> None:
             info.temporal_address, info.temporal_ui = temporal.address, temporal.ui
         write_info(settings, info)
 
-        console.print("[bold]Yingji is up[/bold]")
-        console.print(
-            f"  Temporal     {temporal_address(settings)}  namespace={settings.temporal_namespace}"
-            f"  ({'embedded dev server' if temporal else 'configured'})"
-        )
-        if temporal:
-            console.print(f"  Temporal UI  {temporal.ui}")
-        console.print(
-            f"  PostgreSQL   {_redact_url(database_url)}  ({'embedded' if pg else 'configured'})"
-        )
-        console.print(f"  Task queue   {settings.temporal_task_queue}")
-        if settings.console_enabled:
+        def announce() -> None:
+            console.print("[bold]Yingji is up[/bold]")
             console.print(
-                f"  Console      http://{settings.console_host}:{settings.console_port}/docs"
-                f"  (API; tokens from YINGJI_CONSOLE_TOKENS)"
+                f"  Temporal     {temporal_address(settings)}"
+                f"  namespace={settings.temporal_namespace}"
+                f"  ({'embedded dev server' if temporal else 'configured'})"
             )
-        if settings.worker_metrics_address:
+            if temporal:
+                console.print(f"  Temporal UI  {temporal.ui}")
             console.print(
-                f"  Metrics      http://{settings.worker_metrics_address}/metrics (worker)"
-                f", http://{settings.console_host}:{settings.console_port}/metrics"
+                f"  PostgreSQL   {_redact_url(database_url)}"
+                f"  ({'embedded' if pg else 'configured'})"
             )
-        console.print(f"  Data dir     {settings.data_dir.resolve()}")
-        console.print("  Try          .venv/bin/yingji plan --help      (Ctrl-C stops)")
+            console.print(f"  Task queue   {settings.temporal_task_queue}")
+            if settings.missing_bureau:
+                console.print(
+                    "  Bureau       [yellow]not configured[/yellow]: set "
+                    + ", ".join(settings.missing_bureau)
+                    + " (production refuses to start without them)",
+                    highlight=False,
+                )
+            else:
+                console.print(
+                    f"  Bureau       {settings.bureau_name} "
+                    f"({settings.bureau_district}, {settings.bureau_level})",
+                    highlight=False,
+                )
+            if settings.console_enabled:
+                console.print(
+                    f"  Console      http://{settings.console_host}:{settings.console_port}/docs"
+                    f"  (API; tokens from YINGJI_CONSOLE_TOKENS)"
+                )
+            if settings.worker_metrics_address:
+                console.print(
+                    f"  Metrics      http://{settings.worker_metrics_address}/metrics (worker)"
+                    f", http://{settings.console_host}:{settings.console_port}/metrics"
+                )
+            console.print(f"  Data dir     {settings.data_dir.resolve()}")
+            console.print("  Try          .venv/bin/yingji plan --help      (Ctrl-C stops)")
+
         web = _console(settings, database_url) if settings.console_enabled else None
         web_task = asyncio.create_task(web.serve()) if web else None
         try:
-            await run_worker(settings, database_url, stop)
+            await run_worker(settings, database_url, stop, on_ready=announce)
         finally:
             if web is not None and web_task is not None:
                 web.should_exit = True

@@ -1,34 +1,78 @@
-"""``yingji``: the duty officers' command line (Typer + rich)."""
+"""``yingji``: the duty officers' command line (Typer + rich).
+
+Each command group lives in its own module (``yingji/cli/<kind>.py``) and is imported only when
+it is used: ``yingji plan list`` builds the plan group and nothing else, so a command answers
+at once. The groups' one-line help is kept here so that ``yingji --help`` imports none of them.
+"""
 
 from __future__ import annotations
 
-import asyncio
+import importlib
 
+import click
 import typer
+from typer.core import TyperGroup
 
-from yingji.cli.disaster import disaster_app
-from yingji.cli.drill import drill_app
+from yingji.cli.common import TYPER
 from yingji.cli.load import load_command
-from yingji.cli.officer import officer_app, warning_app
-from yingji.cli.plan import plan_app
-from yingji.cli.summary import summary_app
-from yingji.cli.typhoon import typhoon_app
-from yingji.settings import get_settings
 
-app = typer.Typer(no_args_is_help=True, help="Yingji (应急): durable workflows for the bureau.")
-app.add_typer(plan_app, name="plan")
-app.add_typer(drill_app, name="drill")
-app.add_typer(typhoon_app, name="typhoon")
-app.add_typer(officer_app, name="officer")
-app.add_typer(warning_app, name="warning")
-app.add_typer(disaster_app, name="disaster")
-app.add_typer(summary_app, name="summary")
+#: Command group → (module, Typer app attribute, one-line help).
+GROUPS: dict[str, tuple[str, str, str]] = {
+    "plan": ("yingji.cli.plan", "plan_app", "Emergency plans (应急预案)."),
+    "drill": ("yingji.cli.drill", "drill_app", "Drills (应急演练) and drill programmes."),
+    "typhoon": ("yingji.cli.typhoon", "typhoon_app", "Typhoon evacuation tallies (台风转移安置)."),
+    "officer": ("yingji.cli.officer", "officer_app", "Disaster information officers (灾害信息员)."),
+    "warning": ("yingji.cli.warning", "warning_app", "叫应: call each responsible person."),
+    "disaster": ("yingji.cli.disaster", "disaster_app", "Disaster reports (灾情报告)."),
+    "summary": ("yingji.cli.summary", "summary_app", "Year-end summaries (年度总结)."),
+}
+
+
+def load_group(name: str) -> click.Command:
+    module, attribute, _ = GROUPS[name]
+    group = typer.main.get_command(getattr(importlib.import_module(module), attribute))
+    group.name, group.help = name, GROUPS[name][2]
+    return group
+
+
+class LazyGroups(TyperGroup):
+    """The root command: builds a group only when it is called."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [*GROUPS, *super().list_commands(ctx)]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in GROUPS:
+            return load_group(cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, help_) for name, (_, _, help_) in GROUPS.items()]
+        for name in super().list_commands(ctx):
+            command = super().get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(formatter.width)))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+app = typer.Typer(
+    **TYPER,
+    cls=LazyGroups,
+    no_args_is_help=True,
+    help="Yingji (应急): durable workflows for the bureau.",
+)
+
+
 app.command("load")(load_command)
 
 
 @app.command("serve")
 def serve_command() -> None:
     """Start the embedded stack (unless configured otherwise) and the worker."""
+    import asyncio
+
+    from yingji.core.settings import get_settings
     from yingji.serve import serve
 
     asyncio.run(serve(get_settings()))

@@ -2,36 +2,36 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import date
-from typing import TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
-from sqlalchemy.ext.asyncio import AsyncEngine
-from temporalio.client import Client, WorkflowUpdateFailedError
-from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError, RPCStatusCode
 
-from models.common import LabelledEnum
-from yingji.db import make_engine
-from yingji.embedded import read_info
-from yingji.refusals import REFUSALS as DOMAIN_REFUSALS
-from yingji.scenario import ScenarioError
-from yingji.settings import Settings, get_settings
-from yingji.temporal import connect, temporal_address
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+    from sqlalchemy.ext.asyncio import AsyncEngine
+    from temporalio.client import Client
+
+    from models.common import LabelledEnum
+    from yingji.core.settings import Settings
+
+
+#: Every command group: plain help (rich's help renderer costs more than the whole command's
+#: start-up) and no locals in a traceback (they can hold a password or a phone number).
+TYPER = {"rich_markup_mode": None, "pretty_exceptions_enable": False}
+
+#: ``--district``: every command's default is the configured one.
+District = Annotated[
+    str | None, typer.Option(help="区 or 市; default: the configured YINGJI_BUREAU_DISTRICT")
+]
 
 T = TypeVar("T")
-E = TypeVar("E", bound=LabelledEnum)
+E = TypeVar("E", bound="LabelledEnum")
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True)
-
-
-#: Refusals whose message already names the field (or the place in a file) and the reason.
-REFUSALS = (*DOMAIN_REFUSALS, ScenarioError)
 
 
 class CliError(Exception):
@@ -56,6 +56,17 @@ def run(job: Callable[[Settings], Awaitable[T]], subject: str | None = None) -> 
 
     ``subject`` names what the job is about ("plan JD-1") for the messages.
     """
+    import asyncio
+
+    from pydantic import ValidationError
+    from temporalio.client import WorkflowUpdateFailedError
+    from temporalio.exceptions import WorkflowAlreadyStartedError
+    from temporalio.service import RPCError, RPCStatusCode
+
+    from yingji.core.errors import REFUSALS
+    from yingji.core.settings import get_settings
+    from yingji.core.temporal import temporal_address
+
     settings = get_settings()
     try:
         return asyncio.run(job(settings))
@@ -81,6 +92,8 @@ def run(job: Callable[[Settings], Awaitable[T]], subject: str | None = None) -> 
 
 async def with_engine(settings: Settings, use: Callable[[AsyncEngine], Awaitable[T]]) -> T:
     """Run ``use`` with a database engine for the duration of one command."""
+    from yingji.core.db import make_engine
+
     engine = make_engine(database_url(settings))
     try:
         return await use(engine)
@@ -89,6 +102,8 @@ async def with_engine(settings: Settings, use: Callable[[AsyncEngine], Awaitable
 
 
 async def client_for(settings: Settings) -> Client:
+    from yingji.core.temporal import connect, temporal_address
+
     try:
         return await connect(settings)
     except RuntimeError as exc:
@@ -98,6 +113,8 @@ async def client_for(settings: Settings) -> Client:
 
 
 def database_url(settings: Settings) -> str:
+    from yingji.core.embedded import read_info
+
     if settings.database_url is not None:
         return settings.database_url.get_secret_value()
     info = read_info(settings)

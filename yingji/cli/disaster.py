@@ -5,35 +5,29 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from pydantic import ValidationError
-from rich.table import Table
 
-from models.common import CHINA_TZ
-from models.disaster import (
-    Decision,
-    DisasterOpen,
-    DisasterReportInput,
-    DisasterView,
-    Indicators,
-    ReportKind,
-    ReviewInput,
-    StableInput,
-)
-from models.warning import Contact
-from yingji import disasters
-from yingji.cli.common import client_for, out, parse, parse_date, run
-from yingji.settings import Settings
+from yingji.cli.common import TYPER, District, client_for, out, parse, parse_date, run
 
-disaster_app = typer.Typer(no_args_is_help=True, help="Disaster reports (灾情报告).")
+if TYPE_CHECKING:
+    from models.disaster import (
+        DisasterView,
+        Indicators,
+    )
+    from models.warning import Contact
+    from yingji.core.settings import Settings
+
+disaster_app = typer.Typer(**TYPER, no_args_is_help=True)
 
 Code = Annotated[str, typer.Argument(metavar="CODE", help="disaster process code")]
 Json = Annotated[bool, typer.Option("--json", help="print JSON")]
 
 
 def _when(text: str | None, field: str) -> datetime:
+    from models.common import CHINA_TZ
+
     if text is None:
         return datetime.now(CHINA_TZ)
     try:
@@ -44,6 +38,8 @@ def _when(text: str | None, field: str) -> datetime:
 
 
 def _contact(text: str | None, field: str) -> Contact | None:
+    from models.warning import Contact
+
     if not text:
         return None
     name, _, phone = text.partition(":")
@@ -53,6 +49,10 @@ def _contact(text: str | None, field: str) -> Contact | None:
 
 
 def print_disaster(v: DisasterView) -> None:
+    from rich.table import Table
+
+    from models.common import CHINA_TZ
+
     out.print(
         f"[bold]{v.name}[/bold] ({v.code}) {v.district} {v.hazard}\n"
         f"  发生 {v.occurred_at.astimezone(CHINA_TZ):%Y-%m-%d %H:%M}"
@@ -104,7 +104,7 @@ def disaster_open(
     hazard: Annotated[str, typer.Option(help="台风, 暴雨洪涝, …")],
     officer: Annotated[str, typer.Option(help="A officer NAME:PHONE")],
     by: Annotated[str, typer.Option(help="值班员")],
-    district: str = "嘉定区",
+    district: District = None,
     occurred_at: Annotated[
         str | None, typer.Option(help="ISO time, CST if no zone; default now")
     ] = None,
@@ -114,6 +114,9 @@ def disaster_open(
     as_json: Json = False,
 ) -> None:
     """Open a disaster process: the 初报 falls due 2 hours after the event."""
+    from models.disaster import DisasterOpen
+    from yingji.services import disaster as disasters
+
     when = _when(occurred_at, "occurred-at")
     people = (_contact(officer, "officer"), _contact(backup, "backup"), _contact(head, "head"))
 
@@ -122,7 +125,7 @@ def disaster_open(
             code=code,
             name=name,
             hazard=hazard,
-            district=district,
+            district=district or settings.district,
             occurred_at=when,
             opened_by=by,
             officer=people[0],
@@ -149,6 +152,9 @@ def disaster_report(
     as_json: Json = False,
 ) -> None:
     """Submit a report; a late one is accepted and marked late."""
+    from models.disaster import DisasterReportInput, ReportKind
+    from yingji.services import disaster as disasters
+
     report_kind = parse(ReportKind, kind, "kind")
     when = _when(as_of, "as-of")
     try:
@@ -183,6 +189,11 @@ def disaster_review(
     as_json: Json = False,
 ) -> None:
     """Review a report: pass, reject (back to the officer) or correct."""
+    from pydantic import ValidationError
+
+    from models.disaster import Decision, Indicators, ReviewInput
+    from yingji.services import disaster as disasters
+
     verdict = parse(Decision, decision, "decision")
     fixed: Indicators | None = None
     if corrected is not None:
@@ -208,6 +219,9 @@ def disaster_stable(
     as_json: Json = False,
 ) -> None:
     """Declare the situation stable: no more 续报; the 核报 falls due."""
+    from models.disaster import StableInput
+    from yingji.services import disaster as disasters
+
     day = parse_date(on, "on")
 
     async def job(settings: Settings) -> DisasterView:
@@ -221,6 +235,7 @@ def disaster_stable(
 @disaster_app.command("show")
 def disaster_show(code: Code, as_json: Json = False) -> None:
     """Slots, deadlines, reports and the latest figures."""
+    from yingji.services import disaster as disasters
 
     async def job(settings: Settings) -> DisasterView:
         return await disasters.show(await client_for(settings), code)

@@ -6,34 +6,22 @@ import json
 from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from pydantic import TypeAdapter, ValidationError
-from rich.table import Table
 
-from models.common import CHINA_TZ
-from models.drill import (
-    ActionDoneInput,
-    CadenceItem,
-    CancelInput,
-    ConductInput,
-    DrillCreate,
-    DrillEvaluateInput,
-    DrillType,
-    DrillView,
-    PostponeInput,
-    ProgrammeInput,
-    ProgrammeView,
-)
-from models.plan import PlanKind
-from workflows.drill import ProgrammeWorkflow
-from yingji import drills
-from yingji.cli.common import client_for, out, parse, parse_date, run, with_engine
-from yingji.settings import Settings
+from yingji.cli.common import TYPER, client_for, out, parse, parse_date, run, with_engine
 
-drill_app = typer.Typer(no_args_is_help=True, help="Drills (应急演练) and drill programmes.")
-programme_app = typer.Typer(no_args_is_help=True, help="A unit's yearly drill programme.")
+if TYPE_CHECKING:
+    from models.drill import (
+        DrillView,
+        ProgrammeView,
+    )
+    from yingji.core.settings import Settings
+    from yingji.services import drill as drills
+
+drill_app = typer.Typer(**TYPER, no_args_is_help=True)
+programme_app = typer.Typer(**TYPER, no_args_is_help=True, help="A unit's yearly drill programme.")
 drill_app.add_typer(programme_app, name="programme")
 
 Code = Annotated[str, typer.Argument(metavar="CODE", help="drill code, e.g. JD-JA-2024")]
@@ -42,6 +30,8 @@ By = Annotated[str, typer.Option(help="经办人")]
 
 
 def print_drill(v: DrillView) -> None:
+    from rich.table import Table
+
     out.print(f"[bold]{v.name}[/bold]  ({v.code})  {v.drill_type.label}", highlight=False)
     out.print(
         f"  阶段 stage: [bold]{v.stage_label}[/bold] ({v.stage.value})\n"
@@ -104,6 +94,8 @@ def finish(v: DrillView, as_json: bool) -> None:
 
 
 def _act(code: str, action: str, build: Callable[[], Any], as_json: bool) -> None:
+    from yingji.services import drill as drills
+
     async def job(settings: Settings) -> DrillView:
         data = build()
         client = await client_for(settings)
@@ -134,6 +126,9 @@ def drill_plan(
     as_json: Json = False,
 ) -> None:
     """Plan a drill (演练方案); reminders go out before its date."""
+    from models.drill import DrillCreate, DrillType
+    from yingji.services import drill as drills
+
     kind = parse(DrillType, drill_type, "type")
     day = _required_date(on, "date")
 
@@ -165,6 +160,8 @@ def drill_postpone(
     as_json: Json = False,
 ) -> None:
     """Move the drill to a new date."""
+    from models.drill import PostponeInput
+
     day = _required_date(to, "to")
     _act(code, "postpone", lambda: PostponeInput(new_date=day, reason=reason, by=by), as_json)
 
@@ -172,6 +169,8 @@ def drill_postpone(
 @drill_app.command("cancel")
 def drill_cancel(code: Code, reason: Annotated[str, typer.Option()], by: By) -> None:
     """Cancel a planned drill."""
+    from models.drill import CancelInput
+
     _act(code, "cancel", lambda: CancelInput(reason=reason, by=by), False)
 
 
@@ -186,6 +185,8 @@ def drill_conduct(
     as_json: Json = False,
 ) -> None:
     """Record that the drill took place; the evaluation report falls due."""
+    from models.drill import ConductInput
+
     day = parse_date(on, "on")
     _act(
         code,
@@ -214,6 +215,8 @@ def drill_evaluate(
     as_json: Json = False,
 ) -> None:
     """Record the evaluation: findings (发现问题) and corrective actions (整改)."""
+    from models.drill import DrillEvaluateInput
+
     extra: dict[str, Any] = {}
     if file is not None:
         try:
@@ -242,6 +245,8 @@ def drill_action_done(
     as_json: Json = False,
 ) -> None:
     """Mark a corrective action (整改) done; with all done the drill closes."""
+    from models.drill import ActionDoneInput
+
     day = parse_date(on, "on")
     _act(
         code,
@@ -254,6 +259,7 @@ def drill_action_done(
 @drill_app.command("show")
 def drill_show(code: Code, as_json: Json = False) -> None:
     """A drill's stage, dates, findings and corrective actions."""
+    from yingji.services import drill as drills
 
     async def job(settings: Settings) -> DrillView:
         return await drills.show(await client_for(settings), code)
@@ -268,6 +274,10 @@ def drill_list(
     as_json: Json = False,
 ) -> None:
     """The drill calendar (from the database)."""
+    from rich.table import Table
+
+    from models.drill import DrillType
+    from yingji.services import drill as drills
 
     async def job(settings: Settings) -> list[Any]:
         return await with_engine(
@@ -301,6 +311,12 @@ def drill_coverage(
     as_json: Json = False,
 ) -> None:
     """Plans in force not drilled within their required cadence, and by how long."""
+    from rich.table import Table
+
+    from models.common import CHINA_TZ
+    from models.plan import PlanKind
+    from yingji.services import drill as drills
+
     day = parse_date(as_of, "as-of")
 
     async def job(settings: Settings) -> list[drills.CoverageRow]:
@@ -359,6 +375,11 @@ def programme_start(
     ] = None,
 ) -> None:
     """Start a unit's programme for a year; each drill starts ahead of its date."""
+    from pydantic import TypeAdapter, ValidationError
+
+    from models.drill import CadenceItem, ProgrammeInput
+    from yingji.services import drill as drills
+
     try:
         items = (
             TypeAdapter(list[CadenceItem]).validate_json(cadence.read_bytes())
@@ -381,8 +402,8 @@ def programme_start(
             rules=drills.rules_from(settings),
         )
         client = await client_for(settings)
-        handle = await drills.start_programme(client, settings, data)
-        return await handle.query(ProgrammeWorkflow.view)
+        await drills.start_programme(client, settings, data)
+        return await drills.programme_view(client, unit_code, year)
 
     v = run(job, f"programme {unit_code}:{year}")
     out.print(f"programme {v.programme_id} started for {v.unit} {v.year}", highlight=False)
@@ -393,13 +414,13 @@ def programme_show(
     unit_code: Annotated[str, typer.Argument()], year: Annotated[int, typer.Argument()]
 ) -> None:
     """A programme's drills, their dates and whether each has started."""
+    from rich.table import Table
+
+    from yingji.services import drill as drills
 
     async def job(settings: Settings) -> ProgrammeView:
         client = await client_for(settings)
-        handle = client.get_workflow_handle_for(
-            ProgrammeWorkflow.run, drills.programme_workflow_id(unit_code, year)
-        )
-        return await handle.query(ProgrammeWorkflow.view)
+        return await drills.programme_view(client, unit_code, year)
 
     v = run(job, f"programme {unit_code}:{year}")
     table = Table(title=f"{v.unit} {v.year} 演练计划 ({len(v.drills)})", title_justify="left")

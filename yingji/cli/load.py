@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
-from yingji import scenario
 from yingji.cli.common import client_for, fail, out, run, with_engine
-from yingji.settings import Settings
+
+if TYPE_CHECKING:
+    from yingji import loader as scenario
+    from yingji.core.settings import Settings
 
 
 def load_command(
@@ -21,6 +22,10 @@ def load_command(
 ) -> None:
     """Load a scenario file (plans, drills, typhoons, warnings, disasters). Loading twice
     changes nothing; a file with any bad field is refused whole."""
+    from rich.table import Table
+
+    from yingji import loader as scenario
+
     try:
         data = scenario.read(file)
     except scenario.ScenarioError as exc:

@@ -1,20 +1,19 @@
-"""``yingji officer`` and ``yingji warning``: the roster and 叫应."""
+"""``yingji officer``: the roster of disaster information officers (灾害信息员)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
-from models.warning import AckInput, WarningIssue, WarningView
-from yingji import roster, warnings
-from yingji.cli.common import client_for, out, run, with_engine
-from yingji.settings import Settings
+from yingji.cli.common import TYPER, District, out, run, with_engine
 
-officer_app = typer.Typer(no_args_is_help=True, help="Disaster information officers (灾害信息员).")
-warning_app = typer.Typer(no_args_is_help=True, help="叫应: call each responsible person.")
+if TYPE_CHECKING:
+    from yingji.core.settings import Settings
+    from yingji.stores import officer as roster
+
+officer_app = typer.Typer(**TYPER, no_args_is_help=True)
 
 
 @officer_app.command("import")
@@ -22,6 +21,8 @@ def officer_import(
     file: Annotated[Path, typer.Argument(help="CSV: unit,role,name,phone[,email,active]")],
 ) -> None:
     """Import the roster; a file with any bad line is refused whole, nothing written."""
+    from yingji.stores import officer as roster
+
     try:
         content = file.read_text(encoding="utf-8")
     except OSError as exc:
@@ -42,11 +43,15 @@ def officer_import(
 
 
 @officer_app.command("list")
-def officer_list(district: Annotated[str | None, typer.Option(help="区")] = None) -> None:
+def officer_list(district: District = None) -> None:
     """The roster, by unit."""
+    from rich.table import Table
+
+    from yingji.stores import officer as roster
 
     async def job(settings: Settings) -> list[dict]:
-        return await with_engine(settings, lambda engine: roster.list_officers(engine, district))
+        where = district or settings.bureau_district  # unset: every district
+        return await with_engine(settings, lambda engine: roster.list_officers(engine, where))
 
     found = run(job)
     table = Table(title=f"灾害信息员 ({len(found)})", title_justify="left")
@@ -65,14 +70,18 @@ def officer_list(district: Annotated[str | None, typer.Option(help="区")] = Non
 
 
 @officer_app.command("gaps")
-def officer_gaps(district: Annotated[str, typer.Option(help="区")] = "嘉定区") -> None:
+def officer_gaps(district: District = None) -> None:
     """Units with no active officer (and units with only a backup)."""
+    from rich.table import Table
 
-    async def job(settings: Settings) -> list[roster.Gap]:
-        return await with_engine(settings, lambda engine: roster.gaps(engine, district))
+    from yingji.stores import officer as roster
 
-    found = run(job)
-    table = Table(title=f"{district} 灾害信息员空缺 ({len(found)})", title_justify="left")
+    async def job(settings: Settings) -> tuple[str, list[roster.Gap]]:
+        where = district or settings.district
+        return where, await with_engine(settings, lambda engine: roster.gaps(engine, where))
+
+    where, found = run(job)
+    table = Table(title=f"{where} 灾害信息员空缺 ({len(found)})", title_justify="left")
     for col in ("unit", "level", "missing"):
         table.add_column(col)
     for g in found:
@@ -83,84 +92,3 @@ def officer_gaps(district: Annotated[str, typer.Option(help="区")] = "嘉定区
         )
         table.add_row(g.unit_code, g.level, what)
     out.print(table)
-
-
-def print_warning(v: WarningView) -> None:
-    out.print(
-        f"[bold]{v.title}[/bold] ({v.warning_id}) {v.district}, issued by {v.issued_by}\n"
-        f"  叫应率 {v.call_response_rate:.0%} ({v.answered}/{v.targets} answered in the window), "
-        f"未叫醒 {v.not_reached}; {'finished' if v.finished else 'calling'}",
-        highlight=False,
-    )
-    r = v.responses
-    if r.count:
-        out.print(
-            f"  response p50 {r.p50_seconds:.0f}s p90 {r.p90_seconds:.0f}s "
-            f"max {r.max_seconds:.0f}s; " + ", ".join(f"{k} {n}" for k, n in r.buckets.items()),
-            highlight=False,
-        )
-    table = Table(title="叫应", title_justify="left")
-    for col in ("unit", "person", "status", "attempts", "answered by", "seconds"):
-        table.add_column(col)
-    for c in v.calls:
-        table.add_row(
-            c.unit,
-            c.person,
-            c.status.label,
-            str(c.attempts),
-            c.acked_by or "",
-            f"{c.response_seconds:.0f}" if c.response_seconds is not None else "",
-        )
-    out.print(table)
-
-
-@warning_app.command("issue")
-def warning_issue(
-    warning_id: Annotated[str, typer.Argument(help="e.g. JD-2024-0916-RED")],
-    title: Annotated[str, typer.Option(help="e.g. 台风红色预警")],
-    by: Annotated[str, typer.Option(help="发布人")],
-    district: Annotated[str, typer.Option()] = "嘉定区",
-    unit: Annotated[
-        list[str] | None, typer.Option(help="units to call (default: every 街镇)")
-    ] = None,
-) -> None:
-    """Issue a warning: call the A officer of each unit, escalating to the backup."""
-
-    async def job(settings: Settings) -> WarningView:
-        targets = await with_engine(
-            settings, lambda engine: warnings.targets_from_roster(engine, district, unit)
-        )
-        issue = WarningIssue(
-            warning_id=warning_id, title=title, district=district, issued_by=by, targets=targets
-        )
-        client = await client_for(settings)
-        await warnings.issue_warning(client, settings, issue)
-        return await warnings.show(client, warning_id)
-
-    print_warning(run(job, f"warning {warning_id}"))
-
-
-@warning_app.command("ack")
-def warning_ack(
-    warning_id: Annotated[str, typer.Argument()],
-    person: Annotated[str, typer.Option(help="who answers")],
-    via: str = "phone",
-) -> None:
-    """Record an acknowledgement (应答)."""
-
-    async def job(settings: Settings) -> WarningView:
-        return await warnings.acknowledge(
-            await client_for(settings), warning_id, AckInput(person=person, via=via)
-        )
-
-    print_warning(run(job, f"warning {warning_id}"))
-
-
-@warning_app.command("show")
-def warning_show(warning_id: Annotated[str, typer.Argument()]) -> None:
-    """Each call's state, the 叫应率 and the response times."""
-
-    async def job(settings: Settings) -> WarningView:
-        return await warnings.show(await client_for(settings), warning_id)
-
-    print_warning(run(job, f"warning {warning_id}"))

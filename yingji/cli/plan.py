@@ -5,40 +5,34 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
-from models.plan import (
-    ApproveInput,
-    CloseInput,
-    EvaluateInput,
-    EvaluationOutcome,
-    FileInput,
-    IssueInput,
-    PlanCreate,
-    PlanKind,
-    PlanLevel,
-    PlanStage,
-    PlanView,
-    ReviewInput,
-    ReviewOutcome,
-    RevisionCause,
-    RevisionTrigger,
-    SubmitDraft,
+from yingji.cli.common import TYPER, client_for, out, parse, parse_date, run, with_engine
+
+if TYPE_CHECKING:
+    from models.plan import (
+        PlanView,
+    )
+    from yingji.core.settings import Settings
+
+#: The revision causes (``models.plan.RevisionCause``), spelled out so that ``--help`` needs no
+#: model import; a test checks that the list matches the enum.
+CAUSES = (
+    "law_changed, command_changed, risk_changed, resources_changed, key_info_changed, "
+    "response_or_drill_findings, other (or the Chinese label)"
 )
-from yingji import plans
-from yingji.cli.common import client_for, out, parse, parse_date, run, with_engine
-from yingji.settings import Settings
 
-plan_app = typer.Typer(no_args_is_help=True, help="Emergency plans (应急预案).")
+plan_app = typer.Typer(**TYPER, no_args_is_help=True)
 
 
 # -- output ---------------------------------------------------------------------------------------
 
 
 def print_view(v: PlanView) -> None:
+    from rich.table import Table
+
     out.print(f"[bold]{v.name}[/bold]  ({v.code})", highlight=False)
     out.print(
         f"  {v.kind.label} · {v.level.label} · {v.unit}\n"
@@ -103,6 +97,8 @@ Json = Annotated[bool, typer.Option("--json", help="print JSON")]
 
 
 def _act(code: str, action: str, build: Callable[[], Any], as_json: bool) -> None:
+    from yingji.services import plan as plans
+
     async def job(settings: Settings) -> PlanView:
         data = build()
         client = await client_for(settings)
@@ -124,6 +120,9 @@ def plan_create(
     as_json: Json = False,
 ) -> None:
     """Start a plan's lifecycle in drafting (编制)."""
+    from models.plan import PlanCreate, PlanKind, PlanLevel
+    from yingji.services import plan as plans
+
     data_kind, data_level = parse(PlanKind, kind, "kind"), parse(PlanLevel, level, "level")
 
     async def job(settings: Settings) -> PlanView:
@@ -145,6 +144,8 @@ def plan_submit(
     as_json: Json = False,
 ) -> None:
     """Send the draft for consultation (征求意见)."""
+    from models.plan import SubmitDraft
+
     _act(code, "submit", lambda: SubmitDraft(by=by, note=note), as_json)
 
 
@@ -157,6 +158,8 @@ def plan_review(
     as_json: Json = False,
 ) -> None:
     """Record the review of the current stage (consultation, expert or legality review)."""
+    from models.plan import ReviewInput, ReviewOutcome
+
     result = parse(ReviewOutcome, outcome, "outcome")
     _act(
         code,
@@ -176,6 +179,8 @@ def plan_approve(
     as_json: Json = False,
 ) -> None:
     """Approve (or refuse) the plan."""
+    from models.plan import ApproveInput
+
     _act(
         code,
         "approve",
@@ -198,6 +203,8 @@ def plan_issue(
     as_json: Json = False,
 ) -> None:
     """Issue (印发) the approved plan; the filing and evaluation clocks start."""
+    from models.plan import IssueInput
+
     day = parse_date(issued_on, "issued-on")
     _act(
         code,
@@ -217,6 +224,8 @@ def plan_file(
     as_json: Json = False,
 ) -> None:
     """Record the filing (备案); the plan is then in force."""
+    from models.plan import FileInput
+
     day = parse_date(filed_on, "filed-on")
     _act(
         code,
@@ -236,6 +245,8 @@ def plan_evaluate(
     as_json: Json = False,
 ) -> None:
     """Conclude an evaluation (评估): still valid, or revise."""
+    from models.plan import EvaluateInput, EvaluationOutcome, RevisionCause
+
     result = parse(EvaluationOutcome, outcome, "outcome")
     why = parse(RevisionCause, cause, "cause") if cause else None
     _act(
@@ -249,7 +260,7 @@ def plan_evaluate(
 @plan_app.command("trigger-revision")
 def plan_trigger_revision(
     code: Code,
-    cause: Annotated[str, typer.Option(help=", ".join(c.value for c in RevisionCause))],
+    cause: Annotated[str, typer.Option(help=CAUSES)],
     detail: Annotated[str, typer.Option(help="说明")],
     source: Annotated[str, typer.Option(help="who raises it")],
     trigger_id: Annotated[
@@ -257,6 +268,9 @@ def plan_trigger_revision(
     ] = None,
 ) -> None:
     """Raise a revision cause (修订情形); an in-force plan enters revision."""
+    from models.plan import RevisionCause, RevisionTrigger
+    from yingji.services import plan as plans
+
     why = parse(RevisionCause, cause, "cause")
 
     async def job(settings: Settings) -> PlanView:
@@ -280,18 +294,23 @@ def plan_trigger_revision(
 @plan_app.command("withdraw")
 def plan_withdraw(code: Code, by: str = typer.Option(...), reason: str = typer.Option(...)) -> None:
     """Withdraw a plan before it is issued."""
+    from models.plan import CloseInput
+
     _act(code, "withdraw", lambda: CloseInput(by=by, reason=reason), False)
 
 
 @plan_app.command("abolish")
 def plan_abolish(code: Code, by: str = typer.Option(...), reason: str = typer.Option(...)) -> None:
     """Abolish (废止) an issued plan."""
+    from models.plan import CloseInput
+
     _act(code, "abolish", lambda: CloseInput(by=by, reason=reason), False)
 
 
 @plan_app.command("show")
 def plan_show(code: Code, as_json: Json = False) -> None:
     """A plan's stage, version, deadlines and history."""
+    from yingji.services import plan as plans
 
     async def job(settings: Settings) -> PlanView:
         return await plans.show(await client_for(settings), code)
@@ -306,6 +325,11 @@ def plan_list(
     as_json: Json = False,
 ) -> None:
     """The plan register (from the database)."""
+    from rich.table import Table
+
+    from models.plan import PlanKind, PlanLevel, PlanStage
+    from yingji.services import plan as plans
+
     stage_value = parse(PlanStage, stage, "stage").value if stage else None
     kind_value = parse(PlanKind, kind, "kind").value if kind else None
 

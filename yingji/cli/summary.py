@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from models.summary import SummaryDocument
-from yingji import summaries
-from yingji.cli.common import CliError, client_for, out, run, with_engine
-from yingji.settings import Settings
+from yingji.cli.common import TYPER, CliError, client_for, out, run, with_engine
 
-summary_app = typer.Typer(no_args_is_help=True, help="Year-end summaries (年度总结).")
+if TYPE_CHECKING:
+    from models.summary import SummaryDocument
+    from yingji.core.settings import Settings
+
+summary_app = typer.Typer(**TYPER, no_args_is_help=True)
 
 Year = Annotated[int, typer.Option(help="the year summarised")]
 
@@ -31,6 +32,7 @@ def summary_run(
     by: Annotated[str, typer.Option(help="who asks")] = "值班员",
 ) -> None:
     """Run the summary now for one year, or several (backfill)."""
+    from yingji.services import summary as summaries
 
     async def job(settings: Settings) -> list[SummaryDocument]:
         client = await client_for(settings)
@@ -41,6 +43,8 @@ def summary_run(
 
 
 async def _latest(settings: Settings, year: int) -> SummaryDocument:
+    from yingji.services import summary as summaries
+
     doc = await with_engine(settings, lambda engine: summaries.latest(engine, settings, year))
     if doc is None:
         raise CliError(f"year: no summary for {year} yet; run `yingji summary run --year {year}`")
@@ -62,6 +66,8 @@ def summary_export(
     ] = None,
 ) -> None:
     """Export the latest version as Markdown, structured JSON, or a Word document."""
+    from yingji.services import summary as summaries
+
     if fmt not in ("md", "json", "docx"):
         raise typer.BadParameter(f"'{fmt}' is not md, json or docx", param_hint="--format")
     if fmt == "docx" and output is None:

@@ -4,28 +4,19 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
-from models.common import CHINA_TZ
-from models.typhoon import (
-    CloseTyphoon,
-    Figures,
-    LevelChange,
-    ResponseLevel,
-    TyphoonBoard,
-    TyphoonOpen,
-    UnitReport,
-    WarningColour,
-)
-from yingji import typhoons
-from yingji.cli.common import client_for, out, parse, run, with_engine
-from yingji.settings import Settings
-from yingji.typhoon_store import unit_figures
+from yingji.cli.common import TYPER, District, client_for, out, parse, run, with_engine
 
-typhoon_app = typer.Typer(no_args_is_help=True, help="Typhoon evacuation tallies (台风转移安置).")
+if TYPE_CHECKING:
+    from models.typhoon import (
+        TyphoonBoard,
+    )
+    from yingji.core.settings import Settings
+
+typhoon_app = typer.Typer(**TYPER, no_args_is_help=True)
 
 Event = Annotated[str, typer.Argument(metavar="YEAR:NUMBER", help="e.g. 2024:13 (贝碧嘉)")]
 Json = Annotated[bool, typer.Option("--json", help="print JSON")]
@@ -39,6 +30,8 @@ def _event_id(text: str) -> str:
 
 
 def print_board(b: TyphoonBoard) -> None:
+    from rich.table import Table
+
     out.print(
         f"[bold]{b.year}年第{b.number}号台风「{b.name}」[/bold] {b.district}  "
         f"({b.status.label})\n"
@@ -107,13 +100,16 @@ def finish(b: TyphoonBoard, as_json: bool) -> None:
 def typhoon_open(
     event: Event,
     name: Annotated[str, typer.Option(help="台风名, e.g. 贝碧嘉")],
-    district: Annotated[str, typer.Option(help="区")] = "嘉定区",
+    district: District = None,
     by: Annotated[str, typer.Option(help="值班员")] = "值班员",
     level: Annotated[str, typer.Option(help="IV|III|II|I|none or Ⅳ级…")] = "none",
     warning: Annotated[str, typer.Option(help="blue|yellow|orange|red|none")] = "none",
     as_json: Json = False,
 ) -> None:
     """Open a typhoon event: its units may report from now on."""
+    from models.typhoon import ResponseLevel, TyphoonOpen, WarningColour
+    from yingji.services import typhoon as typhoons
+
     event_id = _event_id(event)
     year, number = (int(x) for x in event_id.split(":"))
     lvl, warn = parse(ResponseLevel, level, "level"), parse(WarningColour, warning, "warning")
@@ -123,7 +119,7 @@ def typhoon_open(
             year=year,
             number=number,
             name=name,
-            district=district,
+            district=district or settings.district,
             opened_by=by,
             level=lvl,
             warning=warn,
@@ -149,6 +145,9 @@ def typhoon_level(
     as_json: Json = False,
 ) -> None:
     """Change the response level and warning colour (timestamped)."""
+    from models.typhoon import LevelChange, ResponseLevel, WarningColour
+    from yingji.services import typhoon as typhoons
+
     event_id = _event_id(event)
     data_level, data_warning = (
         parse(ResponseLevel, level, "level"),
@@ -186,6 +185,10 @@ def typhoon_report(
     reason: Annotated[str | None, typer.Option(help="why (for a correction)")] = None,
 ) -> None:
     """Report a unit's cumulative figures; a later report supersedes, a duplicate is ignored."""
+    from models.common import CHINA_TZ
+    from models.typhoon import Figures, UnitReport
+    from yingji.services import typhoon as typhoons
+
     event_id = _event_id(event)
     when = datetime.now(CHINA_TZ)
     if as_of:
@@ -226,6 +229,9 @@ def typhoon_close(
     event: Event, by: Annotated[str, typer.Option()], note: str = "", as_json: Json = False
 ) -> None:
     """Close the event (the warning must be lifted): the totals become final."""
+    from models.typhoon import CloseTyphoon
+    from yingji.services import typhoon as typhoons
+
     event_id = _event_id(event)
 
     async def job(settings: Settings) -> TyphoonBoard:
@@ -244,6 +250,11 @@ def typhoon_show(
     as_json: Json = False,
 ) -> None:
     """The live board: each 街镇, the district total, the peak; optionally units and season."""
+    from rich.table import Table
+
+    from yingji.services import typhoon as typhoons
+    from yingji.stores.typhoon import unit_figures
+
     event_id = _event_id(event)
 
     async def job(settings: Settings) -> tuple[TyphoonBoard, list, list]:

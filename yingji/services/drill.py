@@ -15,6 +15,7 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from models.drill import (
     CadenceItem,
     DrillCreate,
+    DrillOutcome,
     DrillRules,
     DrillType,
     DrillView,
@@ -23,10 +24,14 @@ from models.drill import (
     ProgrammeInput,
     ProgrammeView,
 )
-from workflows.drill import DrillWorkflow, ProgrammeWorkflow
-from yingji.search import attributes
-from yingji.settings import Settings
-from yingji.tables import Drill
+from yingji.core.search import attributes
+from yingji.core.settings import Settings
+from yingji.core.tables import Drill
+
+#: The workflow type, as ``workflows/drill.py`` registers it; clients start, feed and read
+#: it by name, so they never import the workflow code (a test checks the names).
+WORKFLOW_TYPE = "Drill"
+PROGRAMME_TYPE = "DrillProgramme"
 
 
 def drill_workflow_id(code: str) -> str:
@@ -46,10 +51,11 @@ def rules_from(settings: Settings) -> DrillRules:
 
 async def create_drill(
     client: Client, settings: Settings, data: DrillCreate, task_queue: str | None = None
-) -> WorkflowHandle[DrillWorkflow, Any]:
+) -> WorkflowHandle[Any, Any]:
     return await client.start_workflow(
-        DrillWorkflow.run,
+        WORKFLOW_TYPE,
         DrillWorkflowInput(create=data, rules=rules_from(settings)),
+        result_type=DrillOutcome,
         id=drill_workflow_id(data.code),
         task_queue=task_queue or settings.temporal_task_queue,
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
@@ -58,27 +64,29 @@ async def create_drill(
     )
 
 
-def drill_handle(client: Client, code: str) -> WorkflowHandle[DrillWorkflow, Any]:
-    return client.get_workflow_handle_for(DrillWorkflow.run, drill_workflow_id(code))
+def drill_handle(client: Client, code: str) -> WorkflowHandle[Any, Any]:
+    return client.get_workflow_handle(drill_workflow_id(code), result_type=DrillOutcome)
 
 
 UPDATES = {
-    "postpone": DrillWorkflow.postpone,
-    "cancel": DrillWorkflow.cancel,
-    "conduct": DrillWorkflow.conduct,
-    "evaluate": DrillWorkflow.evaluate,
-    "action-done": DrillWorkflow.action_done,
+    "postpone": "postpone",
+    "cancel": "cancel",
+    "conduct": "conduct",
+    "evaluate": "evaluate",
+    "action-done": "action_done",
 }
 
 
 async def act(
     client: Client, code: str, action: str, data: Any, update_id: str | None = None
 ) -> DrillView:
-    return await drill_handle(client, code).execute_update(UPDATES[action], data, id=update_id)
+    return await drill_handle(client, code).execute_update(
+        UPDATES[action], data, id=update_id, result_type=DrillView
+    )
 
 
 async def show(client: Client, code: str) -> DrillView:
-    return await drill_handle(client, code).query(DrillWorkflow.view)
+    return await drill_handle(client, code).query("view", result_type=DrillView)
 
 
 async def list_drills(
@@ -132,15 +140,23 @@ def default_cadence(year: int, linked_plans: list[str] | None = None) -> list[Ca
 
 async def start_programme(
     client: Client, settings: Settings, data: ProgrammeInput, task_queue: str | None = None
-) -> WorkflowHandle[ProgrammeWorkflow, ProgrammeView]:
+) -> WorkflowHandle[Any, Any]:
     return await client.start_workflow(
-        ProgrammeWorkflow.run,
+        PROGRAMME_TYPE,
         data,
+        result_type=ProgrammeView,
         id=programme_workflow_id(data.unit_code, data.year),
         task_queue=task_queue or settings.temporal_task_queue,
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
     )
+
+
+async def programme_view(client: Client, unit_code: str, year: int) -> ProgrammeView:
+    handle = client.get_workflow_handle(
+        programme_workflow_id(unit_code, year), result_type=DrillOutcome
+    )
+    return await handle.query("view", result_type=ProgrammeView)
 
 
 @dataclass(frozen=True)

@@ -37,9 +37,15 @@ from models import plan as pm
 from models import typhoon as tm
 from models import warning as wm
 from models.officer import OfficerRow
-from yingji import disasters, drills, plans, roster, typhoon_store, typhoons, warnings
-from yingji.refusals import REFUSALS
-from yingji.settings import Settings
+from yingji.core.errors import REFUSALS, DomainRefusal
+from yingji.core.settings import Settings
+from yingji.services import disaster as disasters
+from yingji.services import drill as drills
+from yingji.services import plan as plans
+from yingji.services import typhoon as typhoons
+from yingji.services import warning as warnings
+from yingji.stores import officer as roster
+from yingji.stores import typhoon as typhoon_store
 
 T = TypeVar("T")
 Progress = Callable[[str], Awaitable[None]]
@@ -70,7 +76,7 @@ DISASTER_STEPS: dict[str, type[BaseModel]] = {
 }
 
 
-class ScenarioError(ValueError):
+class ScenarioError(DomainRefusal):
     """The file cannot be loaded; each line names a place in the file and the reason."""
 
     def __init__(self, errors: list[str]) -> None:

@@ -15,7 +15,7 @@ from typing import Any, TextIO
 import structlog
 from temporalio import activity, workflow
 
-from yingji.settings import Settings
+from yingji.core.settings import Settings
 
 _SECRET_KEYS = ("password", "api_key", "token", "secret", "database_url")
 

@@ -10,7 +10,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import async_engine_from_config
 from sqlmodel import SQLModel
 
-import yingji.tables  # noqa: F401  (registers the tables on the metadata)
+import yingji.core.tables  # noqa: F401  (registers the tables on the metadata)
 
 config = context.config
 target_metadata = SQLModel.metadata

@@ -18,10 +18,13 @@ from models.typhoon import (
     TyphoonWorkflowInput,
     UnitReport,
 )
-from workflows.typhoon import TyphoonWorkflow
-from yingji import typhoon_store
-from yingji.search import attributes
-from yingji.settings import Settings
+from yingji.core.search import attributes
+from yingji.core.settings import Settings
+from yingji.stores import typhoon as typhoon_store
+
+#: The workflow type, as ``workflows/typhoon.py`` registers it; clients start, feed and read
+#: it by name, so they never import the workflow code (a test checks the names).
+WORKFLOW_TYPE = "Typhoon"
 
 
 def typhoon_workflow_id(event_id: str) -> str:
@@ -41,7 +44,7 @@ async def open_typhoon(
     settings: Settings,
     data: TyphoonOpen,
     task_queue: str | None = None,
-) -> WorkflowHandle[TyphoonWorkflow, TyphoonBoard]:
+) -> WorkflowHandle[Any, Any]:
     """Register the event and its units (so reports are accepted at once), then start it."""
     workflow_id = typhoon_workflow_id(data.event_id)
     units, _ = await typhoon_store.register(engine, data, workflow_id)
@@ -50,8 +53,9 @@ async def open_typhoon(
             f"district: no units registered for {data.district}; import the 街镇/村居 first"
         )
     return await client.start_workflow(
-        TyphoonWorkflow.run,
+        WORKFLOW_TYPE,
         TyphoonWorkflowInput(open=data, rules=rules_from(settings)),
+        result_type=TyphoonBoard,
         id=workflow_id,
         task_queue=task_queue or settings.temporal_task_queue,
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
@@ -60,8 +64,8 @@ async def open_typhoon(
     )
 
 
-def typhoon_handle(client: Client, event_id: str) -> WorkflowHandle[TyphoonWorkflow, TyphoonBoard]:
-    return client.get_workflow_handle_for(TyphoonWorkflow.run, typhoon_workflow_id(event_id))
+def typhoon_handle(client: Client, event_id: str) -> WorkflowHandle[Any, Any]:
+    return client.get_workflow_handle(typhoon_workflow_id(event_id), result_type=TyphoonBoard)
 
 
 async def submit_report(engine: AsyncEngine, report: UnitReport) -> ReportReceipt:
@@ -72,7 +76,7 @@ async def change_level(
     client: Client, event_id: str, data: LevelChange, update_id: str | None = None
 ) -> TyphoonBoard:
     return await typhoon_handle(client, event_id).execute_update(
-        TyphoonWorkflow.change_level, data, id=update_id
+        "change_level", data, id=update_id, result_type=TyphoonBoard
     )
 
 
@@ -80,12 +84,12 @@ async def close(
     client: Client, event_id: str, data: CloseTyphoon, update_id: str | None = None
 ) -> TyphoonBoard:
     return await typhoon_handle(client, event_id).execute_update(
-        TyphoonWorkflow.close, data, id=update_id
+        "close", data, id=update_id, result_type=TyphoonBoard
     )
 
 
 async def board(client: Client, event_id: str) -> TyphoonBoard:
-    return await typhoon_handle(client, event_id).query(TyphoonWorkflow.board)
+    return await typhoon_handle(client, event_id).query("board", result_type=TyphoonBoard)
 
 
 async def season(engine: AsyncEngine, year: int, district: str) -> list[dict[str, Any]]:

@@ -15,7 +15,7 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from yingji.settings import Settings
+from yingji.core.settings import Settings
 
 STATE_FILE = "embedded.json"
 

@@ -14,14 +14,15 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from models.officer import OfficerRow
-from yingji.tables import Officer
+from yingji.core.errors import DomainRefusal
+from yingji.core.tables import Officer
 
 COLUMNS = ("unit", "role", "name", "phone", "email", "active")
 _TRUE = {"1", "true", "yes", "y", "是", "在岗", ""}
 _FALSE = {"0", "false", "no", "n", "否", "离岗"}
 
 
-class RosterError(ValueError):
+class RosterError(DomainRefusal):
     """The file is refused as a whole; ``errors`` says which line and field, and why."""
 
     def __init__(self, errors: list[str]) -> None:

@@ -14,6 +14,13 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from yingji.core.errors import DomainRefusal
+
+
+class BureauNotConfigured(DomainRefusal):
+    """A command needs the bureau's district or name, and neither the call nor the settings
+    give it."""
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
@@ -72,9 +79,13 @@ class Settings(BaseSettings):
     disaster_escalate_after_minutes: float = Field(default=60, gt=0)
     disaster_change_ratio: float = Field(default=0.5, gt=0)
 
-    # The bureau, and its year-end summary (a Temporal Schedule in Asia/Shanghai).
-    bureau_name: str = "上海市嘉定区应急管理局"
-    bureau_district: str = "嘉定区"
+    # The bureau this deployment serves, and its year-end summary (a Temporal Schedule in
+    # Asia/Shanghai). No default names a place: production refuses to start without them.
+    bureau_name: str | None = Field(default=None, min_length=1, max_length=64)
+    bureau_district: str | None = Field(
+        default=None, min_length=1, max_length=32, description="the district or city it serves"
+    )
+    bureau_level: Literal["district", "city"] | None = None
     summary_schedule_enabled: bool = True
     summary_day_of_month: int = Field(default=5, ge=1, le=28)
     summary_hour: int = Field(default=9, ge=0, le=23)
@@ -101,6 +112,41 @@ class Settings(BaseSettings):
     drill_cadence_months: dict[str, int] = Field(
         default_factory=lambda: {"special": 36, "departmental": 36, "enterprise": 12, "on_site": 6}
     )
+
+    @property
+    def missing_bureau(self) -> list[str]:
+        """The bureau settings still unset, by their environment names."""
+        return [
+            f"YINGJI_{name.upper()}"
+            for name in ("bureau_name", "bureau_district", "bureau_level")
+            if getattr(self, name) is None
+        ]
+
+    @property
+    def district(self) -> str:
+        """The configured district or city: every default ``--district`` comes from here."""
+        if self.bureau_district is None:
+            raise BureauNotConfigured(
+                "district: no district given and YINGJI_BUREAU_DISTRICT is not set; "
+                "pass --district or set it"
+            )
+        return self.bureau_district
+
+    @property
+    def bureau(self) -> str:
+        if self.bureau_name is None:
+            raise BureauNotConfigured(
+                "bureau: YINGJI_BUREAU_NAME is not set (e.g. 某某区应急管理局); set it first"
+            )
+        return self.bureau_name
+
+    def require_bureau_in_production(self) -> None:
+        """``serve`` and the worker start in production only for a configured bureau."""
+        if self.environment == "production" and self.missing_bureau:
+            raise SystemExit(
+                "error: production needs the bureau it serves: set "
+                + ", ".join(self.missing_bureau)
+            )
 
     @property
     def embedded_temporal(self) -> bool:

@@ -27,14 +27,15 @@ from models.typhoon import (
     TyphoonProjection,
     UnitReport,
 )
-from yingji.projection import insert_once
-from yingji.tables import AdminUnit, TyphoonLog, TyphoonReportRow
+from yingji.core.errors import DomainRefusal
+from yingji.core.tables import AdminUnit, TyphoonLog, TyphoonReportRow
+from yingji.stores.projection import insert_once
 
 _FIGS = ", ".join(FIGURE_FIELDS)
 _SUMS = ", ".join(f"coalesce(sum({f}), 0) AS {f}" for f in FIGURE_FIELDS)
 
 
-class ReportRejected(ValueError):
+class ReportRejected(DomainRefusal):
     """A report that is not stored; the message names the field and the reason."""
 
 

@@ -6,7 +6,7 @@ from temporalio.client import Client, TLSConfig
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
-from yingji.settings import Settings
+from yingji.core.settings import Settings
 
 
 def temporal_address(settings: Settings) -> str:

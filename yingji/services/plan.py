@@ -11,11 +11,21 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
 from models.common import CHINA_TZ
-from models.plan import PlanCreate, PlanRules, PlanView, PlanWorkflowInput, RevisionTrigger
-from workflows.plan import PlanWorkflow
-from yingji.search import attributes
-from yingji.settings import Settings
-from yingji.tables import Plan
+from models.plan import (
+    PlanCreate,
+    PlanOutcome,
+    PlanRules,
+    PlanView,
+    PlanWorkflowInput,
+    RevisionTrigger,
+)
+from yingji.core.search import attributes
+from yingji.core.settings import Settings
+from yingji.core.tables import Plan
+
+#: The workflow type, as ``workflows/plan.py`` registers it; clients start, feed and read
+#: it by name, so they never import the workflow code (a test checks the names).
+WORKFLOW_TYPE = "PlanLifecycle"
 
 
 def plan_workflow_id(code: str) -> str:
@@ -31,11 +41,12 @@ def rules_from(settings: Settings) -> PlanRules:
 
 async def create_plan(
     client: Client, settings: Settings, data: PlanCreate, task_queue: str | None = None
-) -> WorkflowHandle[PlanWorkflow, Any]:
+) -> WorkflowHandle[Any, Any]:
     """Start the plan's lifecycle. A plan code names one plan for good: reusing it is refused."""
     return await client.start_workflow(
-        PlanWorkflow.run,
+        WORKFLOW_TYPE,
         PlanWorkflowInput(create=data, rules=rules_from(settings)),
+        result_type=PlanOutcome,
         id=plan_workflow_id(data.code),
         task_queue=task_queue or settings.temporal_task_queue,
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
@@ -44,20 +55,20 @@ async def create_plan(
     )
 
 
-def plan_handle(client: Client, code: str) -> WorkflowHandle[PlanWorkflow, Any]:
-    return client.get_workflow_handle_for(PlanWorkflow.run, plan_workflow_id(code))
+def plan_handle(client: Client, code: str) -> WorkflowHandle[Any, Any]:
+    return client.get_workflow_handle(plan_workflow_id(code), result_type=PlanOutcome)
 
 
 #: CLI/API action name → workflow update.
 UPDATES = {
-    "submit": PlanWorkflow.submit,
-    "review": PlanWorkflow.review,
-    "approve": PlanWorkflow.approve,
-    "issue": PlanWorkflow.issue,
-    "file": PlanWorkflow.file,
-    "evaluate": PlanWorkflow.evaluate,
-    "withdraw": PlanWorkflow.withdraw,
-    "abolish": PlanWorkflow.abolish,
+    "submit": "submit",
+    "review": "review",
+    "approve": "approve",
+    "issue": "issue",
+    "file": "file",
+    "evaluate": "evaluate",
+    "withdraw": "withdraw",
+    "abolish": "abolish",
 }
 
 
@@ -65,15 +76,17 @@ async def act(
     client: Client, code: str, action: str, data: Any, update_id: str | None = None
 ) -> PlanView:
     """``update_id`` makes a repeated request (a retried load) return the first answer."""
-    return await plan_handle(client, code).execute_update(UPDATES[action], data, id=update_id)
+    return await plan_handle(client, code).execute_update(
+        UPDATES[action], data, id=update_id, result_type=PlanView
+    )
 
 
 async def trigger_revision(client: Client, code: str, trigger: RevisionTrigger) -> None:
-    await plan_handle(client, code).signal(PlanWorkflow.trigger_revision, trigger)
+    await plan_handle(client, code).signal("trigger_revision", trigger)
 
 
 async def show(client: Client, code: str) -> PlanView:
-    return await plan_handle(client, code).query(PlanWorkflow.view)
+    return await plan_handle(client, code).query("view", result_type=PlanView)
 
 
 async def list_plans(

@@ -23,10 +23,13 @@ from temporalio.client import (
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
 from models.summary import SummaryDocument, SummaryInput
-from workflows.summary import SummaryWorkflow
-from yingji import summary_store
-from yingji.search import attributes
-from yingji.settings import Settings
+from yingji.core.search import attributes
+from yingji.core.settings import Settings
+from yingji.stores import summary as summary_store
+
+#: The workflow type, as ``workflows/summary.py`` registers it; clients start, feed and read
+#: it by name, so they never import the workflow code (a test checks the names).
+WORKFLOW_TYPE = "YearEndSummary"
 
 SCHEDULE_ID = "year-end-summary"
 TIME_ZONE = "Asia/Shanghai"
@@ -35,8 +38,8 @@ TIME_ZONE = "Asia/Shanghai"
 def summary_input(settings: Settings, year: int | None, requested_by: str) -> SummaryInput:
     return SummaryInput(
         year=year,
-        district=settings.bureau_district,
-        bureau=settings.bureau_name,
+        district=settings.district,
+        bureau=settings.bureau,
         requested_by=requested_by,
     )
 
@@ -45,9 +48,9 @@ def schedule(settings: Settings, task_queue: str | None = None) -> Schedule:
     """Early each January in Asia/Shanghai: the summary of the year before."""
     return Schedule(
         action=ScheduleActionStartWorkflow(
-            SummaryWorkflow.run,
+            WORKFLOW_TYPE,
             summary_input(settings, None, "schedule"),
-            id=f"year-end-summary:{settings.bureau_district}",
+            id=f"year-end-summary:{settings.district}",
             task_queue=task_queue or settings.temporal_task_queue,
         ),
         spec=ScheduleSpec(
@@ -88,18 +91,19 @@ async def run_summary(
 ) -> SummaryDocument:
     """One run for ``year``; a second run for the same year at the same time is refused."""
     return await client.execute_workflow(
-        SummaryWorkflow.run,
+        WORKFLOW_TYPE,
         summary_input(settings, year, requested_by),
-        id=f"year-end-summary:{settings.bureau_district}:{year}",
+        id=f"year-end-summary:{settings.district}:{year}",
         task_queue=task_queue or settings.temporal_task_queue,
         id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
         id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-        search_attributes=attributes(settings.bureau_district, year),
+        search_attributes=attributes(settings.district, year),
+        result_type=SummaryDocument,
     )
 
 
 async def latest(engine: AsyncEngine, settings: Settings, year: int) -> SummaryDocument | None:
-    return await summary_store.latest(engine, settings.bureau_district, year)
+    return await summary_store.latest(engine, settings.district, year)
 
 
 def export(document: SummaryDocument, fmt: str) -> bytes:

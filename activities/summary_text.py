@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import tomllib
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 from models.summary import SummaryFigures
 
-DEFAULT_TEMPLATES = Path(__file__).parent / "templates" / "year_end.toml"
+#: The template shipped with the package; ``YINGJI_SUMMARY_TEMPLATE_PATH`` points to an edited copy.
+DEFAULT_TEMPLATES = Path(str(files("yingji.core") / "templates" / "year_end.toml"))
 
 
 def load_templates(path: Path | None = None) -> dict[str, Any]:

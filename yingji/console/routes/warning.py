@@ -1,0 +1,50 @@
+"""Console routes: warning."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from models.warning import AckInput, WarningIssue, WarningView
+from yingji.console.deps import Code, Officer, S, Viewer
+from yingji.services import warning as warnings
+
+router = APIRouter()
+
+
+class WarningRequest(BaseModel):
+    """Issue a warning; the people to call come from the officer roster."""
+
+    warning_id: str = Field(min_length=1, max_length=64, pattern=r"^[^\s:/\x00-\x1f]+$")
+    title: str = Field(min_length=1, max_length=200)
+    district: str | None = Field(
+        default=None, min_length=1, max_length=100, description="default: the configured district"
+    )
+    issued_by: str = Field(min_length=1, max_length=100)
+    units: list[str] | None = Field(default=None, max_length=10_000)
+
+
+@router.get("/api/warnings/{warning_id}")
+async def warning_board(warning_id: Code, _: Viewer, s: S) -> WarningView:
+    return await warnings.show(s.client, warning_id)
+
+
+@router.post("/api/warnings", status_code=201)
+async def warning_issue(data: WarningRequest, _: Officer, s: S) -> WarningView:
+    """Issue a warning: call the A officer of each unit (default: every 街镇)."""
+    district = data.district or s.settings.district
+    targets = await warnings.targets_from_roster(s.engine, district, data.units)
+    issue = WarningIssue(
+        warning_id=data.warning_id,
+        title=data.title,
+        district=district,
+        issued_by=data.issued_by,
+        targets=targets,
+    )
+    await warnings.issue_warning(s.client, s.settings, issue)
+    return await warnings.show(s.client, data.warning_id)
+
+
+@router.post("/api/warnings/{warning_id}/ack")
+async def warning_ack(warning_id: Code, data: AckInput, _: Officer, s: S) -> WarningView:
+    return await warnings.acknowledge(s.client, warning_id, data)
