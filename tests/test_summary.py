@@ -13,6 +13,7 @@ from temporalio.client import Client, ScheduleOverlapPolicy
 from temporalio.testing import WorkflowEnvironment
 
 from activities.summary_text import load_templates, render
+from models.common import CHINA_TZ
 from tests.conftest import make_settings
 from yingji.services import summary as summaries
 from yingji.stores import summary as summary_store
@@ -84,16 +85,31 @@ async def constructed_year(conn, code: str, district: str) -> None:  # type: ign
             {"c": f"{code}-D1", "n": 1, "done": None},
         ],
     )
-    for number, name, relocated in ((13, "贝碧嘉", 15000), (14, "普拉桑", 5574)):
+    # Two typhoons closed within the year; one still open and one closed only in the next year
+    # are not the year's (a summary counts what is over by its end).
+    for number, name, relocated, status, closed_at in (
+        (13, "贝碧嘉", 15000, "closed", T),
+        (14, "普拉桑", 5574, "closed", T),
+        (15, "未结束", 900, "open", None),
+        (16, "跨年", 700, "closed", datetime(2020, 1, 3, tzinfo=CHINA_TZ)),
+    ):
         event = f"2019:{number}"
         await conn.execute(
             text(
                 "INSERT INTO typhoon_event (event_id, workflow_id, year, number, name, district, "
-                "status, level, warning, opened_at) VALUES (:e, :e, 2019, :n, :name, :d, 'closed', "
-                "'none', "
-                "'lifted', :t) ON CONFLICT (event_id) DO UPDATE SET district = :d, name = :name"
+                "status, level, warning, opened_at, closed_at) VALUES (:e, :e, 2019, :n, :name, "
+                ":d, :status, 'none', 'lifted', :t, :closed) ON CONFLICT (event_id) DO UPDATE "
+                "SET district = :d, name = :name, status = :status, closed_at = :closed"
             ),
-            {"e": event, "n": number, "name": name, "d": district, "t": T},
+            {
+                "e": event,
+                "n": number,
+                "name": name,
+                "d": district,
+                "t": T,
+                "status": status,
+                "closed": closed_at,
+            },
         )
         await conn.execute(
             text(
@@ -163,6 +179,7 @@ async def test_a_constructed_year_reads_as_the_bureau_writes(engine, code: str) 
         "发布预警叫应2次，叫应责任人10人次，叫应率90%。",
     ):
         assert sentence in markdown, sentence
+    assert [t.name for t in figures.typhoons] == ["贝碧嘉", "普拉桑"]  # not the open one
     assert figures.plans_made == {"departmental": 1, "overall": 1, "special": 2}
     assert figures.plans_made_by_level == {"district": 4}
     assert (figures.plans_revised, figures.plans_revised_by_level) == (

@@ -54,6 +54,7 @@ _QUERIES = {
         SELECT e.name, e.number, coalesce(t.relocated, 0) AS relocated
         FROM typhoon_event e LEFT JOIN typhoon_totals t ON t.event_id = e.event_id
         WHERE e.year = :year AND e.district = :district
+          AND e.status = 'closed' AND e.closed_at < :end  -- only events over by the year's end
         ORDER BY e.number
     """,
     "reports": """
