@@ -25,6 +25,7 @@ GROUPS: dict[str, tuple[str, str, str]] = {
     "warning": ("yingji.cli.warning", "warning_app", "叫应: call each responsible person."),
     "disaster": ("yingji.cli.disaster", "disaster_app", "Disaster reports (灾情报告)."),
     "summary": ("yingji.cli.summary", "summary_app", "Year-end summaries (年度总结)."),
+    "unit": ("yingji.cli.unit", "unit_app", "Administrative units (行政区划: 市/区/街镇/村居)."),
 }
 
 

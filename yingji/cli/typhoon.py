@@ -166,7 +166,7 @@ def typhoon_level(
 @typhoon_app.command("report")
 def typhoon_report(
     event: Event,
-    unit: Annotated[str, typer.Option(help="街镇 or 村居 code")],
+    unit: Annotated[str, typer.Option(help="街镇 or 村居: its code or its name")],
     report_id: Annotated[str, typer.Option(help="idempotency key of this report")],
     by: Annotated[str, typer.Option(help="报送人")],
     as_of: Annotated[

@@ -23,7 +23,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from yingji.console.deps import Services
-from yingji.console.routes import disaster, drill, plan, summary, typhoon, warning, workflow
+from yingji.console.routes import disaster, drill, plan, summary, typhoon, unit, warning, workflow
 from yingji.core.db import make_engine
 from yingji.core.errors import DomainRefusal
 from yingji.core.logging import get_logger
@@ -35,7 +35,7 @@ STATIC = PathlibPath(__file__).parent / "static"
 log = get_logger("yingji.console")
 
 #: One router per capability, each in ``yingji/console/routes/<kind>.py``.
-ROUTERS = [r.router for r in (workflow, plan, drill, typhoon, warning, disaster, summary)]
+ROUTERS = [r.router for r in (workflow, plan, drill, typhoon, warning, disaster, summary, unit)]
 
 
 def create_app(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, DateTime, Identity, Index, text
+from sqlalchemy import BigInteger, CheckConstraint, Column, DateTime, Identity, Index, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
@@ -168,13 +168,35 @@ class NotificationRow(SQLModel, table=True):
 
 
 class AdminUnit(SQLModel, table=True):
-    """The district's administrative units: 街镇 (town) and the 村居 (village) under them."""
+    """The unit register: a city, its districts, their 街镇 (town) and the 村居 (village) under
+    them. Data only (``yingji unit import``): no migration names a place. A name is unique under
+    its parent (at the top of its district when it has none)."""
 
     __tablename__ = "admin_unit"
+    __table_args__ = (
+        CheckConstraint(
+            "level IN ('city', 'district', 'town', 'village')", name="ck_admin_unit_level"
+        ),
+        Index(
+            "ux_admin_unit_name_under_parent",
+            "district",
+            "parent_code",
+            "name",
+            unique=True,
+            postgresql_where=text("parent_code IS NOT NULL"),
+        ),
+        Index(
+            "ux_admin_unit_name_at_top",
+            "district",
+            "name",
+            unique=True,
+            postgresql_where=text("parent_code IS NULL"),
+        ),
+    )
 
     code: str = Field(primary_key=True, max_length=100)
     name: str
-    level: str = Field(description="town | village")
+    level: str = Field(description="city | district | town | village")
     parent_code: str | None = Field(default=None, index=True, max_length=100)
     district: str = Field(index=True)
 

@@ -24,6 +24,7 @@ from yingji.core.errors import DomainRefusal
 from yingji.core.search import attributes
 from yingji.core.settings import Settings
 from yingji.stores.officer import contacts
+from yingji.stores.unit import resolve_in
 
 #: The workflow type, as ``workflows/warning.py`` registers it; clients start, feed and read
 #: it by name, so they never import the workflow code (a test checks the names).
@@ -50,8 +51,17 @@ async def targets_from_roster(
     engine: AsyncEngine, district: str, units: list[str] | None = None
 ) -> list[CallTarget]:
     """Who answers for each unit: its A officer, backed by its B officer, or by the A officer
-    of the 街镇 above when a 村居 has no B. Default units: the district's 街镇."""
+    of the 街镇 above when a 村居 has no B. Default units: the district's 街镇. A unit is named
+    by its code, or by its name where that names one unit of the district."""
+    codes: list[str] | None = None
     async with engine.connect() as conn:
+        if units is not None:
+            named = await resolve_in(conn, district, units)
+            if named.unknown:
+                raise NoOneToCall(f"units: not in {district}: {', '.join(sorted(named.unknown))}")
+            if named.ambiguous:
+                raise NoOneToCall("; ".join(named.ambiguous.values()))
+            codes = sorted(set(named.codes.values()))
         rows = (
             await conn.execute(
                 text(
@@ -59,13 +69,9 @@ async def targets_from_roster(
                     "AND (CAST(:u AS text[]) IS NULL AND level = 'town' OR code = ANY(:u)) "
                     "ORDER BY code"
                 ),
-                {"d": district, "u": units},
+                {"d": district, "u": codes},
             )
         ).all()
-    if units:
-        missing = sorted(set(units) - {r.code for r in rows})
-        if missing:
-            raise NoOneToCall(f"units: not in {district}: {', '.join(missing)}")
     roster = await contacts(
         engine, [r.code for r in rows] + [r.parent_code for r in rows if r.parent_code]
     )

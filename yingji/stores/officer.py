@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from models.officer import OfficerRow
 from yingji.core.errors import DomainRefusal
 from yingji.core.tables import Officer
+from yingji.stores.unit import resolve_in
 
 COLUMNS = ("unit", "role", "name", "phone", "email", "active")
 _TRUE = {"1", "true", "yes", "y", "是", "在岗", ""}
@@ -56,28 +57,26 @@ def parse_csv(content: str) -> list[OfficerRow]:
     return rows
 
 
-async def import_rows(engine: AsyncEngine, rows: list[OfficerRow]) -> int:
-    """Upsert the roster lines; every unit must be in the registry, or nothing is written."""
+async def import_rows(
+    engine: AsyncEngine, rows: list[OfficerRow], district: str | None = None
+) -> int:
+    """Upsert the roster lines; every unit must be in the registry, or nothing is written.
+
+    A line's unit is a code, or a name that names one unit (in ``district``, or in any district
+    when none is given); the officer is stored under the unit's code."""
     async with engine.begin() as conn:
-        known = set(
-            (
-                await conn.execute(
-                    text("SELECT code FROM admin_unit WHERE code = ANY(:u)"),
-                    {"u": [r.unit for r in rows]},
-                )
-            ).scalars()
-        )
-        unknown = [
-            f"unit: '{r.unit}' is not a registered 街镇/村居" for r in rows if r.unit not in known
-        ]
-        if unknown:
-            raise RosterError(sorted(set(unknown)))
+        named = await resolve_in(conn, district, [r.unit for r in rows])
+        problems = named.problems(district)
+        if problems:
+            raise RosterError(sorted(set(problems)))
         if not rows:
             return 0
         now = datetime.now(UTC)
-        values = [
-            {
-                "unit_code": r.unit,
+        # One row per officer: a unit named once by its name and once by its code is one unit
+        # (the later line wins, as a second import would).
+        values = {
+            (named.codes[r.unit], r.role.value, r.name): {
+                "unit_code": named.codes[r.unit],
                 "role": r.role.value,
                 "name": r.name,
                 "phone": r.phone,
@@ -86,8 +85,8 @@ async def import_rows(engine: AsyncEngine, rows: list[OfficerRow]) -> int:
                 "updated_at": now,
             }
             for r in rows
-        ]
-        stmt = insert(Officer.__table__).values(values)
+        }
+        stmt = insert(Officer.__table__).values(list(values.values()))
         await conn.execute(
             stmt.on_conflict_do_update(
                 index_elements=["unit_code", "role", "name"],
@@ -118,13 +117,13 @@ class Gap:
 
 
 async def gaps(engine: AsyncEngine, district: str) -> list[Gap]:
-    """Units with no active officer at all, or with no active A (primary) officer."""
+    """街镇 and 村居 with no active officer at all, or with no active A (primary) officer."""
     query = """
         SELECT u.code, u.name, u.level,
                bool_or(o.active AND o.role = 'A') AS has_a,
                bool_or(o.active AND o.role = 'B') AS has_b
         FROM admin_unit u LEFT JOIN officer o ON o.unit_code = u.code
-        WHERE u.district = :d
+        WHERE u.district = :d AND u.level IN ('town', 'village')
         GROUP BY u.code, u.name, u.level
         ORDER BY u.code
     """

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-from pydantic import BaseModel, Field
+from typing import Annotated
 
+from fastapi import APIRouter
+from pydantic import Field
+
+from models.common import Model
 from models.warning import AckInput, WarningIssue, WarningView
 from yingji.console.deps import Code, Officer, S, Viewer
 from yingji.services import warning as warnings
@@ -12,8 +15,9 @@ from yingji.services import warning as warnings
 router = APIRouter()
 
 
-class WarningRequest(BaseModel):
-    """Issue a warning; the people to call come from the officer roster."""
+class WarningRequest(Model):
+    """Issue a warning; the people to call come from the officer roster. Text is refused as
+    every boundary model refuses it (no NUL, no lone surrogate)."""
 
     warning_id: str = Field(min_length=1, max_length=64, pattern=r"^[^\s:/\x00-\x1f]+$")
     title: str = Field(min_length=1, max_length=200)
@@ -21,7 +25,9 @@ class WarningRequest(BaseModel):
         default=None, min_length=1, max_length=100, description="default: the configured district"
     )
     issued_by: str = Field(min_length=1, max_length=100)
-    units: list[str] | None = Field(default=None, max_length=10_000)
+    units: list[Annotated[str, Field(min_length=1, max_length=64)]] | None = Field(
+        default=None, max_length=10_000, description="units to call, by code or name"
+    )
 
 
 @router.get("/api/warnings/{warning_id}")

@@ -10,21 +10,6 @@ import sqlmodel
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-JIADING_TOWNS = (
-    "新成路街道",
-    "真新街道",
-    "嘉定镇街道",
-    "南翔镇",
-    "安亭镇",
-    "马陆镇",
-    "徐行镇",
-    "华亭镇",
-    "外冈镇",
-    "江桥镇",
-    "菊园新区",
-    "嘉定工业区",
-)
-
 revision = "0003"
 down_revision = "0002"
 branch_labels = None
@@ -180,22 +165,7 @@ def upgrade() -> None:
         op.f("ix_typhoon_unit_latest_town_code"), "typhoon_unit_latest", ["town_code"], unique=False
     )
     # ### end Alembic commands ###
-    # Jiading's 12 街镇 (DOMAIN.md §5): the default registry for a fresh install.
-    admin_unit = sa.table(
-        "admin_unit",
-        sa.column("code", sa.String),
-        sa.column("name", sa.String),
-        sa.column("level", sa.String),
-        sa.column("parent_code", sa.String),
-        sa.column("district", sa.String),
-    )
-    op.bulk_insert(
-        admin_unit,
-        [
-            {"code": n, "name": n, "level": "town", "parent_code": None, "district": "嘉定区"}
-            for n in JIADING_TOWNS
-        ],
-    )
+    # No unit is seeded: the register is data (`yingji unit import`, see 0008).
 
 
 def downgrade() -> None:
