@@ -76,9 +76,14 @@ class PlanActivities:
                         "plan_code": view.code,
                         "version": r.version,
                         "from_version": r.from_version,
+                        # The revision's own time: a past step's ``at`` (yingji load), so the
+                        # year-end summary counts it in the year it happened.
                         "started_at": r.started_at,
                         "causes": [t.cause.value for t in r.triggers],
-                        "triggers": [t.model_dump(mode="json") for t in r.triggers],
+                        # A trigger's ``at`` only when it had one: live rows stay as they were.
+                        "triggers": [
+                            t.model_dump(mode="json", exclude_none=True) for t in r.triggers
+                        ],
                     }
                     for r in view.revisions
                 ],

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from enum import StrEnum
-from typing import Any, ClassVar, Self
+from typing import Annotated, Any, ClassVar, Self
 
-from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+)
 
 # China has kept UTC+8 without daylight saving since 1991; a fixed offset is exact and needs no
 # tz database inside the workflow sandbox.
@@ -70,3 +78,34 @@ def labelled(cls: type[LabelledEnum], labels: dict[str, str]) -> None:
     if missing:
         raise TypeError(f"{cls.__name__} lacks labels for {sorted(missing)}")
     cls.__labels__ = labels
+
+
+def _plausible_step_time(value: datetime) -> datetime:
+    try:
+        year = value.astimezone(CHINA_TZ).year
+    except OverflowError:
+        year = value.year
+    if not 1949 <= year <= 2100:
+        raise ValueError(f"{value.isoformat()} is not a plausible time (years 1949 to 2100)")
+    return value
+
+
+#: When a step happened (an aware datetime). Given for a past step — a scenario replayed by
+#: ``yingji load`` — so the event is recorded at that time and deadlines are judged against it;
+#: absent, the step happens when the workflow receives it.
+StepTime = Annotated[AwareDatetime, AfterValidator(_plausible_step_time)]
+
+
+def step_time_field() -> Any:
+    return Field(
+        default=None,
+        description="when the step happened, for a past step (e.g. 2022-09-14T23:00:00+08:00); "
+        "default: when it arrives",
+    )
+
+
+class EndHistory(Model):
+    """Sent by ``yingji load`` after a historical workflow's last step: the past is loaded,
+    deadlines that fell due since the last step are judged against today, the clock runs."""
+
+    by: str = Field(default="load", min_length=1)

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from models.common import LabelledEnum, Model, labelled
+from models.common import LabelledEnum, Model, StepTime, labelled, step_time_field
 
 
 class DrillType(LabelledEnum):
@@ -120,6 +120,7 @@ class DrillCreate(Model):
     site: str = Field(min_length=1)
     scheduled_on: date
     programme_id: str | None = None
+    at: StepTime | None = step_time_field()
 
     @model_validator(mode="after")
     def _plans_listed_once(self) -> DrillCreate:
@@ -139,19 +140,24 @@ class PostponeInput(Model):
     new_date: date
     reason: str = Field(min_length=1)
     by: str = Field(min_length=1)
+    at: StepTime | None = step_time_field()
 
 
 class CancelInput(Model):
     reason: str = Field(min_length=1)
     by: str = Field(min_length=1)
+    at: StepTime | None = step_time_field()
 
 
 class ConductInput(Model):
-    conducted_on: date | None = Field(default=None, description="default today (CST)")
+    conducted_on: date | None = Field(
+        default=None, description="default the day of `at`, or today (CST)"
+    )
     participant_count: int = Field(ge=0, le=1_000_000)
     segments: list[str] = Field(default_factory=list, description="演练科目")
     observations: str = ""
     by: str = Field(min_length=1)
+    at: StepTime | None = step_time_field()
 
 
 class FindingInput(Model):
@@ -176,6 +182,7 @@ class DrillEvaluateInput(Model):
     findings: list[FindingInput] = Field(default_factory=list)
     actions: list[ActionInput] = Field(default_factory=list)
     evaluated_on: date | None = None
+    at: StepTime | None = step_time_field()
 
     @model_validator(mode="after")
     def _actions_refer_to_findings(self) -> DrillEvaluateInput:
@@ -196,6 +203,7 @@ class ActionDoneInput(Model):
     by: str = Field(min_length=1)
     note: str = ""
     done_on: date | None = None
+    at: StepTime | None = step_time_field()
 
 
 # -- state and records --
@@ -263,6 +271,12 @@ class DrillState(Model):
     findings: list[Finding] = Field(default_factory=list)
     actions: list[CorrectiveAction] = Field(default_factory=list)
     seq: int = 0
+    # Added after histories were recorded: defaults keep old payloads decodable on replay.
+    #: Loaded from a scenario (``yingji load``): no clock-driven reminder or deadline until the
+    #: load ends (``end_history``); each step's ``at`` decides what fell due before it.
+    historical: bool = False
+    #: When the latest event was recorded; a step's ``at`` may not be earlier.
+    last_at: datetime | None = None
 
 
 class DrillWorkflowInput(Model):
@@ -270,6 +284,8 @@ class DrillWorkflowInput(Model):
     rules: DrillRules = Field(default_factory=DrillRules)
     state: DrillState | None = None
     outbox: list[DrillEvent] = Field(default_factory=list)
+    #: A past drill replayed by ``yingji load`` (see DrillState.historical).
+    historical: bool = False
 
     @model_validator(mode="after")
     def _one_of(self) -> DrillWorkflowInput:

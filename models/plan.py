@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from models.common import LabelledEnum, Model, labelled
+from models.common import LabelledEnum, Model, StepTime, labelled, step_time_field
 
 
 class PlanKind(LabelledEnum):
@@ -195,6 +195,7 @@ class PlanCreate(Model):
     level: PlanLevel
     unit: str = Field(min_length=1, max_length=100, description="制定单位")
     drafter: str = Field(min_length=1, max_length=100)
+    at: StepTime | None = step_time_field()
 
 
 class PlanRules(Model):
@@ -207,12 +208,14 @@ class PlanRules(Model):
 class SubmitDraft(Model):
     by: str = Field(min_length=1)
     note: str = ""
+    at: StepTime | None = step_time_field()
 
 
 class ReviewInput(Model):
     reviewer: str = Field(min_length=1)
     opinion: str = Field(min_length=1)
     outcome: ReviewOutcome
+    at: StepTime | None = step_time_field()
 
 
 class ApproveInput(Model):
@@ -222,19 +225,26 @@ class ApproveInput(Model):
         default=False, description="集体讨论 (required for major plans such as overall plans)"
     )
     opinion: str = ""
+    at: StepTime | None = step_time_field()
 
 
 class IssueInput(Model):
     document_number: str = Field(min_length=1, description="文号, e.g. 嘉府办发〔2024〕12号")
     issuer: str = Field(min_length=1)
-    issued_on: date | None = Field(default=None, description="印发日期; default today (CST)")
+    issued_on: date | None = Field(
+        default=None, description="印发日期; default the day of `at`, or today (CST)"
+    )
+    at: StepTime | None = step_time_field()
 
 
 class FileInput(Model):
     filed_with: str = Field(min_length=1, description="备案机关")
     filed_by: str = Field(min_length=1)
-    filed_on: date | None = Field(default=None, description="备案日期; default today (CST)")
+    filed_on: date | None = Field(
+        default=None, description="备案日期; default the day of `at`, or today (CST)"
+    )
     receipt_number: str = ""
+    at: StepTime | None = step_time_field()
 
 
 class EvaluateInput(Model):
@@ -244,6 +254,7 @@ class EvaluateInput(Model):
     cause: RevisionCause | None = Field(
         default=None, description="revision cause when the outcome is 'revise' (default: other)"
     )
+    at: StepTime | None = step_time_field()
 
 
 class RevisionTrigger(Model):
@@ -253,11 +264,13 @@ class RevisionTrigger(Model):
     trigger_id: str = Field(
         min_length=1, description="idempotency key: a repeated trigger id is recorded once"
     )
+    at: StepTime | None = step_time_field()
 
 
 class CloseInput(Model):
     by: str = Field(min_length=1)
     reason: str = Field(min_length=1)
+    at: StepTime | None = step_time_field()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -353,6 +366,14 @@ class PlanState(Model):
     draft_triggers: list[RevisionTrigger] = Field(default_factory=list)
     seen_trigger_ids: list[str] = Field(default_factory=list)
     seq: int = 0
+    # Added after histories were recorded: defaults keep old payloads decodable on replay.
+    #: Loaded from a scenario (``yingji load``): no clock-driven deadline until the load ends
+    #: (``end_history``); each step's ``at`` decides what fell due before it.
+    historical: bool = False
+    #: When the latest event was recorded; a step's ``at`` may not be earlier.
+    last_at: datetime | None = None
+    #: When the next version's drafting begins, for a revision started by a past step.
+    draft_at: datetime | None = None
 
 
 class PlanWorkflowInput(Model):
@@ -363,6 +384,8 @@ class PlanWorkflowInput(Model):
     state: PlanState | None = None
     #: Events not yet projected when the previous run handed over (normally empty).
     outbox: list[PlanEvent] = Field(default_factory=list)
+    #: A past plan replayed by ``yingji load`` (see PlanState.historical).
+    historical: bool = False
 
     @model_validator(mode="after")
     def _one_of(self) -> PlanWorkflowInput:

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import AwareDatetime, Field, model_validator
 
-from models.common import LabelledEnum, Model, labelled
+from models.common import LabelledEnum, Model, StepTime, labelled, step_time_field
 
 
 class ResponseLevel(LabelledEnum):
@@ -113,6 +113,7 @@ class TyphoonOpen(Model):
     opened_by: str = Field(min_length=1)
     level: ResponseLevel = ResponseLevel.NONE
     warning: WarningColour = WarningColour.NONE
+    at: StepTime | None = step_time_field()
 
     @property
     def event_id(self) -> str:
@@ -131,11 +132,13 @@ class LevelChange(Model):
     warning: WarningColour
     by: str = Field(min_length=1)
     note: str = ""
+    at: StepTime | None = step_time_field()
 
 
 class CloseTyphoon(Model):
     by: str = Field(min_length=1)
     note: str = ""
+    at: StepTime | None = step_time_field()
 
 
 class UnitReport(Model):
@@ -211,6 +214,12 @@ class TyphoonState(Model):
     reports_applied: int = 0
     closed_at: datetime | None = None
     seq: int = 0
+    # Added after histories were recorded: defaults keep old payloads decodable on replay.
+    #: Loaded from a scenario (``yingji load``): an opening without ``at`` has no known time,
+    #: so the first level change may be earlier than it.
+    historical: bool = False
+    #: When the latest level change (or the opening) was recorded; an ``at`` may not be earlier.
+    last_at: datetime | None = None
 
 
 class TyphoonWorkflowInput(Model):
@@ -218,6 +227,8 @@ class TyphoonWorkflowInput(Model):
     rules: TyphoonRules = Field(default_factory=TyphoonRules)
     state: TyphoonState | None = None
     outbox: list[TyphoonEvent] = Field(default_factory=list)
+    #: A past typhoon replayed by ``yingji load`` (see TyphoonState.historical).
+    historical: bool = False
 
     @model_validator(mode="after")
     def _one_of(self) -> TyphoonWorkflowInput:

@@ -159,10 +159,25 @@ def kill(process: subprocess.Popen[bytes]) -> None:
     process.wait()
 
 
+JIADING_UNITS = ROOT / "examples" / "jiading-units.csv"
+
+
+async def jiading_units(engine: AsyncEngine) -> None:
+    """Register 嘉定区's 12 街镇 (JD-01…JD-12) from the example file, as an operator would;
+    idempotent. No migration seeds them any more."""
+    from yingji.services import unit as units
+
+    await units.import_csv(engine, JIADING_UNITS.read_bytes())
+
+
 async def new_event(
     engine: AsyncEngine, name: str = "贝碧嘉", district: str = "嘉定区", year: int | None = None
 ) -> TyphoonOpen:
-    """A typhoon (year, number) that no test has used, in this run or in the database."""
+    """A typhoon (year, number) that no test has used, in this run or in the database.
+
+    In 嘉定区 (the default) its units are the example register's 街镇, imported first."""
+    if district == "嘉定区":
+        await jiading_units(engine)
     async with engine.connect() as conn:
         taken = set((await conn.execute(text("SELECT event_id FROM typhoon_event"))).scalars())
     taken |= _EVENTS_USED

@@ -15,7 +15,7 @@ import asyncio
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pgserver
@@ -49,10 +49,12 @@ from models.drill import (
     Severity,
 )
 from models.plan import (
+    ApproveInput,
     CloseInput,
     EvaluateInput,
     EvaluationOutcome,
     FileInput,
+    IssueInput,
     ReviewInput,
     ReviewOutcome,
     RevisionCause,
@@ -154,6 +156,131 @@ async def withdrawn(env: WorkflowEnvironment, code: str) -> None:
     await h.execute_update(PlanWorkflow.submit, SubmitDraft(by="张敏"))
     await h.execute_update(PlanWorkflow.withdraw, CloseInput(by="张敏", reason="并入总体预案"))
     await h.result()
+
+
+def _at(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+async def plan_historical(env: WorkflowEnvironment, code: str) -> str:
+    """A past plan as ``yingji load`` drives it: every step with its time, the evaluation fallen
+    due (and overdue) before a late evaluation, a timed revision cause, then ``end_history``."""
+    from yingji.services import plan as plans
+
+    client = env.client
+    create = flood_plan(code).model_copy(update={"at": _at("2022-03-01T09:00:00+08:00")})
+    await create_plan(client, make_settings(), create, task_queue=QUEUE, historical=True)
+    steps: list[tuple[str, object]] = [
+        ("submit", SubmitDraft(by="张敏", at=_at("2022-03-15T10:00:00+08:00"))),
+        *[
+            (
+                "review",
+                ReviewInput(reviewer=who, opinion="同意", outcome=ReviewOutcome.PASS, at=_at(when)),
+            )
+            for who, when in (
+                ("区水务局", "2022-04-01T10:00:00+08:00"),
+                ("专家组", "2022-04-15T10:00:00+08:00"),
+                ("区司法局", "2022-05-05T10:00:00+08:00"),
+            )
+        ],
+        (
+            "approve",
+            ApproveInput(
+                approver="区政府常务会议",
+                collective_discussion=True,
+                at=_at("2022-05-18T15:00:00+08:00"),
+            ),
+        ),
+        (
+            "issue",
+            IssueInput(
+                document_number="嘉府办发〔2022〕99号",
+                issuer="区政府办公室",
+                at=_at("2022-05-20T10:00:00+08:00"),
+            ),
+        ),
+        (
+            "file",
+            FileInput(
+                filed_with="上海市应急管理局", filed_by="张敏", at=_at("2022-06-08T11:00:00+08:00")
+            ),
+        ),
+        (
+            "evaluate",
+            EvaluateInput(
+                evaluator="第三方评估组",
+                outcome=EvaluationOutcome.STILL_VALID,
+                findings="适用",
+                at=_at("2025-06-01T10:00:00+08:00"),
+            ),
+        ),
+    ]
+    for i, (action, data) in enumerate(steps):
+        await plans.act(client, code, action, data, f"rec:{code}:{i}")
+    await plans.trigger_revision(
+        client,
+        code,
+        RevisionTrigger(
+            cause=RevisionCause.LAW_CHANGED,
+            detail="上位法修订",
+            source="值班员",
+            trigger_id="law-2025",
+            at=_at("2025-07-01T09:00:00+08:00"),
+        ),
+        f"rec:{code}:trigger",
+    )
+    await eventually(lambda: view(client, code), lambda v: v.version == 2)
+    await plans.end_history(client, code, f"rec:{code}:end")
+    return f"plan:{code}"
+
+
+async def drill_historical(env: WorkflowEnvironment, code: str) -> str:
+    """A past drill held late, evaluated late, an action overdue by the end of the load
+    (``end_history``), then done live: the drill closes."""
+    from yingji.services import drill as drills
+
+    client = env.client
+    drill = DrillCreate(
+        code=code,
+        name="嘉安-2023",
+        drill_type=DrillType.COMPREHENSIVE,
+        scenario="持续强降雨",
+        organiser="嘉定区应急管理局",
+        participants=["嘉定区水务局"],
+        site="远香湖",
+        scheduled_on=date(2023, 6, 15),
+        at=_at("2023-05-01T09:00:00+08:00"),
+    )
+    await create_drill(client, make_settings(), drill, task_queue=QUEUE, historical=True)
+    h = drill_handle(client, code)
+    await h.execute_update(
+        DrillWorkflow.conduct,
+        ConductInput(participant_count=320, by="指挥部", at=_at("2023-06-20T16:00:00+08:00")),
+    )
+    await h.execute_update(
+        DrillWorkflow.evaluate,
+        DrillEvaluateInput(
+            evaluator="第三方评估组",
+            summary="总体成功",
+            findings=[
+                FindingInput(
+                    severity=Severity.LOW,
+                    category=FindingCategory.EQUIPMENT,
+                    description="物资台账不全",
+                )
+            ],
+            actions=[
+                ActionInput(
+                    finding=1, description="建立电子台账", owner="区应急局", due_on=date(2023, 8, 1)
+                )
+            ],
+            at=_at("2023-07-20T10:00:00+08:00"),
+        ),
+    )
+    await drills.end_history(client, code, f"rec:{code}:end")
+    await h.execute_update(DrillWorkflow.action_done, ActionDoneInput(action=1, by="区应急局"))
+    await h.result()
+    return f"drill:{code}"
 
 
 async def drill_closed(env: WorkflowEnvironment, code: str) -> str:
@@ -412,6 +539,9 @@ SCENARIOS: dict[str, Callable[[WorkflowEnvironment, str], Awaitable[str]]] = {
     # above replay the old branch, this one the new.
     "plan_staged": _plan(withdrawn),
     "drill_closed": drill_closed,
+    # Recorded after steps took their time (``at``) and loads became historical.
+    "plan_historical": plan_historical,
+    "drill_historical": drill_historical,
     "drill_cancelled": drill_cancelled,
     "programme_year": programme,
     "typhoon_closed": typhoon_closed,

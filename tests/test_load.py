@@ -8,6 +8,7 @@ import pytest
 from models.disaster import ReportKind, ReportStatus
 from models.plan import PlanStage
 from models.warning import CallStatus
+from tests.helpers import JIADING_UNITS
 from tests.stack import MEIHUA, database_state, fresh_stack, load_file
 from worker import build_worker
 from yingji import loader as scenario
@@ -15,7 +16,9 @@ from yingji.services import disaster as disasters
 from yingji.services import drill as drills
 from yingji.services import plan as plans
 from yingji.services import typhoon as typhoons
+from yingji.services import unit as unit_service
 from yingji.services import warning as warnings
+from yingji.stores import officer as roster
 
 
 async def test_meihua_loads_exactly_and_twice_changes_nothing(database_url: str) -> None:
@@ -43,6 +46,17 @@ async def test_meihua_loads_exactly_and_twice_changes_nothing(database_url: str)
             assert t.relocated == t.centralized + t.dispersed
             assert t.units_reported == 12 and len(board.towns) == 12
             assert board.status.value == "closed"
+
+            # The register is the file's 12 街镇 (no migration adds any), each with its officers;
+            # the example register (examples/jiading-units.csv) is the same 12, so importing it
+            # changes nothing.
+            towns = await unit_service.list_units(stack.engine, "嘉定区")
+            assert [(u.code, u.level) for u in towns] == [
+                (f"JD-{i:02d}", "town") for i in range(1, 13)
+            ]
+            assert await roster.gaps(stack.engine, "嘉定区") == []
+            result = await unit_service.import_csv(stack.engine, JIADING_UNITS.read_bytes())
+            assert (result.created, result.updated, result.unchanged) == (0, 0, 12)
 
             # The disaster process: 受灾 24,523 = 8,982 + 15,541, the 核报 taking 转移安置 from
             # the tally; losses 281.01 万元 = 30.00 + 245.71 + 5.30.

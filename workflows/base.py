@@ -9,7 +9,7 @@ hand-over travel to the next run in its input, so a stream of signals cannot del
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, time
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from temporalio import workflow
@@ -38,15 +38,53 @@ def today_in_china() -> Any:
     return workflow.now().astimezone(CHINA_TZ).date()
 
 
-def check_past_date(field: str, value: Any, not_before: Any = None) -> None:
-    """``value`` (a date or None) must not be in the future nor before ``not_before``."""
+#: How far ahead of the workflow's clock a step's ``at`` may be (clocks differ a little).
+FUTURE_SLACK = timedelta(minutes=10)
+
+
+def china_time(at: datetime) -> str:
+    return at.astimezone(CHINA_TZ).isoformat()
+
+
+def step_day(at: datetime | None) -> date:
+    """The day (China time) of a step: the day of its ``at``, or today."""
+    return at.astimezone(CHINA_TZ).date() if at is not None else today_in_china()
+
+
+def check_step_time(at: datetime | None, previous: datetime | None) -> None:
+    """A step's ``at`` may be neither in the future nor earlier than the previous step."""
+    if at is None:
+        return
+    now = workflow.now()
+    if at > now + FUTURE_SLACK:
+        raise invalid(f"at: {china_time(at)} is in the future (now is {china_time(now)})")
+    if previous is not None and at < previous:
+        raise invalid(
+            f"at: earlier than the previous step ({china_time(previous)}); got {china_time(at)}"
+        )
+
+
+def check_past_date(field: str, value: Any, not_before: Any = None, at: Any = None) -> None:
+    """``value`` (a date or None) must not be in the future nor before ``not_before``; with
+    ``at`` (a past step's time) not after that step's day either."""
     if value is None:
         return
+    if at is not None:
+        day = step_day(at)
+        if value > day:
+            raise invalid(f"{field}: {value} is after the step's own day ({day}, from at)")
     today = today_in_china()
     if value > today:
         raise invalid(f"{field}: {value} is in the future (today is {today})")
     if not_before is not None and value < not_before:
         raise invalid(f"{field}: {value} is before {not_before}")
+
+
+def clamp_time(moment: datetime, not_before: datetime | None, not_after: datetime) -> datetime:
+    """When a deadline recorded late is logged: its own moment, kept in the log's order."""
+    if not_before is not None and moment < not_before:
+        moment = not_before
+    return min(moment, not_after)
 
 
 def start_of(day: Any) -> datetime:
@@ -59,6 +97,9 @@ class OutboxWorkflow:
 
     _outbox: list[Any]
     _projected_seq: int
+    #: Set to make the loop look at its deadlines again (say, when a workflow leaves
+    #: historical mode and its clock starts running).
+    _rewake: bool = False
 
     def _init_outbox(self, carried: list[Any], last_seq: int) -> None:
         self._outbox = list(carried)
@@ -97,9 +138,12 @@ class OutboxWorkflow:
                 continue
             timeout = None if wake_at is None else wake_at - workflow.now()
             try:
-                await workflow.wait_condition(lambda: bool(self._outbox) or stop(), timeout=timeout)
+                await workflow.wait_condition(
+                    lambda: bool(self._outbox) or stop() or self._rewake, timeout=timeout
+                )
             except TimeoutError:
                 await self._on_deadline()
+            self._rewake = False
         await self._drain()
 
     async def _drain(self) -> None:

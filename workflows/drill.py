@@ -19,11 +19,15 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
 from workflows.base import (
+    FUTURE_SLACK,
     OutboxWorkflow,
     check_past_date,
+    check_step_time,
+    clamp_time,
     invalid,
     require_action,
     start_of,
+    step_day,
     today_in_china,
 )
 from workflows.plan import PlanWorkflow
@@ -32,7 +36,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.drill import DrillActivities
     from activities.notify import NotifierActivities
     from activities.programme import programme_dates
-    from models.common import CHINA_TZ
+    from models.common import CHINA_TZ, EndHistory
     from models.drill import (
         DRILL_ALLOWED,
         DRILL_TERMINAL,
@@ -79,15 +83,25 @@ class DrillWorkflow(OutboxWorkflow):
             self._init_outbox(data.outbox, self.s.seq)
             return
         assert data.create is not None
+        planned_at = data.create.at
+        if planned_at is not None and planned_at > workflow.now() + FUTURE_SLACK:
+            planned_at = None  # the services refuse it; a client that did not is timed now
         self.s = DrillState(
-            drill=data.create, rules=data.rules, scheduled_on=data.create.scheduled_on
+            drill=data.create,
+            rules=data.rules,
+            scheduled_on=data.create.scheduled_on,
+            historical=data.historical,
         )
         self._init_outbox([], 0)
         self._emit(
             "planned",
             data.create.organiser,
             {"scheduled_on": data.create.scheduled_on.isoformat(), "type": data.create.drill_type},
+            at=planned_at,
         )
+        if data.historical and planned_at is None:
+            # A past drill whose planning time is not known: its steps may be earlier.
+            self.s.last_at = None
 
     @workflow.run
     async def run(self, data: DrillWorkflowInput) -> DrillOutcome:
@@ -136,7 +150,81 @@ class DrillWorkflow(OutboxWorkflow):
         return wakes
 
     def _next_wake(self) -> datetime | None:
+        if self.s.historical:
+            return None  # a past drill: each step's ``at`` decides what fell due (_catch_up)
         return min(self._wakes(), default=None)
+
+    def _deadlines(self) -> list[tuple[datetime, str, int | str | None]]:
+        """Every deadline still ahead of a historical drill: (moment, what, which)."""
+        s = self.s
+        out: list[tuple[datetime, str, int | str | None]] = [
+            (at, "reminder", key) for at, key, _ in self._due_reminders()
+        ]
+        if s.stage is DrillStage.PLANNED and not s.date_passed_unconducted:
+            out.append((start_of(s.scheduled_on + timedelta(days=1)), "date_passed", None))
+        if s.stage is DrillStage.CONDUCTED and s.evaluation_due and not s.evaluation_overdue:
+            out.append((start_of(s.evaluation_due + timedelta(days=1)), "evaluation_overdue", None))
+        if s.stage is DrillStage.EVALUATED:
+            out += [
+                (start_of(a.due_on + timedelta(days=1)), "action_overdue", a.number)
+                for a in s.actions
+                if a.done_on is None and not a.overdue
+            ]
+        return sorted(out, key=lambda d: d[0])
+
+    def _catch_up(
+        self,
+        until: datetime,
+        met: tuple[str, int | str | None] | None = None,
+        reminders: bool = True,
+    ) -> None:
+        """Historical mode: apply, in order, every deadline that fell due by ``until`` (the time
+        of the step about to be applied), each logged at its own moment. ``met`` is the deadline
+        this step meets: the step judges it against its own date. A past reminder is marked, not
+        sent: nobody is reminded now of a drill in the past."""
+        if not self.s.historical:
+            return
+        for moment, what, which in self._deadlines():
+            if moment > until or (what, which) == met:
+                continue
+            if what == "reminder" and not reminders:
+                continue
+            self._fire(what, which, clamp_time(moment, self.s.last_at, until))
+
+    def _fire(self, what: str, which: int | str | None, at: datetime) -> None:
+        s = self.s
+        if what == "reminder":
+            assert isinstance(which, str)
+            s.reminders_sent.append(which)
+        elif what == "date_passed":
+            s.date_passed_unconducted = True
+            self._emit(
+                "date_passed_unconducted", "system", {"scheduled_on": str(s.scheduled_on)}, at=at
+            )
+        elif what == "evaluation_overdue":
+            assert s.evaluation_due is not None
+            s.evaluation_overdue = True
+            self._emit("evaluation_overdue", "system", {"due": s.evaluation_due.isoformat()}, at=at)
+        elif what == "action_overdue":
+            a = s.actions[int(which or 0) - 1]
+            a.overdue = True
+            self._emit(
+                "action_overdue",
+                "system",
+                {"action": a.number, "owner": a.owner, "due_on": a.due_on.isoformat()},
+                at=at,
+            )
+
+    def _step(self, at: datetime | None, met: tuple[str, int | str | None] | None = None) -> None:
+        """Before a step is applied: in historical mode, what fell due before it."""
+        self._catch_up(at or workflow.now(), met)
+
+    def _late(self, what: str, which: int | None, moment: datetime, at: datetime | None) -> None:
+        """Historical mode: a step met its deadline late (by its own date); log the overdue as
+        the clock would have, at the moment it fell due."""
+        if self.s.historical:
+            until = at or workflow.now()
+            self._fire(what, which, clamp_time(moment, self.s.last_at, until))
 
     async def _on_deadline(self) -> None:
         s = self.s
@@ -199,12 +287,18 @@ class DrillWorkflow(OutboxWorkflow):
 
     # -- state changes --------------------------------------------------------------------------
 
-    def _emit(self, kind: str, actor: str, detail: dict | None = None) -> int:
+    def _emit(
+        self, kind: str, actor: str, detail: dict | None = None, at: datetime | None = None
+    ) -> int:
+        """Record an event at ``at`` (a past step's time) or now."""
+        when = at or workflow.now()
         self.s.seq += 1
+        if self.s.last_at is None or when > self.s.last_at:
+            self.s.last_at = when
         self._outbox.append(
             DrillEvent(
                 seq=self.s.seq,
-                at=workflow.now(),
+                at=when,
                 kind=kind,
                 stage=self.s.stage,
                 actor=actor,
@@ -222,16 +316,17 @@ class DrillWorkflow(OutboxWorkflow):
         await self._projected(seq)
         return self._view()
 
-    def _close_if_done(self) -> None:
+    def _close_if_done(self, at: datetime | None = None) -> None:
         if self.s.stage is DrillStage.EVALUATED and all(a.done_on for a in self.s.actions):
             self.s.stage = DrillStage.CLOSED
-            self._emit("closed", "system", {"actions": len(self.s.actions)})
+            self._emit("closed", "system", {"actions": len(self.s.actions)}, at=at)
 
     # -- updates --------------------------------------------------------------------------------
 
     @workflow.update
     async def postpone(self, data: PostponeInput) -> DrillView:
         self._validate_postpone(data)
+        self._step(data.at)
         s = self.s
         s.postponements.append(
             {
@@ -247,13 +342,19 @@ class DrillWorkflow(OutboxWorkflow):
             "postponed",
             data.by,
             {"from": old.isoformat(), "to": data.new_date.isoformat(), "reason": data.reason},
+            at=data.at,
         )
         return await self._done(seq)
 
     @postpone.validator
     def _validate_postpone(self, data: PostponeInput) -> None:
         self._require(DrillAction.POSTPONE)
-        if data.new_date < today_in_china():
+        check_step_time(data.at, self.s.last_at)
+        if data.at is not None:
+            day = step_day(data.at)
+            if data.new_date < day:
+                raise invalid(f"new_date: {data.new_date} is before the step's own day ({day})")
+        elif data.new_date < today_in_china():
             raise invalid(f"new_date: {data.new_date} is in the past (today is {today_in_china()})")
         if data.new_date == self.s.scheduled_on:
             raise invalid(f"new_date: the drill is already on {data.new_date}")
@@ -261,18 +362,26 @@ class DrillWorkflow(OutboxWorkflow):
     @workflow.update
     async def cancel(self, data: CancelInput) -> DrillView:
         self._require(DrillAction.CANCEL)
+        self._step(data.at)
         self.s.stage = DrillStage.CANCELLED
-        return await self._done(self._emit("cancelled", data.by, {"reason": data.reason}))
+        return await self._done(
+            self._emit("cancelled", data.by, {"reason": data.reason}, at=data.at)
+        )
 
     @cancel.validator
     def _validate_cancel(self, data: CancelInput) -> None:
         self._require(DrillAction.CANCEL)
+        check_step_time(data.at, self.s.last_at)
 
     @workflow.update
     async def conduct(self, data: ConductInput) -> DrillView:
         self._validate_conduct(data)
+        # Whether the date passed undrilled is judged by the day it was conducted.
+        self._step(data.at, met=("date_passed", None))
         s = self.s
-        conducted_on = data.conducted_on or today_in_china()
+        conducted_on = data.conducted_on or step_day(data.at)
+        if conducted_on > s.scheduled_on and not s.date_passed_unconducted:
+            self._late("date_passed", None, start_of(s.scheduled_on + timedelta(days=1)), data.at)
         s.conduct = Conduct(
             conducted_on=conducted_on,
             participant_count=data.participant_count,
@@ -290,26 +399,38 @@ class DrillWorkflow(OutboxWorkflow):
                 "segments": data.segments,
                 "evaluation_due": s.evaluation_due.isoformat(),
             },
+            at=data.at,
         )
         return await self._done(seq)
 
     @conduct.validator
     def _validate_conduct(self, data: ConductInput) -> None:
         self._require(DrillAction.CONDUCT)
-        check_past_date("conducted_on", data.conducted_on)
+        check_step_time(data.at, self.s.last_at)
+        check_past_date("conducted_on", data.conducted_on, at=data.at)
 
     @workflow.update
     async def evaluate(self, data: DrillEvaluateInput) -> DrillView:
         self._validate_evaluate(data)
+        # Whether the report was late is judged by the day it was made.
+        self._step(data.at, met=("evaluation_overdue", None))
         s = self.s
         assert s.conduct is not None
-        evaluated_on = data.evaluated_on or today_in_china()
+        evaluated_on = data.evaluated_on or step_day(data.at)
+        late = bool(s.evaluation_due and evaluated_on > s.evaluation_due)
+        if late and s.evaluation_due and not s.evaluation_overdue:
+            self._late(
+                "evaluation_overdue",
+                None,
+                start_of(s.evaluation_due + timedelta(days=1)),
+                data.at,
+            )
         s.evaluation = Evaluation(
             evaluator=data.evaluator,
             third_party=data.third_party,
             summary=data.summary,
             evaluated_on=evaluated_on,
-            late=bool(s.evaluation_due and evaluated_on > s.evaluation_due),
+            late=late,
         )
         s.findings = [
             Finding(number=i, **f.model_dump()) for i, f in enumerate(data.findings, start=1)
@@ -334,18 +455,20 @@ class DrillWorkflow(OutboxWorkflow):
                 "actions": len(s.actions),
                 "late": s.evaluation.late,
             },
+            at=data.at,
         )
         for finding in s.findings:
             if finding.plan_defect and finding.plan_code:
-                await self._reopen_plan(finding)
-        self._close_if_done()
+                await self._reopen_plan(finding, data.at)
+        self._close_if_done(data.at)
         return await self._done(self.s.seq)
 
     @evaluate.validator
     def _validate_evaluate(self, data: DrillEvaluateInput) -> None:
         self._require(DrillAction.EVALUATE)
+        check_step_time(data.at, self.s.last_at)
         conducted_on = self.s.conduct.conducted_on if self.s.conduct else None
-        check_past_date("evaluated_on", data.evaluated_on, conducted_on)
+        check_past_date("evaluated_on", data.evaluated_on, conducted_on, at=data.at)
         linked = self.s.drill.linked_plans
         for i, f in enumerate(data.findings):
             if f.plan_defect and f.plan_code not in linked:
@@ -359,14 +482,17 @@ class DrillWorkflow(OutboxWorkflow):
                     f"actions[{i}].due_on: {a.due_on} is before the drill ({conducted_on})"
                 )
 
-    async def _reopen_plan(self, finding: Finding) -> None:
-        """Signal the linked plan: 在应急演练中发现问题需要作出重大调整."""
+    async def _reopen_plan(self, finding: Finding, at: datetime | None = None) -> None:
+        """Signal the linked plan: 在应急演练中发现问题需要作出重大调整.
+
+        A past evaluation (``at``) gives the cause its time; the plan uses it if it can."""
         d = self.s.drill
         trigger = RevisionTrigger(
             cause=RevisionCause.RESPONSE_OR_DRILL_FINDINGS,
             detail=f"{d.name}演练发现：{finding.description}",
             source=f"drill:{d.code}",
             trigger_id=f"drill:{d.code}:finding:{finding.number}",
+            at=at,
         )
         handle = workflow.get_external_workflow_handle_for(
             PlanWorkflow.run, f"plan:{finding.plan_code}"
@@ -378,6 +504,7 @@ class DrillWorkflow(OutboxWorkflow):
                 "plan_revision_requested",
                 "system",
                 {"plan": finding.plan_code, "finding": finding.number},
+                at=at,
             )
         except ApplicationError as err:
             finding.plan_notify_error = str(err)
@@ -388,14 +515,24 @@ class DrillWorkflow(OutboxWorkflow):
                 "plan_revision_request_failed",
                 "system",
                 {"plan": finding.plan_code, "finding": finding.number, "error": str(err)},
+                at=at,
             )
 
     @workflow.update
     async def action_done(self, data: ActionDoneInput) -> DrillView:
         self._validate_action_done(data)
+        # Whether this action was overdue is judged by the day it was done.
+        self._step(data.at, met=("action_overdue", data.action))
         s = self.s
         action = s.actions[data.action - 1]
-        action.done_on = data.done_on or today_in_china()
+        action.done_on = data.done_on or step_day(data.at)
+        if action.done_on > action.due_on and not action.overdue:
+            self._late(
+                "action_overdue",
+                action.number,
+                start_of(action.due_on + timedelta(days=1)),
+                data.at,
+            )
         action.done_by = data.by
         action.note = data.note
         self._emit(
@@ -406,13 +543,15 @@ class DrillWorkflow(OutboxWorkflow):
                 "done_on": action.done_on.isoformat(),
                 "was_overdue": action.overdue,
             },
+            at=data.at,
         )
-        self._close_if_done()
+        self._close_if_done(data.at)
         return await self._done(s.seq)
 
     @action_done.validator
     def _validate_action_done(self, data: ActionDoneInput) -> None:
         self._require(DrillAction.ACTION_DONE)
+        check_step_time(data.at, self.s.last_at)
         if data.action > len(self.s.actions):
             raise invalid(
                 f"action: no corrective action {data.action} (there are {len(self.s.actions)})"
@@ -420,7 +559,19 @@ class DrillWorkflow(OutboxWorkflow):
         if self.s.actions[data.action - 1].done_on is not None:
             raise invalid(f"action: corrective action {data.action} is already done")
         conducted_on = self.s.conduct.conducted_on if self.s.conduct else None
-        check_past_date("done_on", data.done_on, conducted_on)
+        check_past_date("done_on", data.done_on, conducted_on, at=data.at)
+
+    @workflow.update
+    async def end_history(self, data: EndHistory) -> DrillView:
+        """The load of a past drill is over: what fell due since its last step is judged against
+        today, and from now on reminders and deadlines run by the clock (a reminder still
+        useful goes out then). A live drill: nothing to do."""
+        if self.s.historical:
+            self._catch_up(workflow.now(), reminders=False)
+            self.s.historical = False
+            self._rewake = True
+            workflow.logger.info("historical drill goes live", extra={"by": data.by})
+        return await self._done(self.s.seq)
 
     # -- query ----------------------------------------------------------------------------------
 

@@ -17,18 +17,23 @@ from datetime import date, datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
 
 from workflows.base import (
+    FUTURE_SLACK,
     OutboxWorkflow,
     check_past_date,
+    check_step_time,
+    clamp_time,
     require_action,
     start_of,
-    today_in_china,
+    step_day,
 )
 
 with workflow.unsafe.imports_passed_through():
     from activities.calendar import add_working_days
     from activities.plan import PlanActivities
+    from models.common import EndHistory
     from models.plan import (
         ALLOWED_ACTIONS,
         REVIEW_STAGES,
@@ -90,8 +95,15 @@ class PlanWorkflow(OutboxWorkflow):
                 self._begin_revision_draft()
             return
         assert data.create is not None
+        created_at = data.create.at
+        if created_at is not None and created_at > workflow.now() + FUTURE_SLACK:
+            created_at = None  # the services refuse it; a client that did not is timed now
         self.s = PlanState(
-            plan=data.create, rules=data.rules, stage=PlanStage.DRAFTING, stage_since=workflow.now()
+            plan=data.create,
+            rules=data.rules,
+            stage=PlanStage.DRAFTING,
+            stage_since=created_at or workflow.now(),
+            historical=data.historical,
         )
         self._init_outbox([], 0)
         self._emit(
@@ -104,7 +116,11 @@ class PlanWorkflow(OutboxWorkflow):
                 "unit": data.create.unit,
                 "name": data.create.name,
             },
+            at=created_at,
         )
+        if data.historical and created_at is None:
+            # A past plan whose start is not known: its first step may be earlier than the load.
+            self.s.last_at = None
 
     # -- main loop ------------------------------------------------------------------------------
 
@@ -135,58 +151,99 @@ class PlanWorkflow(OutboxWorkflow):
             retry_policy=PROJECTION_RETRY,
         )
 
-    def _next_wake(self) -> datetime | None:
+    def _deadline(self) -> tuple[datetime, str] | None:
+        """The next deadline of the current stage: when it falls and what it does then."""
         s = self.s
         if s.stage is PlanStage.ISSUED and s.filing_due and not s.filing_due.overdue:
-            return start_of(s.filing_due.due + timedelta(days=1))
+            return start_of(s.filing_due.due + timedelta(days=1)), "filing_overdue"
         if s.stage is PlanStage.IN_FORCE and s.evaluation_due:
-            return start_of(s.evaluation_due.due)
+            return start_of(s.evaluation_due.due), "evaluation_opened"
         if (
             s.stage is PlanStage.UNDER_EVALUATION
             and s.evaluation_due
             and not s.evaluation_due.overdue
         ):
-            return start_of(s.evaluation_due.due + timedelta(days=1))
+            return start_of(s.evaluation_due.due + timedelta(days=1)), "evaluation_overdue"
         return None
 
+    def _next_wake(self) -> datetime | None:
+        if self.s.historical:
+            return None  # a past plan: each step's ``at`` decides what fell due (_catch_up)
+        deadline = self._deadline()
+        return deadline[0] if deadline else None
+
     async def _on_deadline(self) -> None:
+        deadline = self._deadline()
+        if deadline is not None and workflow.now() >= deadline[0]:
+            self._fire(deadline[1])
+
+    def _fire(self, what: str, at: datetime | None = None) -> None:
+        """Apply a deadline that has fallen due; ``at`` logs it at a past time."""
         s = self.s
-        now = workflow.now()
-        if s.stage is PlanStage.ISSUED and s.filing_due and not s.filing_due.overdue:
-            if now >= start_of(s.filing_due.due + timedelta(days=1)):
-                s.filing_due.overdue = True
-                self._emit(
-                    "filing_overdue", s.stage, "system", {"due": s.filing_due.due.isoformat()}
-                )
-                workflow.logger.warning("plan filing overdue", extra={"due": str(s.filing_due.due)})
-        elif s.stage is PlanStage.IN_FORCE and s.evaluation_due:
-            if now >= start_of(s.evaluation_due.due):
-                self._move(
-                    PlanStage.UNDER_EVALUATION,
-                    "evaluation_opened",
-                    "system",
-                    {"due": s.evaluation_due.due.isoformat()},
-                )
-        elif s.stage is PlanStage.UNDER_EVALUATION and s.evaluation_due:
-            if now >= start_of(s.evaluation_due.due + timedelta(days=1)):
-                s.evaluation_due.overdue = True
-                self._emit(
-                    "evaluation_overdue",
-                    s.stage,
-                    "system",
-                    {"due": s.evaluation_due.due.isoformat()},
-                )
+        if what == "filing_overdue":
+            assert s.filing_due is not None
+            s.filing_due.overdue = True
+            self._emit(
+                "filing_overdue", s.stage, "system", {"due": s.filing_due.due.isoformat()}, at=at
+            )
+            workflow.logger.warning("plan filing overdue", extra={"due": str(s.filing_due.due)})
+        elif what == "evaluation_opened":
+            assert s.evaluation_due is not None
+            self._move(
+                PlanStage.UNDER_EVALUATION,
+                "evaluation_opened",
+                "system",
+                {"due": s.evaluation_due.due.isoformat()},
+                at=at,
+            )
+        elif what == "evaluation_overdue":
+            assert s.evaluation_due is not None
+            s.evaluation_due.overdue = True
+            self._emit(
+                "evaluation_overdue",
+                s.stage,
+                "system",
+                {"due": s.evaluation_due.due.isoformat()},
+                at=at,
+            )
+
+    def _catch_up(self, until: datetime, met: str | None = None) -> None:
+        """Historical mode: apply, in order, every deadline that fell due by ``until`` (the time
+        of the step about to be applied), each logged at its own moment. ``met`` is the deadline
+        this step itself meets: it is judged against the step's own date by the step."""
+        if not self.s.historical:
+            return
+        while (deadline := self._deadline()) is not None:
+            moment, what = deadline
+            if moment > until or what == met:
+                return
+            self._fire(what, clamp_time(moment, self.s.last_at, until))
+
+    def _late(self, what: str, moment: datetime, until: datetime) -> None:
+        """Historical mode: a step met its deadline late; log the overdue as the clock would
+        have, at the moment it fell due."""
+        if self.s.historical:
+            self._fire(what, clamp_time(moment, self.s.last_at, until))
 
     # -- state changes --------------------------------------------------------------------------
 
     def _emit(
-        self, kind: str, stage_from: PlanStage | None, actor: str, detail: dict | None = None
+        self,
+        kind: str,
+        stage_from: PlanStage | None,
+        actor: str,
+        detail: dict | None = None,
+        at: datetime | None = None,
     ) -> int:
+        """Record an event at ``at`` (a past step's time) or now."""
+        when = at or workflow.now()
         self.s.seq += 1
+        if self.s.last_at is None or when > self.s.last_at:
+            self.s.last_at = when
         self._outbox.append(
             PlanEvent(
                 seq=self.s.seq,
-                at=workflow.now(),
+                at=when,
                 kind=kind,
                 version=self.s.version,
                 stage_from=stage_from,
@@ -197,10 +254,17 @@ class PlanWorkflow(OutboxWorkflow):
         )
         return self.s.seq
 
-    def _move(self, to: PlanStage, kind: str, actor: str, detail: dict | None = None) -> int:
+    def _move(
+        self,
+        to: PlanStage,
+        kind: str,
+        actor: str,
+        detail: dict | None = None,
+        at: datetime | None = None,
+    ) -> int:
         before = self.s.stage
         self.s.stage = to
-        self.s.stage_since = workflow.now()
+        self.s.stage_since = at or workflow.now()
         if workflow.patched(STAGE_ATTRIBUTE_PATCH):
             # Added after histories were recorded: older runs replay without this command.
             workflow.upsert_search_attributes([STAGE.value_set(to.value)])
@@ -208,26 +272,30 @@ class PlanWorkflow(OutboxWorkflow):
             "plan stage changed",
             extra={"plan": self.s.plan.code, "from": before.value, "to": to.value, "by": actor},
         )
-        return self._emit(kind, before, actor, detail)
+        return self._emit(kind, before, actor, detail, at=at)
 
-    def _start_revision(self, triggers: list[RevisionTrigger], actor: str) -> int:
+    def _start_revision(
+        self, triggers: list[RevisionTrigger], actor: str, at: datetime | None = None
+    ) -> int:
         s = self.s
         s.revisions.append(
             RevisionRecord(
                 version=s.version + 1,
                 from_version=s.version,
-                started_at=workflow.now(),
+                started_at=at or workflow.now(),
                 triggers=triggers,
             )
         )
         s.pending_triggers = []
         s.evaluation_due = None
+        s.draft_at = at
         self._revision_pending = True
         return self._move(
             PlanStage.REVISION,
             "revision_started",
             actor,
             {"to_version": s.version + 1, "causes": [t.cause.value for t in triggers]},
+            at=at,
         )
 
     def _begin_revision_draft(self) -> None:
@@ -246,18 +314,31 @@ class PlanWorkflow(OutboxWorkflow):
             "revision_drafting",
             "system",
             {"from_version": revision.from_version},
+            # A revision started by a past step: its draft begins then, not when it was loaded.
+            at=s.draft_at,
         )
+        s.draft_at = None
 
     def _require(self, action: PlanAction) -> None:
         require_action(
             f"plan {self.s.plan.code}", self.s.stage, action, ALLOWED_ACTIONS[self.s.stage]
         )
 
-    def _today(self) -> date:
-        return today_in_china()
+    def _check_date(
+        self,
+        field: str,
+        value: date | None,
+        not_before: date | None = None,
+        at: datetime | None = None,
+    ) -> None:
+        check_past_date(field, value, not_before, at)
 
-    def _check_date(self, field: str, value: date | None, not_before: date | None = None) -> None:
-        check_past_date(field, value, not_before)
+    def _check_at(self, at: datetime | None) -> None:
+        check_step_time(at, self.s.last_at)
+
+    def _step(self, at: datetime | None, met: str | None = None) -> None:
+        """Before a step is applied: in historical mode, what fell due before it."""
+        self._catch_up(at or workflow.now(), met)
 
     async def _done(self, seq: int) -> PlanView:
         await self._projected(seq)
@@ -268,17 +349,22 @@ class PlanWorkflow(OutboxWorkflow):
     @workflow.update
     async def submit(self, data: SubmitDraft) -> PlanView:
         self._require(PlanAction.SUBMIT)
+        self._step(data.at)
         return await self._done(
-            self._move(PlanStage.CONSULTATION, "submitted", data.by, {"note": data.note})
+            self._move(
+                PlanStage.CONSULTATION, "submitted", data.by, {"note": data.note}, at=data.at
+            )
         )
 
     @submit.validator
     def _validate_submit(self, data: SubmitDraft) -> None:
         self._require(PlanAction.SUBMIT)
+        self._check_at(data.at)
 
     @workflow.update
     async def review(self, data: ReviewInput) -> PlanView:
         self._require(PlanAction.REVIEW)
+        self._step(data.at)
         s = self.s
         stage = s.stage
         s.reviews.append(
@@ -287,7 +373,7 @@ class PlanWorkflow(OutboxWorkflow):
                 reviewer=data.reviewer,
                 opinion=data.opinion,
                 outcome=data.outcome,
-                at=workflow.now(),
+                at=data.at or workflow.now(),
             )
         )
         detail = {
@@ -296,48 +382,56 @@ class PlanWorkflow(OutboxWorkflow):
             "outcome": data.outcome.value,
         }
         if data.outcome is ReviewOutcome.RETURN:
-            seq = self._move(PlanStage.DRAFTING, "returned_with_comments", data.reviewer, detail)
+            seq = self._move(
+                PlanStage.DRAFTING, "returned_with_comments", data.reviewer, detail, at=data.at
+            )
         else:
             index = REVIEW_STAGES.index(stage)
             nxt = REVIEW_STAGES[index + 1] if index + 1 < len(REVIEW_STAGES) else PlanStage.APPROVAL
-            seq = self._move(nxt, "review_passed", data.reviewer, detail)
+            seq = self._move(nxt, "review_passed", data.reviewer, detail, at=data.at)
         return await self._done(seq)
 
     @review.validator
     def _validate_review(self, data: ReviewInput) -> None:
         self._require(PlanAction.REVIEW)
+        self._check_at(data.at)
 
     @workflow.update
     async def approve(self, data: ApproveInput) -> PlanView:
         self._require(PlanAction.APPROVE)
+        self._step(data.at)
         self.s.approval = ApprovalRecord(
             approver=data.approver,
             approved=data.approved,
             collective_discussion=data.collective_discussion,
             opinion=data.opinion,
-            at=workflow.now(),
+            at=data.at or workflow.now(),
         )
         detail = {"collective_discussion": data.collective_discussion, "opinion": data.opinion}
         if data.approved:
-            seq = self._move(PlanStage.APPROVED, "approved", data.approver, detail)
+            seq = self._move(PlanStage.APPROVED, "approved", data.approver, detail, at=data.at)
         else:
-            seq = self._move(PlanStage.DRAFTING, "approval_refused", data.approver, detail)
+            seq = self._move(
+                PlanStage.DRAFTING, "approval_refused", data.approver, detail, at=data.at
+            )
         return await self._done(seq)
 
     @approve.validator
     def _validate_approve(self, data: ApproveInput) -> None:
         self._require(PlanAction.APPROVE)
+        self._check_at(data.at)
 
     @workflow.update
     async def issue(self, data: IssueInput) -> PlanView:
         self._require(PlanAction.ISSUE)
-        self._check_date("issued_on", data.issued_on)
+        self._check_date("issued_on", data.issued_on, at=data.at)
+        self._step(data.at)
         s = self.s
         before = s.stage
-        issued_on = data.issued_on or self._today()
+        issued_on = data.issued_on or step_day(data.at)
         # Take the stage first so that no concurrent update can issue twice while we wait.
         s.stage = PlanStage.ISSUED
-        s.stage_since = workflow.now()
+        s.stage_since = data.at or workflow.now()
         due = await workflow.execute_local_activity(
             add_working_days,
             WorkingDaysInput(start=issued_on, days=s.rules.filing_working_days),
@@ -368,13 +462,15 @@ class PlanWorkflow(OutboxWorkflow):
                 "filing_due_exact": due.exact,
                 "evaluation_due": s.evaluation_due.due.isoformat(),
             },
+            at=data.at,
         )
         return await self._done(seq)
 
     @issue.validator
     def _validate_issue(self, data: IssueInput) -> None:
         self._require(PlanAction.ISSUE)
-        self._check_date("issued_on", data.issued_on)
+        self._check_at(data.at)
+        self._check_date("issued_on", data.issued_on, at=data.at)
 
     @workflow.update
     async def file(self, data: FileInput) -> PlanView:
@@ -383,9 +479,17 @@ class PlanWorkflow(OutboxWorkflow):
         # An issue update may still be computing the due date.
         await workflow.wait_condition(lambda: s.filing_due is not None and s.issue is not None)
         assert s.filing_due is not None and s.issue is not None
-        self._check_date("filed_on", data.filed_on, s.issue.issued_on)
-        filed_on = data.filed_on or self._today()
+        self._check_date("filed_on", data.filed_on, s.issue.issued_on, at=data.at)
+        # The filing deadline is judged against the filing date, not the moment it was logged.
+        self._step(data.at, met="filing_overdue")
+        filed_on = data.filed_on or step_day(data.at)
         late = max(0, (filed_on - s.filing_due.due).days)
+        if late and not s.filing_due.overdue:
+            self._late(
+                "filing_overdue",
+                start_of(s.filing_due.due + timedelta(days=1)),
+                data.at or workflow.now(),
+            )
         s.filing = FilingRecord(
             filed_with=data.filed_with,
             filed_by=data.filed_by,
@@ -400,22 +504,27 @@ class PlanWorkflow(OutboxWorkflow):
             "filed",
             data.filed_by,
             {"filed_with": data.filed_with, "filed_on": filed_on.isoformat(), "late_by_days": late},
+            at=data.at,
         )
         s.in_force_version = s.version
-        seq = self._move(PlanStage.IN_FORCE, "in_force", "system", {"version": s.version})
+        seq = self._move(
+            PlanStage.IN_FORCE, "in_force", "system", {"version": s.version}, at=data.at
+        )
         if s.pending_triggers:
-            seq = self._start_revision(list(s.pending_triggers), "system")
+            seq = self._start_revision(list(s.pending_triggers), "system", at=data.at)
         return await self._done(seq)
 
     @file.validator
     def _validate_file(self, data: FileInput) -> None:
         self._require(PlanAction.FILE)
+        self._check_at(data.at)
         issued_on = self.s.issue.issued_on if self.s.issue else None
-        self._check_date("filed_on", data.filed_on, issued_on)
+        self._check_date("filed_on", data.filed_on, issued_on, at=data.at)
 
     @workflow.update
     async def evaluate(self, data: EvaluateInput) -> PlanView:
         self._require(PlanAction.EVALUATE)
+        self._step(data.at)
         s = self.s
         s.evaluations.append(
             EvaluationRecord(
@@ -423,55 +532,91 @@ class PlanWorkflow(OutboxWorkflow):
                 evaluator=data.evaluator,
                 outcome=data.outcome,
                 findings=data.findings,
-                at=workflow.now(),
+                at=data.at or workflow.now(),
             )
         )
         detail = {"outcome": data.outcome.value, "findings": data.findings}
         if data.outcome is EvaluationOutcome.STILL_VALID:
-            next_due = _add_years(self._today(), s.rules.evaluation_years)
+            next_due = _add_years(step_day(data.at), s.rules.evaluation_years)
             s.evaluation_due = Deadline(
                 kind=DeadlineKind.EVALUATION, due=next_due, overdue=False, exact=True
             )
             detail["next_evaluation_due"] = next_due.isoformat()
-            seq = self._move(PlanStage.IN_FORCE, "evaluated_still_valid", data.evaluator, detail)
+            seq = self._move(
+                PlanStage.IN_FORCE, "evaluated_still_valid", data.evaluator, detail, at=data.at
+            )
         else:
-            self._emit("evaluated_revise", s.stage, data.evaluator, detail)
+            self._emit("evaluated_revise", s.stage, data.evaluator, detail, at=data.at)
             trigger = RevisionTrigger(
                 cause=data.cause or RevisionCause.OTHER,
                 detail=data.findings,
                 source=f"evaluation by {data.evaluator}",
                 trigger_id=f"evaluation:{s.version}:{len(s.evaluations)}",
             )
-            seq = self._start_revision([trigger], data.evaluator)
+            seq = self._start_revision([trigger], data.evaluator, at=data.at)
         return await self._done(seq)
 
     @evaluate.validator
     def _validate_evaluate(self, data: EvaluateInput) -> None:
         self._require(PlanAction.EVALUATE)
+        self._check_at(data.at)
 
     @workflow.update
     async def withdraw(self, data: CloseInput) -> PlanView:
         self._require(PlanAction.WITHDRAW)
+        self._step(data.at)
         return await self._done(
-            self._move(PlanStage.WITHDRAWN, "withdrawn", data.by, {"reason": data.reason})
+            self._move(
+                PlanStage.WITHDRAWN, "withdrawn", data.by, {"reason": data.reason}, at=data.at
+            )
         )
 
     @withdraw.validator
     def _validate_withdraw(self, data: CloseInput) -> None:
         self._require(PlanAction.WITHDRAW)
+        self._check_at(data.at)
 
     @workflow.update
     async def abolish(self, data: CloseInput) -> PlanView:
         self._require(PlanAction.ABOLISH)
+        self._step(data.at)
         self.s.filing_due = None
         self.s.evaluation_due = None
         return await self._done(
-            self._move(PlanStage.ABOLISHED, "abolished", data.by, {"reason": data.reason})
+            self._move(
+                PlanStage.ABOLISHED, "abolished", data.by, {"reason": data.reason}, at=data.at
+            )
         )
 
     @abolish.validator
     def _validate_abolish(self, data: CloseInput) -> None:
         self._require(PlanAction.ABOLISH)
+        self._check_at(data.at)
+
+    @workflow.update
+    async def request_revision(self, data: RevisionTrigger) -> PlanView:
+        """``trigger_revision`` as an update: a cause with a time (a past one, from
+        ``yingji load``) is checked before it reaches history, and the caller gets the view
+        once it is recorded. A repeated ``trigger_id`` is recorded once."""
+        self._receive_trigger(data, data.at)
+        return await self._done(self.s.seq)
+
+    @request_revision.validator
+    def _validate_request_revision(self, data: RevisionTrigger) -> None:
+        if data.trigger_id in self.s.seen_trigger_ids:
+            return  # a repeat: accepted, and changes nothing
+        self._check_at(data.at)
+
+    @workflow.update
+    async def end_history(self, data: EndHistory) -> PlanView:
+        """The load of a past plan is over: what fell due since its last step is judged against
+        today, and from now on its deadlines run by the clock. A live plan: nothing to do."""
+        if self.s.historical:
+            self._catch_up(workflow.now())
+            self.s.historical = False
+            self._rewake = True
+            workflow.logger.info("historical plan goes live", extra={"by": data.by})
+        return await self._done(self.s.seq)
 
     # -- signal ---------------------------------------------------------------------------------
 
@@ -482,27 +627,45 @@ class PlanWorkflow(OutboxWorkflow):
         In force or under evaluation: revision starts now. Issued but not yet filed: it waits
         and starts once the plan is in force. While a version is being drafted: it is noted for
         that draft. A repeated ``trigger_id`` is recorded once.
+
+        A signal cannot be refused: an ``at`` that is in the future or earlier than the last
+        step is not used (the cause is recorded now, saying so); ``request_revision`` refuses it.
         """
+        at = data.at
+        if at is not None and data.trigger_id not in self.s.seen_trigger_ids:
+            try:
+                self._check_at(at)
+            except ApplicationError as err:
+                workflow.logger.warning(
+                    "revision trigger time not used", extra={"id": data.trigger_id, "why": str(err)}
+                )
+                at = None
+        self._receive_trigger(data, at)
+
+    def _receive_trigger(self, data: RevisionTrigger, at: datetime | None) -> None:
         s = self.s
         if data.trigger_id in s.seen_trigger_ids:
             workflow.logger.info(
                 "duplicate revision trigger ignored", extra={"id": data.trigger_id}
             )
             return
+        self._step(at)
         s.seen_trigger_ids = [*s.seen_trigger_ids, data.trigger_id][-SEEN_TRIGGER_IDS_KEPT:]
-        detail = data.model_dump(mode="json")
+        detail = data.model_dump(mode="json", exclude={"at"} if data.at is None else None)
+        if data.at is not None and at is None:
+            detail["at_not_used"] = True
         if s.stage in TERMINAL_STAGES or self._revision_pending:
             s.pending_triggers.append(data)
-            self._emit("trigger_noted", s.stage, data.source, detail)
+            self._emit("trigger_noted", s.stage, data.source, detail, at=at)
         elif s.stage in (PlanStage.IN_FORCE, PlanStage.UNDER_EVALUATION):
-            self._emit("trigger_received", s.stage, data.source, detail)
-            self._start_revision([data], data.source)
+            self._emit("trigger_received", s.stage, data.source, detail, at=at)
+            self._start_revision([data], data.source, at=at)
         elif s.stage in (PlanStage.ISSUED, PlanStage.FILED):
             s.pending_triggers.append(data)
-            self._emit("trigger_pending", s.stage, data.source, detail)
+            self._emit("trigger_pending", s.stage, data.source, detail, at=at)
         else:
             s.draft_triggers.append(data)
-            self._emit("trigger_noted_for_draft", s.stage, data.source, detail)
+            self._emit("trigger_noted_for_draft", s.stage, data.source, detail, at=at)
 
     # -- query ----------------------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 
-from workflows.base import OutboxWorkflow, invalid
+from workflows.base import FUTURE_SLACK, OutboxWorkflow, check_step_time, invalid
 
 with workflow.unsafe.imports_passed_through():
     from activities.typhoon import TyphoonActivities
@@ -57,12 +57,21 @@ class TyphoonWorkflow(OutboxWorkflow):
         else:
             assert data.open is not None
             o = data.open
+            opened_at = o.at
+            if opened_at is not None and opened_at > workflow.now() + FUTURE_SLACK:
+                opened_at = None  # the services refuse it; a client that did not is timed now
             self.s = TyphoonState(
                 open=o,
                 rules=data.rules,
                 levels=[
-                    LevelRecord(at=workflow.now(), level=o.level, warning=o.warning, by=o.opened_by)
+                    LevelRecord(
+                        at=opened_at or workflow.now(),
+                        level=o.level,
+                        warning=o.warning,
+                        by=o.opened_by,
+                    )
                 ],
+                historical=data.historical,
             )
             self._init_outbox([], 0)
             self._emit(
@@ -74,7 +83,11 @@ class TyphoonWorkflow(OutboxWorkflow):
                     "level": o.level.value,
                     "warning": o.warning.value,
                 },
+                at=opened_at,
             )
+            if data.historical and opened_at is None:
+                # A past typhoon opened without its time: its first level change may be earlier.
+                self.s.last_at = None
         self._interval = self.s.rules.apply_min_seconds
 
     @property
@@ -112,11 +125,13 @@ class TyphoonWorkflow(OutboxWorkflow):
             retry_policy=RETRY,
         )
 
-    def _emit(self, kind: str, detail: dict | None = None) -> int:
+    def _emit(self, kind: str, detail: dict | None = None, at: datetime | None = None) -> int:
+        """Record an event at ``at`` (a past step's time) or now."""
+        when = at or workflow.now()
         self.s.seq += 1
-        self._outbox.append(
-            TyphoonEvent(seq=self.s.seq, at=workflow.now(), kind=kind, detail=detail or {})
-        )
+        if self.s.last_at is None or when > self.s.last_at:
+            self.s.last_at = when
+        self._outbox.append(TyphoonEvent(seq=self.s.seq, at=when, kind=kind, detail=detail or {}))
         return self.s.seq
 
     # -- applying reports -----------------------------------------------------------------------
@@ -185,7 +200,11 @@ class TyphoonWorkflow(OutboxWorkflow):
     async def change_level(self, data: LevelChange) -> TyphoonBoard:
         self._validate_level(data)
         record = LevelRecord(
-            at=workflow.now(), level=data.level, warning=data.warning, by=data.by, note=data.note
+            at=data.at or workflow.now(),
+            level=data.level,
+            warning=data.warning,
+            by=data.by,
+            note=data.note,
         )
         self.s.levels.append(record)
         seq = self._emit(
@@ -196,6 +215,7 @@ class TyphoonWorkflow(OutboxWorkflow):
                 "by": data.by,
                 "note": data.note,
             },
+            at=data.at,
         )
         await self._projected(seq)
         return self._board()
@@ -203,6 +223,7 @@ class TyphoonWorkflow(OutboxWorkflow):
     @change_level.validator
     def _validate_level(self, data: LevelChange) -> None:
         self._require_open()
+        check_step_time(data.at, self.s.last_at)
         current = self.s.levels[-1]
         if (current.level, current.warning) == (data.level, data.warning):
             raise invalid(
@@ -228,7 +249,7 @@ class TyphoonWorkflow(OutboxWorkflow):
             pass
         s = self.s
         s.status = TyphoonStatus.CLOSED
-        s.closed_at = workflow.now()
+        s.closed_at = data.at or workflow.now()
         seq = self._emit(
             "closed",
             {
@@ -238,6 +259,7 @@ class TyphoonWorkflow(OutboxWorkflow):
                 "peak_sheltered": s.peak_sheltered,
                 "reports": s.reports_applied,
             },
+            at=data.at,
         )
         await self._projected(seq)
         return self._board()
@@ -245,6 +267,7 @@ class TyphoonWorkflow(OutboxWorkflow):
     @close.validator
     def _validate_close(self, data: CloseTyphoon) -> None:
         self._require_open()
+        check_step_time(data.at, self.s.last_at)
         warning = self.s.levels[-1].warning
         if warning is not WarningColour.LIFTED:
             raise invalid(

@@ -13,6 +13,11 @@ half-way (or a second load of the same file) changes nothing already there:
 - typhoon reports are keyed by report id (a repeat is a ``duplicate`` and changes no total);
 - revision triggers carry their own idempotency key (``trigger_id``).
 
+Everything a scenario starts is historical: a step's ``at`` (an aware datetime; default: when the
+load sends it) is when it happened, and deadlines are judged against those times, not against the
+load's clock. After its last step a plan or a drill is told the past is loaded
+(``end_history``): what fell due since then is judged against today and its clock runs.
+
 The format is described in README.md ("Loading a past year").
 """
 
@@ -326,6 +331,11 @@ def _update_id(workflow_id: str, index: int, action: str) -> str:
     return f"load:{workflow_id}:{index}:{action}"
 
 
+def _end_id(workflow_id: str) -> str:
+    """The update id of ``end_history``: sent once after the last step (not counted a step)."""
+    return f"load:{workflow_id}:end_history"
+
+
 async def _step(where: str, call: Awaitable[T]) -> T:
     """Send one step; a refusal stops the load with the step's place in the file and why.
     What came before stays loaded, and loading the corrected file again carries on."""
@@ -372,12 +382,22 @@ async def _load_plan(
     code = entry.create.code
 
     async def send(step: Step, update_id: str) -> Any:
-        if step.action == "trigger_revision":  # a signal, keyed by its trigger_id
-            return await plans.trigger_revision(client, code, step.data)  # type: ignore[arg-type]
+        if step.action == "trigger_revision":  # an update, so that a bad ``at`` is refused
+            return await plans.trigger_revision(client, code, step.data, update_id)  # type: ignore[arg-type]
         return await plans.act(client, code, step.action, step.data, update_id)
 
-    await _start(report, "plans", lambda: plans.create_plan(client, settings, entry.create, queue))
-    await _steps_on(client, plans.plan_workflow_id(code), entry.steps, send, report, where)
+    wid = plans.plan_workflow_id(code)
+    await _step(
+        f"{where}.create",
+        _start(
+            report,
+            "plans",
+            lambda: plans.create_plan(client, settings, entry.create, queue, historical=True),
+        ),
+    )
+    await _steps_on(client, wid, entry.steps, send, report, where)
+    if await _running(client, wid):
+        await _step(f"{where}.end_history", plans.end_history(client, code, _end_id(wid)))
 
 
 async def _load_drill(
@@ -393,10 +413,18 @@ async def _load_drill(
     async def send(step: Step, update_id: str) -> Any:
         return await drills.act(client, code, step.action, step.data, update_id)
 
-    await _start(
-        report, "drills", lambda: drills.create_drill(client, settings, entry.create, queue)
+    wid = drills.drill_workflow_id(code)
+    await _step(
+        f"{where}.create",
+        _start(
+            report,
+            "drills",
+            lambda: drills.create_drill(client, settings, entry.create, queue, historical=True),
+        ),
     )
-    await _steps_on(client, drills.drill_workflow_id(code), entry.steps, send, report, where)
+    await _steps_on(client, wid, entry.steps, send, report, where)
+    if await _running(client, wid):
+        await _step(f"{where}.end_history", drills.end_history(client, code, _end_id(wid)))
 
 
 async def _load_typhoon(
@@ -415,7 +443,9 @@ async def _load_typhoon(
         _start(
             report,
             "typhoons",
-            lambda: typhoons.open_typhoon(client, engine, settings, entry.open, queue),
+            lambda: typhoons.open_typhoon(
+                client, engine, settings, entry.open, queue, historical=True
+            ),
         ),
     )
     levels = [Step(action="level", data=level) for level in entry.levels]

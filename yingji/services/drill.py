@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
+from models.common import EndHistory
 from models.drill import (
     CadenceItem,
     DrillCreate,
@@ -24,6 +25,7 @@ from models.drill import (
     ProgrammeInput,
     ProgrammeView,
 )
+from yingji.core.errors import refuse_future_start
 from yingji.core.search import attributes
 from yingji.core.settings import Settings
 from yingji.core.tables import Drill
@@ -50,11 +52,19 @@ def rules_from(settings: Settings) -> DrillRules:
 
 
 async def create_drill(
-    client: Client, settings: Settings, data: DrillCreate, task_queue: str | None = None
+    client: Client,
+    settings: Settings,
+    data: DrillCreate,
+    task_queue: str | None = None,
+    historical: bool = False,
 ) -> WorkflowHandle[Any, Any]:
+    """Plan a drill. ``historical``: a past drill (``yingji load``): nobody is reminded, its
+    steps carry their times (``at``) and its deadlines are judged against them until
+    ``end_history``."""
+    refuse_future_start(data.at)
     return await client.start_workflow(
         WORKFLOW_TYPE,
-        DrillWorkflowInput(create=data, rules=rules_from(settings)),
+        DrillWorkflowInput(create=data, rules=rules_from(settings), historical=historical),
         result_type=DrillOutcome,
         id=drill_workflow_id(data.code),
         task_queue=task_queue or settings.temporal_task_queue,
@@ -82,6 +92,13 @@ async def act(
 ) -> DrillView:
     return await drill_handle(client, code).execute_update(
         UPDATES[action], data, id=update_id, result_type=DrillView
+    )
+
+
+async def end_history(client: Client, code: str, update_id: str | None = None) -> DrillView:
+    """A past drill is loaded: from now on its reminders and deadlines run by the clock."""
+    return await drill_handle(client, code).execute_update(
+        "end_history", EndHistory(), id=update_id, result_type=DrillView
     )
 
 

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
-from models.common import CHINA_TZ
+from models.common import CHINA_TZ, EndHistory
 from models.plan import (
     PlanCreate,
     PlanOutcome,
@@ -19,6 +19,7 @@ from models.plan import (
     PlanWorkflowInput,
     RevisionTrigger,
 )
+from yingji.core.errors import refuse_future_start
 from yingji.core.search import attributes
 from yingji.core.settings import Settings
 from yingji.core.tables import Plan
@@ -40,18 +41,27 @@ def rules_from(settings: Settings) -> PlanRules:
 
 
 async def create_plan(
-    client: Client, settings: Settings, data: PlanCreate, task_queue: str | None = None
+    client: Client,
+    settings: Settings,
+    data: PlanCreate,
+    task_queue: str | None = None,
+    historical: bool = False,
 ) -> WorkflowHandle[Any, Any]:
-    """Start the plan's lifecycle. A plan code names one plan for good: reusing it is refused."""
+    """Start the plan's lifecycle. A plan code names one plan for good: reusing it is refused.
+
+    ``historical``: a past plan (``yingji load``): its steps carry their times (``at``) and its
+    deadlines are judged against them until ``end_history``."""
+    refuse_future_start(data.at)
+    year = (data.at or datetime.now(CHINA_TZ)).astimezone(CHINA_TZ).year
     return await client.start_workflow(
         WORKFLOW_TYPE,
-        PlanWorkflowInput(create=data, rules=rules_from(settings)),
+        PlanWorkflowInput(create=data, rules=rules_from(settings), historical=historical),
         result_type=PlanOutcome,
         id=plan_workflow_id(data.code),
         task_queue=task_queue or settings.temporal_task_queue,
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-        search_attributes=attributes(data.unit, datetime.now(CHINA_TZ).year, "drafting"),
+        search_attributes=attributes(data.unit, year, "drafting"),
     )
 
 
@@ -81,8 +91,26 @@ async def act(
     )
 
 
-async def trigger_revision(client: Client, code: str, trigger: RevisionTrigger) -> None:
-    await plan_handle(client, code).signal("trigger_revision", trigger)
+async def trigger_revision(
+    client: Client, code: str, trigger: RevisionTrigger, update_id: str | None = None
+) -> PlanView | None:
+    """A revision cause. With a time (``at``) or an update id it goes as the update
+    ``request_revision``, which refuses a bad time and answers with the view; otherwise as the
+    signal ``trigger_revision``, which other workflows also use."""
+    handle = plan_handle(client, code)
+    if trigger.at is None and update_id is None:
+        await handle.signal("trigger_revision", trigger)
+        return None
+    return await handle.execute_update(
+        "request_revision", trigger, id=update_id, result_type=PlanView
+    )
+
+
+async def end_history(client: Client, code: str, update_id: str | None = None) -> PlanView:
+    """A past plan is loaded: from now on its deadlines run by the clock."""
+    return await plan_handle(client, code).execute_update(
+        "end_history", EndHistory(), id=update_id, result_type=PlanView
+    )
 
 
 async def show(client: Client, code: str) -> PlanView:

@@ -18,6 +18,7 @@ from models.typhoon import (
     TyphoonWorkflowInput,
     UnitReport,
 )
+from yingji.core.errors import refuse_future_start
 from yingji.core.search import attributes
 from yingji.core.settings import Settings
 from yingji.stores import typhoon as typhoon_store
@@ -44,8 +45,13 @@ async def open_typhoon(
     settings: Settings,
     data: TyphoonOpen,
     task_queue: str | None = None,
+    historical: bool = False,
 ) -> WorkflowHandle[Any, Any]:
-    """Register the event and its units (so reports are accepted at once), then start it."""
+    """Register the event and its units (so reports are accepted at once), then start it.
+
+    ``historical``: a past typhoon (``yingji load``) whose level changes and closing carry their
+    times (``at``); opened without a time, its first level change may be earlier than that."""
+    refuse_future_start(data.at)
     workflow_id = typhoon_workflow_id(data.event_id)
     units, _ = await typhoon_store.register(engine, data, workflow_id)
     if units == 0:
@@ -54,7 +60,7 @@ async def open_typhoon(
         )
     return await client.start_workflow(
         WORKFLOW_TYPE,
-        TyphoonWorkflowInput(open=data, rules=rules_from(settings)),
+        TyphoonWorkflowInput(open=data, rules=rules_from(settings), historical=historical),
         result_type=TyphoonBoard,
         id=workflow_id,
         task_queue=task_queue or settings.temporal_task_queue,

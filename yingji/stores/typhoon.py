@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from models.typhoon import (
@@ -30,6 +31,7 @@ from models.typhoon import (
 from yingji.core.errors import DomainRefusal
 from yingji.core.tables import AdminUnit, TyphoonLog, TyphoonReportRow
 from yingji.stores.projection import insert_once
+from yingji.stores.unit import UnitError, resolve_in
 
 _FIGS = ", ".join(FIGURE_FIELDS)
 _SUMS = ", ".join(f"coalesce(sum({f}), 0) AS {f}" for f in FIGURE_FIELDS)
@@ -43,20 +45,33 @@ class ReportRejected(DomainRefusal):
 
 
 async def add_units(engine: AsyncEngine, units: list[dict[str, Any]]) -> int:
-    """Add administrative units (code, name, level, parent_code, district); existing are kept."""
+    """Add administrative units (code, name, level, parent_code, district); existing codes are
+    kept as they are. Unchecked and fast (for the loader, benchmarks and tests): people import
+    the register through ``yingji.stores.unit``, which checks every line. A unit that would take
+    the name of another under the same parent is refused, not dropped."""
     if not units:
         return 0
-    async with engine.begin() as conn:
-        result = await conn.execute(
-            insert(AdminUnit.__table__).values(units).on_conflict_do_nothing()
-        )
+    try:
+        async with engine.begin() as conn:
+            result = await conn.execute(
+                insert(AdminUnit.__table__)
+                .values(units)
+                .on_conflict_do_nothing(index_elements=["code"])
+            )
+    except IntegrityError as exc:
+        if "ck_admin_unit_level" in str(exc.orig):
+            raise UnitError(["units: a level is not one of city, district, town, village"]) from exc
+        raise UnitError(
+            ["units: a unit has the name of another registered under the same parent"]
+        ) from exc
     return result.rowcount
 
 
 async def register(engine: AsyncEngine, data: TyphoonOpen, workflow_id: str) -> tuple[int, int]:
     """Create the event row and its reporting units (idempotent). Returns (units, towns).
 
-    The reporting units are the district's 村居, and the 街镇 that have no 村居 registered.
+    The reporting units are the district's 村居, and the 街镇 that have no 村居 registered; a
+    村居 counts towards the 街镇 above it (towards itself if it has none).
     """
     async with engine.begin() as conn:
         await conn.execute(
@@ -64,7 +79,8 @@ async def register(engine: AsyncEngine, data: TyphoonOpen, workflow_id: str) -> 
                 """
                 INSERT INTO typhoon_event (event_id, workflow_id, year, number, name, district,
                     status, level, warning, opened_at)
-                VALUES (:e, :w, :y, :n, :name, :d, 'open', :level, :warning, now())
+                VALUES (:e, :w, :y, :n, :name, :d, 'open', :level, :warning,
+                    coalesce(CAST(:opened_at AS timestamptz), now()))
                 ON CONFLICT (event_id) DO NOTHING
                 """
             ),
@@ -77,17 +93,20 @@ async def register(engine: AsyncEngine, data: TyphoonOpen, workflow_id: str) -> 
                 "d": data.district,
                 "level": data.level.value,
                 "warning": data.warning.value,
+                "opened_at": data.at,  # a past event keeps its time; a live one opens now
             },
         )
         await conn.execute(
             text(
                 """
                 INSERT INTO typhoon_unit (event_id, unit_code, town_code)
-                SELECT :e, u.code, coalesce(u.parent_code, u.code)
-                FROM admin_unit u
+                SELECT :e, u.code,
+                    CASE WHEN u.level = 'village' AND p.level = 'town' THEN p.code ELSE u.code END
+                FROM admin_unit u LEFT JOIN admin_unit p ON p.code = u.parent_code
                 WHERE u.district = :d
                   AND (u.level = 'village'
-                       OR NOT EXISTS (SELECT 1 FROM admin_unit v WHERE v.parent_code = u.code))
+                       OR u.level = 'town' AND NOT EXISTS (
+                           SELECT 1 FROM admin_unit v WHERE v.parent_code = u.code))
                 ON CONFLICT DO NOTHING
                 """
             ),
@@ -155,9 +174,14 @@ _FAST_INTAKE = text(
 async def submit(engine: AsyncEngine, report: UnitReport) -> ReportReceipt:
     """Store one report, once. Raises ``ReportRejected`` for anything it will not store.
 
-    The common case (a new, plain report for an open event and a known unit) is one statement
-    in one round trip; anything else — a correction, a reused id, a closed event, an unknown
-    unit — takes the careful path below, which explains itself.
+    The unit may be named by its code or by its name (unique in the district): the report is
+    stored under the code, so a report sent as ``南翔镇`` and one sent as ``JD-04`` are the same
+    unit's.
+
+    The common case (a new, plain report for an open event and a unit named by its code) is one
+    statement in one round trip; anything else — a unit named by its name, a correction, a
+    reused id, a closed event, an unknown unit — takes the careful path below, which explains
+    itself.
     """
     if not report.corrects:
         params = {
@@ -202,14 +226,17 @@ async def _submit_carefully(engine: AsyncEngine, report: UnitReport) -> ReportRe
                 f"event_id: typhoon {report.event_id} ({event.name}) is closed; "
                 "reports are no longer accepted"
             )
-        town = (
-            await conn.execute(
-                text("SELECT town_code FROM typhoon_unit WHERE event_id = :e AND unit_code = :u"),
-                {"e": report.event_id, "u": report.unit},
-            )
-        ).scalar()
+        town = await _town_of(conn, report.event_id, report.unit)
         if town is None:
-            raise ReportRejected(await _unknown_unit(conn, report, event.district))
+            named = await resolve_in(conn, event.district, [report.unit])
+            code = named.codes.get(report.unit)
+            if report.unit in named.ambiguous:
+                raise ReportRejected(named.ambiguous[report.unit])
+            if code is not None and code != report.unit:
+                report = report.model_copy(update={"unit": code})
+                town = await _town_of(conn, report.event_id, code)
+            if town is None:
+                raise ReportRejected(await _unknown_unit(conn, report, event.district))
 
         existing = await _existing(conn, report)
         if existing is not None:
@@ -236,6 +263,15 @@ async def _submit_carefully(engine: AsyncEngine, report: UnitReport) -> ReportRe
             assert existing is not None
             return _duplicate(report, existing)
     return _receipt(report, status, latest)
+
+
+async def _town_of(conn: AsyncConnection, event_id: str, unit: str) -> str | None:
+    return (
+        await conn.execute(
+            text("SELECT town_code FROM typhoon_unit WHERE event_id = :e AND unit_code = :u"),
+            {"e": event_id, "u": unit},
+        )
+    ).scalar()
 
 
 async def _existing(conn: AsyncConnection, report: UnitReport) -> dict[str, Any] | None:
@@ -484,7 +520,16 @@ async def season(engine: AsyncEngine, year: int, district: str) -> list[dict[str
 
 
 async def unit_figures(engine: AsyncEngine, event_id: str, town: str | None = None) -> list[dict]:
-    """Each reporting unit's effective figures (for the board's drill-down)."""
+    """Each reporting unit's effective figures (for the board's drill-down); ``town`` is a
+    街镇's code or its name."""
+    if town:
+        async with engine.connect() as conn:
+            district = (
+                await conn.execute(
+                    text("SELECT district FROM typhoon_event WHERE event_id = :e"), {"e": event_id}
+                )
+            ).scalar()
+            town = (await resolve_in(conn, district, [town])).codes.get(town.strip(), town)
     query = f"""
         SELECT u.unit_code, u.town_code, l.report_id, l.as_of,
             {", ".join("l." + f for f in FIGURE_FIELDS)}
