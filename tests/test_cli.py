@@ -596,4 +596,11 @@ async def test_every_default_district_is_the_configured_one(cli: CliRunner, monk
     ):
         r = await yingji(cli, *args)
         assert r.exit_code == 1, (args, r.output)
-        assert "district: no district given and YINGJI_BUREAU_DISTRICT is not set" in r.output
+        assert "district: no district given and YINGJI_BUREAU_DISTRICT is not set" in r.output, (
+            r.output
+        )
+    monkeypatch.delenv("YINGJI_BUREAU_NAME")
+    get_settings.cache_clear()
+    r = await yingji(cli, "summary", "run", "--year", "2016")
+    assert r.exit_code == 1
+    assert "set YINGJI_BUREAU_NAME, YINGJI_BUREAU_DISTRICT" in r.output, r.output

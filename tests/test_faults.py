@@ -104,6 +104,7 @@ async def embedded(tmp: Path) -> AsyncIterator[Embedded]:
     temporal = TemporalDevServer(settings)
     temporal.launch()
     engine = make_engine(url)
+    stack: Embedded | None = None
     try:
         await temporal.wait_ready()
         client = await connect(settings)
@@ -117,7 +118,8 @@ async def embedded(tmp: Path) -> AsyncIterator[Embedded]:
     finally:
         temporal.stop()
         await engine.dispose()
-        postgres.cleanup()
+        # the server that runs now: a fault may have stopped the first and started another
+        (stack.postgres if stack is not None else postgres).cleanup()
 
 
 Hook = Callable[[Embedded, str], Awaitable[None]]

@@ -128,16 +128,18 @@ class Settings(BaseSettings):
         if self.bureau_district is None:
             raise BureauNotConfigured(
                 "district: no district given and YINGJI_BUREAU_DISTRICT is not set; "
-                "pass --district or set it"
+                "pass --district where the command has it, or set it"
             )
         return self.bureau_district
 
     @property
     def bureau(self) -> str:
-        if self.bureau_name is None:
+        missing = [m for m in self.missing_bureau if m != "YINGJI_BUREAU_LEVEL"]
+        if missing:
             raise BureauNotConfigured(
-                "bureau: YINGJI_BUREAU_NAME is not set (e.g. 某某区应急管理局); set it first"
+                "bureau: the summary speaks for the configured bureau; set " + ", ".join(missing)
             )
+        assert self.bureau_name is not None
         return self.bureau_name
 
     def require_bureau_in_production(self) -> None:

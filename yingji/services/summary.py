@@ -38,8 +38,8 @@ TIME_ZONE = "Asia/Shanghai"
 def summary_input(settings: Settings, year: int | None, requested_by: str) -> SummaryInput:
     return SummaryInput(
         year=year,
+        bureau=settings.bureau,  # first: names every missing bureau setting at once
         district=settings.district,
-        bureau=settings.bureau,
         requested_by=requested_by,
     )
 
