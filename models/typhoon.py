@@ -178,8 +178,9 @@ class LevelRecord(Model):
 
 
 class TownTotals(Model):
-    town: str
+    town: str = Field(description="the 街镇's code")
     totals: Totals
+    name: str = Field(default="", max_length=64, description="the 街镇's name in the register")
 
 
 class ApplyInput(Model):
@@ -207,6 +208,8 @@ class TyphoonState(Model):
     status: TyphoonStatus = TyphoonStatus.OPEN
     levels: list[LevelRecord] = Field(default_factory=list)
     towns: dict[str, Totals] = Field(default_factory=dict)
+    #: 街镇 code → name, as the apply found it in the register (the board shows names).
+    town_names: dict[str, str] = Field(default_factory=dict)
     district: Totals = Field(default_factory=Totals)
     peak_sheltered: int = 0
     peak_at: datetime | None = None

@@ -57,7 +57,7 @@ async def test_dashboard_shows_a_running_typhoons_total_change(
             )
             # The page refreshes by itself: the district total changes without a reload.
             await expect(page.locator("#total")).to_have_text("1,234", timeout=20_000)
-            await expect(page.locator("#towns")).to_contain_text("JD-05")  # 安亭镇, by code
+            await expect(page.locator("#towns")).to_contain_text("安亭镇")  # by name, not JD-05
             await expect(page.locator("#chart rect")).to_have_count(1)
             await page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
         finally:

@@ -139,7 +139,7 @@ async def test_typhoon_board_follows_reports(
     year, number = event.event_id.split(":")
     r = await api.get(f"/api/typhoons/{year}/{number}", headers=auth("v-token"))
     assert r.json()["district_totals"]["relocated"] == 120
-    assert [t["town"] for t in r.json()["towns"]] == ["JD-10"]  # 江桥镇, by its code
+    assert [(t["town"], t["name"]) for t in r.json()["towns"]] == [("JD-10", "江桥镇")]
 
 
 async def test_metrics_and_overdue(api: httpx.AsyncClient) -> None:

@@ -45,6 +45,11 @@ async def test_meihua_loads_exactly_and_twice_changes_nothing(database_url: str)
             )
             assert t.relocated == t.centralized + t.dispersed
             assert t.units_reported == 12 and len(board.towns) == 12
+            # The board names each 街镇 as the register does: 南翔镇 (JD-04) with its figures.
+            nanxiang = next(town for town in board.towns if town.name == "南翔镇")
+            assert nanxiang.town == "JD-04"
+            assert (nanxiang.totals.relocated, nanxiang.totals.centralized) == (1532, 1480)
+            assert all(town.name for town in board.towns)
             assert board.status.value == "closed"
 
             # The register is the file's 12 街镇 (no migration adds any), each with its officers;

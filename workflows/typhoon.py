@@ -177,6 +177,8 @@ class TyphoonWorkflow(OutboxWorkflow):
             s.reports_applied += result.reports_applied
             for town in result.towns:
                 s.towns[town.town] = town.totals
+                if town.name:
+                    s.town_names[town.town] = town.name
             s.district = result.district
             if result.district.sheltered_now > s.peak_sheltered:
                 s.peak_sheltered, s.peak_at = result.district.sheltered_now, workflow.now()
@@ -295,7 +297,10 @@ class TyphoonWorkflow(OutboxWorkflow):
             level=current.level,
             warning=current.warning,
             levels=list(s.levels),
-            towns=[TownTotals(town=t, totals=v) for t, v in sorted(s.towns.items())],
+            towns=[
+                TownTotals(town=t, name=s.town_names.get(t, ""), totals=v)
+                for t, v in sorted(s.towns.items())
+            ],
             district_totals=s.district,
             peak_sheltered=s.peak_sheltered,
             peak_at=s.peak_at,

@@ -45,7 +45,7 @@ def print_board(b: TyphoonBoard) -> None:
     for t in b.towns:
         v = t.totals
         table.add_row(
-            t.town,
+            f"{t.name} ({t.town})" if t.name else t.town,
             *(
                 f"{x:,}"
                 for x in (

@@ -393,12 +393,13 @@ async def apply_batch(engine: AsyncEngine, event_id: str, batch: int) -> ApplyRe
                     await conn.execute(
                         text(
                             f"""
-                        SELECT town_code, {_SUMS}, count(*) AS units_reported
-                        FROM typhoon_unit_latest
-                        WHERE event_id = :e AND town_code IN (
+                        SELECT l.town_code, min(a.name) AS town_name, {_SUMS},
+                            count(*) AS units_reported
+                        FROM typhoon_unit_latest l LEFT JOIN admin_unit a ON a.code = l.town_code
+                        WHERE l.event_id = :e AND l.town_code IN (
                             SELECT town_code FROM typhoon_report
                             WHERE event_id = :e AND applied_batch = :b)
-                        GROUP BY town_code ORDER BY town_code
+                        GROUP BY l.town_code ORDER BY l.town_code
                         """
                         ),
                         params,
@@ -407,7 +408,12 @@ async def apply_batch(engine: AsyncEngine, event_id: str, batch: int) -> ApplyRe
                 .mappings()
                 .all()
             )
-            towns = [TownTotals(town=r["town_code"], totals=Totals.of(dict(r))) for r in rows]
+            towns = [
+                TownTotals(
+                    town=r["town_code"], name=r["town_name"] or "", totals=Totals.of(dict(r))
+                )
+                for r in rows
+            ]
         district_row = (
             (
                 await conn.execute(
