@@ -14,7 +14,7 @@ class SummaryInput(Model):
 
     year: int | None = Field(default=None, ge=2000, le=2100)
     district: str = Field(min_length=1)
-    bureau: str = Field(min_length=1, description="e.g. 上海市嘉定区应急管理局")
+    bureau: str = Field(min_length=1, description="e.g. 某某区应急管理局")
     requested_by: str = Field(min_length=1)
 
 

@@ -109,7 +109,7 @@ class TyphoonOpen(Model):
     year: int = Field(ge=1949, le=2100)
     number: int = Field(ge=1, le=99, description="national typhoon number")
     name: str = Field(min_length=1, description="e.g. 贝碧嘉")
-    district: str = Field(min_length=1, description="the district whose units report, e.g. 嘉定区")
+    district: str = Field(min_length=1, description="the district whose units report, e.g. 某某区")
     opened_by: str = Field(min_length=1)
     level: ResponseLevel = ResponseLevel.NONE
     warning: WarningColour = WarningColour.NONE

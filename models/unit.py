@@ -83,7 +83,7 @@ class UnitRow(Model):
     parent_code: str | None = Field(
         default=None, description="the code of the unit above (in the file or registered)"
     )
-    district: str = Field(description="the district (区) the unit belongs to, e.g. 嘉定区")
+    district: str = Field(description="the district (区) the unit belongs to, e.g. 某某区")
 
     @field_validator("code", mode="before")
     @classmethod

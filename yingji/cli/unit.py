@@ -63,7 +63,7 @@ def unit_import(
 
 @unit_app.command("list")
 def unit_list(
-    district: Annotated[str | None, typer.Option(help="区, e.g. 嘉定区")] = None,
+    district: Annotated[str | None, typer.Option(help="区, e.g. 某某区")] = None,
     level: Annotated[str | None, typer.Option(help=LEVELS)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
