@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from alembic import context
-from sqlalchemy import pool
+from sqlalchemy import pool, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import async_engine_from_config
 from sqlmodel import SQLModel
@@ -16,9 +16,16 @@ config = context.config
 target_metadata = SQLModel.metadata
 
 
+#: One key for every Yingji process: workers and consoles starting together migrate one at a
+#: time; the others wait, then find the schema at head and do nothing.
+MIGRATION_LOCK = 0x59494E474A49  # "YINGJI"
+
+
 def _run(connection: Connection) -> None:
     context.configure(connection=connection, target_metadata=target_metadata)
     with context.begin_transaction():
+        # held until this transaction commits, and taken before Alembic reads the version
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         context.run_migrations()
 
 
