@@ -23,12 +23,14 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from yingji.console.deps import Services
+from yingji.console.limits import BodyLimit
 from yingji.console.routes import disaster, drill, plan, summary, typhoon, unit, warning, workflow
 from yingji.core.db import make_engine
 from yingji.core.errors import DomainRefusal
 from yingji.core.logging import get_logger
 from yingji.core.settings import Settings
 from yingji.core.temporal import connect
+from yingji.services import unit as unit_service
 
 STATIC = PathlibPath(__file__).parent / "static"
 
@@ -80,6 +82,12 @@ def create_app(
 
     if client is not None and engine is not None:
         app.state.services = Services(settings, client, engine)
+    # a body over the limit is refused before auth and parsing (the routes read neither first)
+    app.add_middleware(
+        BodyLimit,
+        limit=settings.console_max_body_bytes,
+        overrides={"/api/units": max(settings.console_max_body_bytes, unit_service.MAX_BYTES)},
+    )
 
     @app.middleware("http")
     async def metrics_and_log(

@@ -99,6 +99,9 @@ class Settings(BaseSettings):
     console_tokens: dict[str, Literal["viewer", "duty_officer", "admin"]] = Field(
         default_factory=dict, repr=False
     )
+    #: A request body over this many bytes is refused (413) before auth and parsing; the unit
+    #: import (a CSV file) has its own, larger limit.
+    console_max_body_bytes: int = Field(default=1_000_000, ge=1024, le=100_000_000)
 
     # Domain rules marked "(verify)" in DOMAIN.md are settings, never literals.
     plan_filing_working_days: int = Field(default=20, ge=1)

@@ -1,0 +1,80 @@
+"""Request bodies have a size limit, enforced before anything else reads them.
+
+The limit is checked on ``Content-Length`` before the application (and so before the bearer
+token, before parsing) sees the request, and again on the bytes actually received, so a body
+sent without a length, or with a false one, is cut off at the limit instead of being read into
+memory whole.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+
+class _TooLarge(HTTPException):
+    """Raised while the body is read: an HTTPException, so the framework answers it as it is
+    (FastAPI turns any other error met while parsing a body into 400)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"the request body is larger than {limit:,} bytes")
+
+
+class BodyLimit:
+    """ASGI middleware: 413 for a body over ``limit`` bytes (``overrides`` by path)."""
+
+    def __init__(self, app: ASGIApp, limit: int, overrides: Mapping[str, int] | None = None):
+        self.app, self.limit, self.overrides = app, limit, dict(overrides or {})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.overrides.get(scope["path"], self.limit)
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            await self._refuse(send, limit)
+            return
+        received = 0
+        started = False
+
+        async def limited() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise _TooLarge(limit)
+            return message
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited, watch)
+        except _TooLarge:
+            if not started:
+                await self._refuse(send, limit)
+
+    @staticmethod
+    async def _refuse(send: Send, limit: int) -> None:
+        body = json.dumps(
+            {"detail": f"the request body is larger than {limit:,} bytes"}, ensure_ascii=False
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
