@@ -6,12 +6,19 @@ from __future__ import annotations
 
 import resource
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import httpx
 import pytest
+from sqlalchemy import text
 
+from models.typhoon import Figures, UnitReport
 from tests.conftest import make_settings
+from tests.helpers import new_event
 from yingji.console.app import create_app
+from yingji.services import typhoon as typhoons
+from yingji.services import unit as unit_service
+from yingji.stores.typhoon import ReportRejected
 
 TOKENS = {"abuse-officer": "duty_officer"}
 
@@ -75,3 +82,42 @@ async def test_finding_3_the_unit_import_keeps_its_own_larger_limit(
     huge = {"Content-Length": str(64 * 1024 * 1024), "Content-Type": "text/csv"}
     r = await console.post("/api/units", content=b"x", headers=huge)
     assert r.status_code == 413
+
+
+async def test_finding_6_a_refused_typhoon_reopen_changes_nothing(ts_client, engine, code) -> None:  # type: ignore[no-untyped-def]
+    """POST /api/typhoons for an open event with another district answered 409 but had already
+    registered that district's units; a 5,000-person report from one of them then entered the
+    first district's total. Now the re-open is refused before any unit is registered."""
+    other = f"另区{code}"
+    await unit_service.import_csv(
+        engine, f"code,name,level,parent_code,district\n{code}-T1,别镇,town,,{other}\n".encode()
+    )
+    event = await new_event(engine)
+    await typhoons.open_typhoon(ts_client, engine, make_settings(), event)
+    before = await registered(engine, event.event_id)
+
+    stranger = event.model_copy(update={"district": other})
+    with pytest.raises(ReportRejected, match=f"already open for {event.district}"):
+        await typhoons.open_typhoon(ts_client, engine, make_settings(), stranger)
+    assert await registered(engine, event.event_id) == before
+    assert f"{code}-T1" not in before
+
+    report = UnitReport(
+        event_id=event.event_id,
+        report_id=f"{code}-R1",
+        unit=f"{code}-T1",
+        as_of=datetime.now(UTC),
+        figures=Figures(relocated=5000, centralized=5000),
+        reported_by="别镇",
+    )
+    with pytest.raises(ReportRejected, match="not a reporting unit"):
+        await typhoons.submit_report(engine, report)
+
+
+async def registered(engine, event_id: str) -> list[str]:  # type: ignore[no-untyped-def]
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            text("SELECT unit_code FROM typhoon_unit WHERE event_id = :e ORDER BY unit_code"),
+            {"e": event_id},
+        )
+        return list(rows.scalars())

@@ -96,6 +96,19 @@ async def register(engine: AsyncEngine, data: TyphoonOpen, workflow_id: str) -> 
                 "opened_at": data.at,  # a past event keeps its time; a live one opens now
             },
         )
+        # A repeated open of the same event (a retry) goes on; one that names another district,
+        # or is another workflow's, is refused before it registers a single unit.
+        owner = (
+            await conn.execute(
+                text("SELECT district, workflow_id FROM typhoon_event WHERE event_id = :e"),
+                {"e": data.event_id},
+            )
+        ).one()
+        if (owner.district, owner.workflow_id) != (data.district, workflow_id):
+            raise ReportRejected(
+                f"event_id: typhoon {data.event_id} is already open for {owner.district}; "
+                "nothing was changed"
+            )
         await conn.execute(
             text(
                 """
