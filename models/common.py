@@ -21,11 +21,20 @@ from pydantic import (
 CHINA_TZ = timezone(timedelta(hours=8), name="Asia/Shanghai")
 
 
+#: C0 control characters other than tab, line feed and carriage return: XML (a .docx) cannot
+#: hold them, and no bureau text needs them.
+_CONTROL = {chr(c) for c in range(0x20)} - {"\t", "\n", "\r"}
+
+
 def _storable(value: Any, field: str) -> None:
-    """Text must survive PostgreSQL and JSON: no NUL character, no lone surrogate."""
+    """Text must survive PostgreSQL, JSON and a Word document: no NUL or other C0 control
+    character (tab and line breaks are text), no lone surrogate."""
     if isinstance(value, str):
         if "\x00" in value:
             raise ValueError(f"{field}: contains a NUL character")
+        bad = next((ch for ch in value if ch in _CONTROL), None)
+        if bad is not None:
+            raise ValueError(f"{field}: contains the control character U+{ord(bad):04X}")
         try:
             value.encode("utf-8")
         except UnicodeEncodeError as exc:

@@ -10,12 +10,18 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
+from pydantic import ValidationError
 from sqlalchemy import text
 
+from models.disaster import DisasterOpen
+from models.plan import PlanCreate, RevisionTrigger
 from models.typhoon import Figures, UnitReport
+from models.warning import Contact
 from tests.conftest import make_settings
 from tests.helpers import new_event
 from yingji.console.app import create_app
+from yingji.core.errors import DomainRefusal
+from yingji.services import disaster as disasters
 from yingji.services import typhoon as typhoons
 from yingji.services import unit as unit_service
 from yingji.stores.typhoon import ReportRejected
@@ -121,3 +127,57 @@ async def registered(engine, event_id: str) -> list[str]:  # type: ignore[no-unt
             {"e": event_id},
         )
         return list(rows.scalars())
+
+
+async def test_finding_7_a_wrong_date_or_a_control_character_is_refused(
+    ts_client, engine, code
+) -> None:  # type: ignore[no-untyped-def]
+    """A typhoon report dated 2030 was accepted, and every later real report of its unit was
+    "late" and never counted; a disaster dated 2031 was accepted; a control character in a name
+    made the .docx export fail. Each is now refused by field, and the unit still reports."""
+    event = await new_event(engine)
+    await typhoons.open_typhoon(ts_client, engine, make_settings(), event)
+
+    def report(report_id: str, as_of: datetime, relocated: int) -> UnitReport:
+        return UnitReport(
+            event_id=event.event_id,
+            report_id=f"{code}-{report_id}",
+            unit="JD-04",
+            as_of=as_of,
+            figures=Figures(relocated=relocated, centralized=relocated),
+            reported_by="南翔镇信息员",
+        )
+
+    with pytest.raises(DomainRefusal, match=r"^as_of: 2030-01-01T00:00:00\+00:00 is in the future"):
+        await typhoons.submit_report(engine, report("F", datetime(2030, 1, 1, tzinfo=UTC), 5000))
+    receipt = await typhoons.submit_report(engine, report("R", datetime.now(UTC), 120))
+    assert receipt.status == "accepted"
+
+    opened = DisasterOpen(
+        code=f"{code}-D",
+        name="暴雨灾害过程",
+        hazard="暴雨",
+        district="嘉定区",
+        occurred_at=datetime(2031, 7, 1, tzinfo=UTC),
+        officer=Contact(name="区A岗", phone="13800000001"),
+        backup=Contact(name="区B岗", phone="13800000002"),
+        head=Contact(name="分管领导", phone="13800000003"),
+        opened_by="值班员",
+    )
+    with pytest.raises(DomainRefusal, match=r"^occurred_at: .* is in the future"):
+        await disasters.open_disaster(ts_client, make_settings(), opened)
+
+    with pytest.raises(ValidationError, match="name: contains the control character U\\+0007"):
+        PlanCreate(
+            code=f"{code}-P",
+            name="地震应急预案\x07",
+            kind="special",
+            level="district",
+            unit="区应急管理局",
+            drafter="张敏",
+        )
+    # line breaks and tabs are text
+    trigger = RevisionTrigger(
+        trigger_id="T1", cause="other", detail="第一条\n第二条\t", source="值班员"
+    )
+    assert "\n" in trigger.detail

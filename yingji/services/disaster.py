@@ -16,6 +16,7 @@ from models.disaster import (
     ReviewInput,
     StableInput,
 )
+from yingji.core.errors import refuse_future_start
 from yingji.core.search import attributes
 from yingji.core.settings import Settings
 
@@ -42,6 +43,7 @@ def rules_from(settings: Settings) -> DisasterRules:
 async def open_disaster(
     client: Client, settings: Settings, data: DisasterOpen, task_queue: str | None = None
 ) -> WorkflowHandle[Any, Any]:
+    refuse_future_start(data.occurred_at, "occurred_at")
     return await client.start_workflow(
         WORKFLOW_TYPE,
         DisasterInput(open=data, rules=rules_from(settings)),

@@ -75,6 +75,9 @@ def typhoon_handle(client: Client, event_id: str) -> WorkflowHandle[Any, Any]:
 
 
 async def submit_report(engine: AsyncEngine, report: UnitReport) -> ReportReceipt:
+    """A report dated in the future would make every later real report of its unit "late"
+    for ever: it is refused, as every time beyond ten minutes from now is."""
+    refuse_future_start(report.as_of, "as_of")
     return await typhoon_store.submit(engine, report)
 
 
