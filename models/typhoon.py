@@ -193,6 +193,10 @@ class ApplyResult(Model):
     reports_applied: int
     towns: list[TownTotals] = Field(description="towns whose totals changed")
     district: Totals
+    #: The peak of 在住 over the reports' own times (see ``stores.typhoon.PEAK``); None in
+    #: results recorded before it was computed, whose workflows keep the old running maximum.
+    peak_sheltered: int | None = None
+    peak_at: datetime | None = None
 
 
 class TyphoonEvent(Model):

@@ -13,12 +13,13 @@ import pytest
 from pydantic import ValidationError
 from sqlalchemy import text
 
+from models.common import CHINA_TZ
 from models.disaster import DisasterOpen
 from models.plan import PlanCreate, RevisionTrigger
 from models.typhoon import Figures, UnitReport
 from models.warning import Contact
 from tests.conftest import make_settings
-from tests.helpers import new_event
+from tests.helpers import eventually, new_event
 from yingji.console.app import create_app
 from yingji.core.errors import DomainRefusal
 from yingji.services import disaster as disasters
@@ -181,3 +182,49 @@ async def test_finding_7_a_wrong_date_or_a_control_character_is_refused(
         trigger_id="T1", cause="other", detail="第一条\n第二条\t", source="值班员"
     )
     assert "\n" in trigger.detail
+
+
+async def test_finding_8_the_peak_is_a_fact_at_its_own_time(  # type: ignore[no-untyped-def]
+    ts_client, engine, code, task_queue
+) -> None:
+    """After a correction from 1,450 to 1,430 the board still said 1,450, stamped with the time
+    of processing. The peak is now the largest district sum of each unit's latest report as of
+    each report time, at that report time, and a correction corrects it."""
+    settings = make_settings(typhoon_apply_min_seconds=0.1, typhoon_apply_max_seconds=0.5)
+    event = await new_event(engine)
+    await typhoons.open_typhoon(ts_client, engine, settings, event, task_queue=task_queue)
+    at = datetime(2024, 9, 16, 6, tzinfo=CHINA_TZ)
+
+    def sheltered(report_id: str, unit: str, people: int, **extra: object) -> UnitReport:
+        return UnitReport(
+            event_id=event.event_id,
+            report_id=f"{code}-{report_id}",
+            unit=unit,
+            as_of=at,
+            figures=Figures(
+                relocated=people, centralized=people, shelters_open=6, sheltered_now=people
+            ),
+            reported_by="信息员",
+            **extra,  # type: ignore[arg-type]
+        )
+
+    await typhoons.submit_report(engine, sheltered("NX-06", "南翔镇", 1450))
+    await typhoons.submit_report(engine, sheltered("AT-06", "安亭镇", 200))
+    board = await eventually(
+        lambda: typhoons.board(ts_client, event.event_id), lambda b: b.reports_applied >= 2
+    )
+    assert (board.peak_sheltered, board.peak_at) == (1650, at)
+    fix = sheltered("NX-06b", "南翔镇", 1430, corrects=f"{code}-NX-06", reason="重复统计20人")
+    await typhoons.submit_report(engine, fix)
+    board = await eventually(
+        lambda: typhoons.board(ts_client, event.event_id), lambda b: b.reports_applied >= 3
+    )
+    assert (board.peak_sheltered, board.peak_at) == (1630, at)
+    async with engine.connect() as conn:
+        stored = (
+            await conn.execute(
+                text("SELECT peak_sheltered, peak_at FROM typhoon_totals WHERE event_id = :e"),
+                {"e": event.event_id},
+            )
+        ).one()
+    assert (stored.peak_sheltered, stored.peak_at) == (1630, at)

@@ -95,7 +95,10 @@ async def test_latest_report_per_unit_wins_late_and_duplicates_do_not(
     assert (await submit(engine, fix)).status == "correction"
     board = await applied(ts_client, event, 5)
     assert board.district_totals.relocated == 310 + 55
-    assert board.peak_sheltered == 350  # 300 + 50 before the correction
+    # The peak is a fact over the reports' own times, not a running maximum over batches: at
+    # hour 2 南翔镇's latest report was the late 999 and 安亭镇's 50; the corrected 300 of hour 3
+    # never counts (its correction says 280).
+    assert (board.peak_sheltered, board.peak_at) == (999 + 50, T0 + timedelta(hours=2))
     stored = await rows(
         engine,
         "SELECT report_id, status, reason FROM typhoon_report WHERE event_id = :e ORDER BY arrival",

@@ -180,7 +180,9 @@ class TyphoonWorkflow(OutboxWorkflow):
                 if town.name:
                     s.town_names[town.town] = town.name
             s.district = result.district
-            if result.district.sheltered_now > s.peak_sheltered:
+            if result.peak_sheltered is not None:  # a fact over the reports' own times
+                s.peak_sheltered, s.peak_at = result.peak_sheltered, result.peak_at
+            elif result.district.sheltered_now > s.peak_sheltered:  # results recorded before
                 s.peak_sheltered, s.peak_at = result.district.sheltered_now, workflow.now()
             rules = s.rules
             if result.reports_applied:

@@ -37,6 +37,31 @@ _FIGS = ", ".join(FIGURE_FIELDS)
 _SUMS = ", ".join(f"coalesce(sum({f}), 0) AS {f}" for f in FIGURE_FIELDS)
 
 
+#: The peak of 在住 (sheltered now) as a fact: at each report time, the district's sum of each
+#: unit's latest report as of that time (by as-of time, then arrival), a corrected report left
+#: out; the maximum, at the earliest time it was reached. It depends on the reports only, not on
+#: how they fell into apply batches, and a correction lowers it.
+PEAK = """
+    WITH effective AS (
+        SELECT r.unit_code, r.as_of, r.arrival, r.sheltered_now
+        FROM typhoon_report r
+        WHERE r.event_id = :e AND r.applied_batch IS NOT NULL
+          AND NOT EXISTS (
+              SELECT 1 FROM typhoon_report c
+              WHERE c.event_id = r.event_id AND c.corrects = r.report_id
+                AND c.applied_batch IS NOT NULL)
+    ), steps AS (
+        SELECT as_of, sheltered_now - coalesce(lag(sheltered_now) OVER (
+            PARTITION BY unit_code ORDER BY as_of, arrival), 0) AS delta
+        FROM effective
+    ), over_time AS (
+        SELECT as_of, sum(sum(delta)) OVER (ORDER BY as_of) AS total
+        FROM steps GROUP BY as_of
+    )
+    SELECT total, as_of FROM over_time WHERE total > 0 ORDER BY total DESC, as_of LIMIT 1
+"""
+
+
 class ReportRejected(DomainRefusal):
     """A report that is not stored; the message names the field and the reason."""
 
@@ -441,28 +466,33 @@ async def apply_batch(engine: AsyncEngine, event_id: str, batch: int) -> ApplyRe
             .one()
         )
         district = Totals.of(dict(district_row))
+        peak = (await conn.execute(text(PEAK), params)).one_or_none()
+        peak_sheltered, peak_at = (int(peak.total), peak.as_of) if peak else (0, None)
         # Upsert the totals row (never the event row: see TyphoonTotals).
-        values = {**params, **district.model_dump()}
+        values = {**params, **district.model_dump(), "peak": peak_sheltered, "peak_at": peak_at}
         cols = (*FIGURE_FIELDS, "units_reported")
         await conn.execute(
             text(
                 f"""
                 INSERT INTO typhoon_totals AS t (event_id, {", ".join(cols)}, peak_sheltered,
                     peak_at, batches_applied)
-                VALUES (:e, {", ".join(":" + c for c in cols)}, :sheltered_now,
-                    CASE WHEN :sheltered_now > 0 THEN now() END, :b)
+                VALUES (:e, {", ".join(":" + c for c in cols)}, :peak, :peak_at, :b)
                 ON CONFLICT (event_id) DO UPDATE SET
                     {", ".join(f"{c} = excluded.{c}" for c in cols)},
-                    peak_at = CASE WHEN excluded.sheltered_now > t.peak_sheltered THEN now()
-                                   ELSE t.peak_at END,
-                    peak_sheltered = greatest(t.peak_sheltered, excluded.sheltered_now),
+                    peak_at = excluded.peak_at,
+                    peak_sheltered = excluded.peak_sheltered,
                     batches_applied = greatest(t.batches_applied, excluded.batches_applied)
                 """
             ),
             values,
         )
     return ApplyResult(
-        batch=batch, reports_applied=int(applied or 0), towns=towns, district=district
+        batch=batch,
+        reports_applied=int(applied or 0),
+        towns=towns,
+        district=district,
+        peak_sheltered=peak_sheltered,
+        peak_at=peak_at,
     )
 
 
