@@ -16,7 +16,7 @@ from tests.conftest import make_settings
 from tests.helpers import flood_plan
 from worker import build_worker
 from workflows.plan import PlanWorkflow
-from yingji.core.logging import configure_logging
+from yingji.core.logging import configure_logging, get_logger, log_format
 from yingji.core.settings import Settings
 from yingji.core.temporal import temporal_address
 from yingji.services.plan import create_plan, plan_handle
@@ -113,3 +113,40 @@ def test_tls_and_api_key_wiring(tmp_path: Path) -> None:
         b"-----cert.pem-----",
         b"-----key.pem-----",
     )
+
+
+def test_logs_are_json_off_a_terminal_and_tracebacks_show_no_locals() -> None:
+    """A failed notification printed a 60-line traceback with the phone number in it (the dev
+    renderer showed every frame's locals). Off a terminal the logs are JSON; on one, the
+    traceback is plain."""
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    saved = (list(logging.getLogger().handlers), logging.getLogger().level)
+    try:
+        for stream, expected in ((io.StringIO(), "json"), (Tty(), "console")):
+            settings = make_settings()
+            assert log_format(settings, stream) == expected
+            configure_logging(settings, stream)
+
+            def notify(phone: str) -> None:
+                secret_phone = phone  # a local that must not be printed
+                raise RuntimeError(f"webhook refused {len(secret_phone)} digits")
+
+            number = "139" + "12345678"  # the source shows the name, never the value
+            try:
+                notify(number)
+            except RuntimeError:
+                get_logger("test").exception("notification failed")
+            output = stream.getvalue()
+            assert "notification failed" in output and "13912345678" not in output
+            if expected == "json":
+                assert json.loads(output.splitlines()[-1])["event"] == "notification failed"
+        assert log_format(make_settings(environment="production"), Tty()) == "json"
+    finally:
+        root = logging.getLogger()
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+        structlog.reset_defaults()

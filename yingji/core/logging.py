@@ -1,4 +1,4 @@
-"""structlog set-up: JSON in production, readable console output in development.
+"""structlog set-up: JSON in production and off a terminal, readable lines on a terminal.
 
 Everything logged through the standard library (Temporal's workflow and activity loggers
 included) is rendered by structlog. The ``temporal_workflow`` / ``temporal_activity`` extras that
@@ -44,6 +44,16 @@ def _redact(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
+def log_format(settings: Settings, stream: TextIO) -> str:
+    """``auto``: readable lines on a terminal in development; JSON everywhere else (production,
+    or output going to a file, a pipe or a log collector)."""
+    if settings.log_format != "auto":
+        return settings.log_format
+    if settings.environment == "production" or not getattr(stream, "isatty", lambda: False)():
+        return "json"
+    return "console"
+
+
 def configure_logging(settings: Settings, stream: TextIO | None = None) -> None:
     """Route stdlib logging and structlog through one renderer."""
     shared: list[Any] = [
@@ -55,12 +65,17 @@ def configure_logging(settings: Settings, stream: TextIO | None = None) -> None:
         _redact,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
+    out = stream or sys.stderr
     renderer: Any
-    if settings.resolved_log_format == "json":
+    if log_format(settings, out) == "json":
         renderer = structlog.processors.JSONRenderer(ensure_ascii=False)
         shared.append(structlog.processors.format_exc_info)
     else:
-        renderer = structlog.dev.ConsoleRenderer(colors=False)
+        # A plain traceback: the default (rich) one prints every frame's local variables, and
+        # those held phone numbers and passwords.
+        renderer = structlog.dev.ConsoleRenderer(
+            colors=False, exception_formatter=structlog.dev.plain_traceback
+        )
 
     structlog.configure(
         processors=[
@@ -76,7 +91,7 @@ def configure_logging(settings: Settings, stream: TextIO | None = None) -> None:
         foreign_pre_chain=shared,
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
     )
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler = logging.StreamHandler(out)
     handler.setFormatter(formatter)
     root = logging.getLogger()
     for old in list(root.handlers):
