@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 from temporalio.testing import WorkflowEnvironment
@@ -604,3 +608,39 @@ async def test_every_default_district_is_the_configured_one(cli: CliRunner, monk
     r = await yingji(cli, "summary", "run", "--year", "2016")
     assert r.exit_code == 1
     assert "set YINGJI_BUREAU_NAME, YINGJI_BUREAU_DISTRICT" in r.output, r.output
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("postgresql://who:s3cretpw@127.0.0.1:1/none", "cannot connect ("),
+        ("postgresql://nobody-here:s3cretpw@{host}/none", "the database refused or dropped"),
+    ],
+)
+def test_a_database_failure_is_one_line_naming_the_setting(
+    url: str, reason: str, database_url: str, tmp_path
+) -> None:
+    """A lost or refused database gave a traceback (with typer 0.15 the password, 8 times):
+    now one line that names the setting to check, and never the URL."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(database_url)
+    host = f"{parsed.host or '127.0.0.1'}:{parsed.port or 5432}"
+    if not parsed.host:  # a socket directory (pgserver): use its query string
+        url = url.replace("@{host}/none", f"@/none?host={parsed.query['host']}")
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("YINGJI_")},
+        "YINGJI_DATABASE_URL": url.format(host=host),
+        "YINGJI_DATA_DIR": str(tmp_path),
+    }
+    r = subprocess.run(
+        [str(Path(sys.executable).parent / "yingji"), "plan", "list"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 1
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and reason in lines[0] and "YINGJI_DATABASE_URL" in lines[0], r.stderr
+    assert "s3cretpw" not in r.stderr + r.stdout and "Traceback" not in r.stderr

@@ -31,7 +31,7 @@ T = TypeVar("T")
 E = TypeVar("E", bound="LabelledEnum")
 
 out = Console(soft_wrap=True)
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # one line per message, whatever the width
 
 
 class CliError(Exception):
@@ -58,7 +58,9 @@ def run(job: Callable[[Settings], Awaitable[T]], subject: str | None = None) -> 
     """
     import asyncio
 
+    from asyncpg import PostgresError
     from pydantic import ValidationError
+    from sqlalchemy.exc import DBAPIError
     from temporalio.client import WorkflowUpdateFailedError
     from temporalio.exceptions import WorkflowAlreadyStartedError
     from temporalio.service import RPCError, RPCStatusCode
@@ -85,9 +87,27 @@ def run(job: Callable[[Settings], Awaitable[T]], subject: str | None = None) -> 
         fail(f"Temporal refused the request: {exc.message}")
     except (CliError, *REFUSALS) as exc:
         fail(str(exc))
-    except ConnectionError as exc:
-        fail(f"cannot connect: {exc}")
+    except (DBAPIError, PostgresError) as exc:
+        fail(f"the database refused or dropped the request ({_first_line(exc)}); {DATABASE_HINT}")
+    except (ConnectionError, TimeoutError) as exc:
+        fail(
+            f"cannot connect ({_first_line(exc)}); check YINGJI_DATABASE_URL and "
+            "YINGJI_TEMPORAL_ADDRESS, or that `make run` is running"
+        )
+    except OSError as exc:  # a file: missing, unreadable, not writable
+        where = f" {exc.filename}" if exc.filename else ""
+        fail(f"cannot use{where}: {exc.strerror or exc}")
     raise AssertionError("unreachable")
+
+
+#: Where a database problem is fixed; the URL itself is never printed (it holds the password).
+DATABASE_HINT = "check YINGJI_DATABASE_URL, or that `make run` is running"
+
+
+def _first_line(exc: BaseException) -> str:
+    """The reason in one line, without the SQL or the connection string."""
+    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:200]
 
 
 async def with_engine(settings: Settings, use: Callable[[AsyncEngine], Awaitable[T]]) -> T:
