@@ -146,20 +146,29 @@ async def run_worker(
     log.info("worker stopped")
 
 
-async def _main() -> None:
-    settings = get_settings()
+#: Each stops the process gracefully: Ctrl-C, a service manager, a closed terminal.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def stop_on_signals() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in STOP_SIGNALS:
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+async def main(settings: Settings | None = None) -> None:
+    """A worker on its own (``yingji worker``, ``python -m worker``): start as many as needed."""
+    settings = settings or get_settings()
     configure_logging(settings)
     settings.require_bureau_in_production()
     if settings.database_url is None:
         raise SystemExit(
-            "YINGJI_DATABASE_URL is not set; use `yingji serve` for the embedded stack"
+            "error: YINGJI_DATABASE_URL is not set; use `yingji serve` for the embedded stack"
         )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await run_worker(settings, settings.database_url.get_secret_value(), stop)
+    await run_worker(settings, settings.database_url.get_secret_value(), stop_on_signals())
 
 
 if __name__ == "__main__":
-    asyncio.run(_main())
+    asyncio.run(main())

@@ -54,9 +54,9 @@ class Serve:
         assert self.process is not None
         return psutil.Process(self.process.pid).children(recursive=True)
 
-    def interrupt(self) -> int:
+    def interrupt(self, sig: signal.Signals = signal.SIGINT) -> int:
         assert self.process is not None
-        self.process.send_signal(signal.SIGINT)
+        self.process.send_signal(sig)
         return self.process.wait(60)
 
 
@@ -187,3 +187,34 @@ def test_production_refuses_to_start_without_the_bureau(tmp_path: Path) -> None:
     )
     assert worker.returncode == 1
     assert "set YINGJI_BUREAU_DISTRICT, YINGJI_BUREAU_LEVEL" in worker.stderr
+
+
+def test_a_closed_terminal_stops_serve_and_everything_it_started(tmp_path: Path) -> None:
+    """SIGHUP (the terminal closed) used to leave the embedded Temporal and PostgreSQL running,
+    and the next ``make run`` found their ports taken."""
+    port, ui, web = free_port(), free_port(), free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("YINGJI_")},
+        "YINGJI_DATA_DIR": str(tmp_path / "data"),
+        "YINGJI_EMBEDDED_TEMPORAL_PORT": str(port),
+        "YINGJI_EMBEDDED_TEMPORAL_UI_PORT": str(ui),
+        "YINGJI_CONSOLE_PORT": str(web),
+    }
+    serve = Serve(env)
+    serve.start()
+    data = str(tmp_path / "data")
+
+    def ours() -> list[psutil.Process]:  # PostgreSQL detaches: found by its data directory
+        return [
+            p
+            for p in psutil.process_iter(["cmdline"])
+            if any(data in part for part in p.info["cmdline"] or [])
+            and p.status() != psutil.STATUS_ZOMBIE
+        ]
+
+    started = ours()
+    assert any("temporal" in p.name() for p in started)
+    assert any("postgres" in p.name() for p in started)
+    assert serve.interrupt(signal.SIGHUP) == 0
+    assert not port_open(port) and not port_open(ui) and not port_open(web)
+    assert ours() == []

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import signal
 import socket
 
 import uvicorn
 from rich.console import Console
 
-from worker import run_worker
+from worker import run_worker, stop_on_signals
 from yingji.core.embedded import (
     EmbeddedInfo,
     TemporalDevServer,
@@ -37,6 +36,27 @@ def _console(settings: Settings, database_url: str) -> uvicorn.Server:
     # Our SIGINT/SIGTERM handlers stop everything in order; uvicorn must not take them over.
     server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
     return server
+
+
+async def console_only(settings: Settings) -> None:
+    """The console on its own (``yingji console``): as many as needed, beside the workers."""
+    from yingji.cli.common import database_url
+
+    configure_logging(settings)
+    settings.require_bureau_in_production()
+    if settings.console_host and _port_in_use(settings.console_host, settings.console_port):
+        raise SystemExit(
+            f"error: {settings.console_host}:{settings.console_port} is already in use; "
+            "set YINGJI_CONSOLE_PORT to a free port"
+        )
+    stop = stop_on_signals()
+    web = _console(settings, database_url(settings))
+    task = asyncio.create_task(web.serve())
+    await asyncio.wait(
+        [task, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED
+    )
+    web.should_exit = True
+    await task
 
 
 def _redact_url(url: str) -> str:
@@ -87,10 +107,7 @@ async def serve(settings: Settings, console: Console | None = None) -> None:
     check_ports(settings)  # before anything starts, so nothing is left half-started
     configure_logging(settings)
     log = get_logger("yingji.serve")
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
 
     pg = None
     temporal: TemporalDevServer | None = None

@@ -79,5 +79,27 @@ def serve_command() -> None:
     asyncio.run(serve(get_settings()))
 
 
+@app.command("worker")
+def worker_command() -> None:
+    """A worker alone, as many as needed. SIGTERM, SIGINT or SIGHUP stops it gracefully;
+    it needs YINGJI_TEMPORAL_ADDRESS and YINGJI_DATABASE_URL."""
+    import asyncio
+
+    from worker import main as run
+
+    asyncio.run(run())
+
+
+@app.command("console")
+def console_command() -> None:
+    """The console alone (HTTP API and the duty-room page), beside the workers."""
+    import asyncio
+
+    from yingji.core.settings import get_settings
+    from yingji.serve import console_only
+
+    asyncio.run(console_only(get_settings()))
+
+
 def main() -> None:
     app()
