@@ -40,7 +40,7 @@ async def test_three_processes_migrating_a_fresh_database_at_once(database_url: 
             )
             for _ in range(3)
         ]
-        results = [await p.communicate() for p in procs]
+        results = [await asyncio.wait_for(p.communicate(), 120) for p in procs]
         assert [p.returncode for p in procs] == [0, 0, 0], [err.decode() for _, err in results]
         engine = make_engine(url)
         try:

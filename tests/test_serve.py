@@ -102,6 +102,8 @@ def test_serve_runs_the_embedded_stack_keeps_state_and_stops_cleanly(tmp_path: P
             "嘉定区应急管理局",
             "--drafter",
             "张敏",
+            "--district",  # no bureau is configured yet: the plan names its own
+            "嘉定区",
         )
         assert r.returncode == 0, r.stderr
         assert cli(env, "plan", "submit", "JD-DZ-2026", "--by", "张敏").returncode == 0
@@ -218,3 +220,69 @@ def test_a_closed_terminal_stops_serve_and_everything_it_started(tmp_path: Path)
     assert serve.interrupt(signal.SIGHUP) == 0
     assert not port_open(port) and not port_open(ui) and not port_open(web)
     assert ours() == []
+
+
+def test_serve_clears_what_a_killed_serve_left_and_never_doubles_temporal(tmp_path: Path) -> None:
+    """A serve killed without its clean-up (SIGKILL) left Temporal and PostgreSQL running; the
+    next run said the port was taken, and another port started a second Temporal on the same
+    temporal.db. Now the next serve stops its own leftovers, reuses the data, and at the end
+    stops everything; a second serve on a directory in use is refused."""
+    port, ui, web = free_port(), free_port(), free_port()
+    data = tmp_path / "data"
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("YINGJI_")},
+        "YINGJI_DATA_DIR": str(data),
+        "YINGJI_EMBEDDED_TEMPORAL_PORT": str(port),
+        "YINGJI_EMBEDDED_TEMPORAL_UI_PORT": str(ui),
+        "YINGJI_CONSOLE_PORT": str(web),
+    }
+
+    def ours() -> list[psutil.Process]:
+        return [
+            p
+            for p in psutil.process_iter(["cmdline"])
+            if any(str(data.resolve()) in part for part in p.info["cmdline"] or [])
+            and p.status() != psutil.STATUS_ZOMBIE
+        ]
+
+    first = Serve(env)
+    first.start()
+    r = cli(
+        env,
+        "plan",
+        "create",
+        "LEFT-1",
+        "--name",
+        "遗留测试预案",
+        "--kind",
+        "special",
+        "--level",
+        "district",
+        "--unit",
+        "区应急管理局",
+        "--drafter",
+        "张敏",
+        "--district",
+        "某区",
+    )
+    assert r.returncode == 0, r.stderr
+
+    # a second serve on the same directory is refused while the first runs
+    r = cli({**env, "YINGJI_CONSOLE_PORT": str(free_port())}, "serve")
+    assert r.returncode == 1 and "already uses" in r.stderr, r.stderr
+
+    assert first.process is not None
+    first.process.kill()  # no clean-up at all
+    first.process.wait(30)
+    assert any("temporal" in p.name() for p in ours())  # the leftovers run on
+
+    second = Serve(env)
+    second.start()  # same ports: the leftovers were cleared, not dodged
+    try:
+        temporals = [p for p in ours() if "temporal" in p.name()]
+        assert len(temporals) == 1  # never two on one temporal.db
+        r = cli(env, "plan", "show", "LEFT-1")
+        assert r.returncode == 0 and "遗留测试预案" in r.stdout, r.stderr
+    finally:
+        assert second.interrupt() == 0
+    assert ours() == []  # PostgreSQL too: the dead serve's handle no longer holds it

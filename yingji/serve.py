@@ -16,7 +16,9 @@ from worker import run_worker, stop_on_signals
 from yingji.core.embedded import (
     EmbeddedInfo,
     TemporalDevServer,
+    claim_data_dir,
     clear_info,
+    release_data_dir,
     start_postgres,
     write_info,
 )
@@ -104,9 +106,18 @@ def check_ports(settings: Settings) -> None:
 async def serve(settings: Settings, console: Console | None = None) -> None:
     console = console or Console(soft_wrap=True)
     settings.require_bureau_in_production()
-    check_ports(settings)  # before anything starts, so nothing is left half-started
     configure_logging(settings)
     log = get_logger("yingji.serve")
+    # A previous serve killed without its clean-up left its servers running: they are ours (by
+    # the data directory), so they are stopped or reused, never doubled; then the ports are free.
+    cleared = claim_data_dir(settings)
+    if cleared:
+        log.warning("cleared what a previous serve left running", cleared=cleared)
+    try:
+        check_ports(settings)  # before anything starts, so nothing is left half-started
+    except SystemExit:
+        release_data_dir(settings)
+        raise
     stop = stop_on_signals()
 
     pg = None
@@ -183,3 +194,4 @@ async def serve(settings: Settings, console: Console | None = None) -> None:
             await asyncio.to_thread(pg.cleanup)
             log.info("embedded postgres released")
         clear_info(settings)
+        release_data_dir(settings)

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 import signal
 import subprocess
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+import psutil
 
 from yingji.core.settings import Settings
 
@@ -45,6 +48,66 @@ def start_postgres(settings: Settings):  # type: ignore[no-untyped-def]
     pgdata = (settings.data_dir / "postgres").resolve()
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     return pgserver.get_server(pgdata, cleanup_mode="stop")
+
+
+SERVE_PID = "serve.pid"
+
+
+def _alive(pid: int) -> psutil.Process | None:
+    try:
+        process = psutil.Process(pid)
+        return None if process.status() == psutil.STATUS_ZOMBIE else process
+    except psutil.Error:
+        return None
+
+
+def claim_data_dir(settings: Settings) -> list[str]:
+    """Make ``yingji serve`` the only one using its data directory, and clear what a previous
+    one left behind (killed without its clean-up). Returns what was cleared, for the log.
+
+    - Another live ``serve`` on the same directory: refused, naming its pid.
+    - A Temporal dev server still running on this directory's ``temporal.db``: stopped, so a
+      second one is never started on the same file (and its ports are free again).
+    - PostgreSQL handles of processes that are gone (pgserver's ``.handle_pids.json``): pruned,
+      or pgserver would never stop the server it attaches to; the server itself is reused.
+    """
+    data = settings.data_dir.resolve()
+    data.mkdir(parents=True, exist_ok=True)
+    pid_file = data / SERVE_PID
+    if pid_file.exists():
+        text = pid_file.read_text().strip()
+        other = _alive(int(text)) if text.isdigit() else None
+        if other is not None and other.pid != os.getpid() and "serve" in " ".join(other.cmdline()):
+            raise SystemExit(
+                f"error: `yingji serve` (pid {other.pid}) already uses {data}; stop it first, "
+                "or set YINGJI_DATA_DIR to another directory"
+            )
+    cleared = []
+    db_file = str((data / "temporal.db").resolve())
+    for process in psutil.process_iter(["pid", "cmdline"]):
+        cmdline = process.info["cmdline"] or []
+        if "start-dev" in cmdline and db_file in cmdline and process.pid != os.getpid():
+            process.terminate()
+            try:
+                process.wait(15)
+            except psutil.TimeoutExpired:
+                process.kill()
+            cleared.append(f"temporal dev server {process.pid}")
+    handles = data / "postgres" / ".handle_pids.json"
+    if handles.exists():
+        pids = json.loads(handles.read_text() or "[]")
+        live = [pid for pid in pids if _alive(pid) is not None and pid != os.getpid()]
+        if live != pids:
+            handles.write_text(json.dumps(live))
+            cleared.append(f"postgres handles of gone processes {sorted(set(pids) - set(live))}")
+    pid_file.write_text(str(os.getpid()))
+    return cleared
+
+
+def release_data_dir(settings: Settings) -> None:
+    pid_file = settings.data_dir.resolve() / SERVE_PID
+    if pid_file.exists() and pid_file.read_text().strip() == str(os.getpid()):
+        pid_file.unlink()
 
 
 class TemporalDevServer:
