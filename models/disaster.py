@@ -222,9 +222,23 @@ class DisasterEvent(Model):
     detail: dict[str, Any] = Field(default_factory=dict)
 
 
+class DisasterState(Model):
+    """What a process carries into its next run (continue-as-new): a long process opens a
+    续报 slot a day, and its history must not outgrow Temporal's limits."""
+
+    slots: list[Slot]
+    reports: dict[str, ReportRecord] = Field(default_factory=dict)
+    stable_on: date | None = None
+    final_due: datetime | None = None
+    seq: int = 0
+
+
 class DisasterInput(Model):
     open: DisasterOpen
     rules: DisasterRules = Field(default_factory=DisasterRules)
+    #: Set when a run continues as new: the process so far, and events not yet projected.
+    state: DisasterState | None = None
+    outbox: list[DisasterEvent] = Field(default_factory=list)
 
 
 class DisasterView(Model):

@@ -167,6 +167,9 @@ async def test_finding_7_a_wrong_date_or_a_control_character_is_refused(
     )
     with pytest.raises(DomainRefusal, match=r"^occurred_at: .* is in the future"):
         await disasters.open_disaster(ts_client, make_settings(), opened)
+    ancient = opened.model_copy(update={"occurred_at": datetime(1900, 1, 1, tzinfo=UTC)})
+    with pytest.raises(DomainRefusal, match=r"^occurred_at: .* is more than 30 days ago"):
+        await disasters.open_disaster(ts_client, make_settings(), ancient)
 
     with pytest.raises(ValidationError, match="name: contains the control character U\\+0007"):
         PlanCreate(

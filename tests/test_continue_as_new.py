@@ -57,3 +57,43 @@ async def test_suggested_continue_as_new_keeps_every_signal(
     assert [t.trigger_id for t in v.draft_triggers] == [f"risk-{i}" for i in range(count)]
     assert [e["seq"] for e in events] == list(range(1, v.last_seq + 1))
     assert sum(e["kind"] == "trigger_noted_for_draft" for e in events) == count
+
+
+async def test_a_long_disaster_process_continues_as_new_and_stays_open(
+    small_history_env: WorkflowEnvironment, engine, task_queue: str, code: str
+) -> None:
+    """A disaster process opened a few days back fills its history with daily 续报 slots,
+    reminders and escalations. When Temporal suggested a new run, the process used to end there,
+    still open, and refuse every later report. It now continues as new and carries on."""
+    from datetime import UTC, datetime, timedelta
+
+    from models.common import CHINA_TZ
+    from models.disaster import ReportKind
+    from tests.test_disaster import MEIHUA, opened, report
+    from yingji.services import disaster as disasters
+
+    client = small_history_env.client
+    settings = make_settings()
+    occurred = datetime.now(UTC) - timedelta(days=12)
+    async with build_worker(client, settings, engine, task_queue):
+        handle = await disasters.open_disaster(
+            client, settings, opened(code, occurred), task_queue=task_queue
+        )
+        first_run = handle.result_run_id
+        # twelve overdue 续报 slots, each reminded and escalated: far past 40 events
+        await eventually(
+            lambda: client.get_workflow_handle(handle.id).describe(),
+            lambda d: d.run_id != first_run,
+            within=60,
+        )
+        description = await client.get_workflow_handle(handle.id).describe()
+        assert description.status.name == "RUNNING"
+        view = await disasters.submit(
+            client, code, report(ReportKind.INITIAL, f"{code}-I", occurred, MEIHUA)
+        )
+        assert not view.closed and f"{code}-I" in {r.report_id for r in view.reports}
+        # the slots opened before the hand-over travelled with it
+        assert {
+            "initial",
+            "update:" + (occurred + timedelta(days=1)).astimezone(CHINA_TZ).date().isoformat(),
+        } <= {slot.key for slot in view.slots}

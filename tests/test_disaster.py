@@ -47,6 +47,10 @@ MEIHUA = Indicators(
 )
 
 
+#: These tests open live processes on past dates (a holiday window, the 梅花 tally).
+BACKDATED = make_settings(disaster_max_backdate_days=3650)
+
+
 def opened(code: str, occurred_at: datetime, typhoon: str | None = None) -> DisasterOpen:
     return DisasterOpen(
         code=code,
@@ -239,7 +243,7 @@ async def test_final_window_crosses_the_national_day_holiday(
 ) -> None:
     occurred = datetime(2024, 9, 28, 10, 0, tzinfo=CHINA_TZ)
     await disasters.open_disaster(
-        ts_client, make_settings(), opened(code, occurred), task_queue=task_queue
+        ts_client, BACKDATED, opened(code, occurred), task_queue=task_queue
     )
     await disasters.submit(ts_client, code, report(ReportKind.INITIAL, "I-1", occurred, ZERO))
     v = await disasters.declare_stable(
@@ -279,7 +283,7 @@ async def test_relocation_comes_from_the_typhoon_tally(
 
     no_link = f"{code}-X"
     await disasters.open_disaster(
-        ts_client, make_settings(), opened(no_link, as_of), task_queue=task_queue
+        ts_client, BACKDATED, opened(no_link, as_of), task_queue=task_queue
     )
     blank = Indicators(affected=24523, pre_evacuated=8982)
     with pytest.raises(WorkflowUpdateFailedError) as err:
@@ -287,7 +291,7 @@ async def test_relocation_comes_from_the_typhoon_tally(
     assert "indicators.relocated: required (no typhoon tally" in str(err.value.cause)
 
     await disasters.open_disaster(
-        ts_client, make_settings(), opened(code, as_of, event.event_id), task_queue=task_queue
+        ts_client, BACKDATED, opened(code, as_of, event.event_id), task_queue=task_queue
     )
     v = await disasters.submit(ts_client, code, report(ReportKind.INITIAL, "I-1", as_of, blank))
     got = v.reports[0]

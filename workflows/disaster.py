@@ -30,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
         DisasterInput,
         DisasterProjection,
         DisasterReportInput,
+        DisasterState,
         DisasterView,
         Indicators,
         ReportKind,
@@ -54,6 +55,17 @@ class DisasterWorkflow(OutboxWorkflow):
     def __init__(self, data: DisasterInput) -> None:
         self.o = data.open
         self.r = data.rules
+        if data.state is not None:  # a continued run: carry on where the last one stopped
+            s = data.state
+            self.slots, self.reports = list(s.slots), dict(s.reports)
+            self.stable_on, self.final_due, self.closed, self.seq = (
+                s.stable_on,
+                s.final_due,
+                False,
+                s.seq,
+            )
+            self._init_outbox(data.outbox, s.seq)
+            return
         occurred = self.o.occurred_at
         self.slots: list[Slot] = [
             Slot(
@@ -75,6 +87,23 @@ class DisasterWorkflow(OutboxWorkflow):
     @workflow.run
     async def run(self, data: DisasterInput) -> DisasterView:
         await self._loop_until(lambda: self.closed)
+        # The loop also stops when Temporal suggests a new run: an open process used to end
+        # there, still open and unreachable. It now continues as new with what it has.
+        if not self.closed and workflow.patched("disaster-continue-as-new"):
+            workflow.continue_as_new(
+                DisasterInput(
+                    open=self.o,
+                    rules=self.r,
+                    state=DisasterState(
+                        slots=self.slots,
+                        reports=self.reports,
+                        stable_on=self.stable_on,
+                        final_due=self.final_due,
+                        seq=self.seq,
+                    ),
+                    outbox=self._outbox,
+                )
+            )
         await self._project_all()
         return self._view()
 

@@ -78,6 +78,8 @@ class Settings(BaseSettings):
     disaster_remind_after_minutes: float = Field(default=15, ge=0)
     disaster_escalate_after_minutes: float = Field(default=60, gt=0)
     disaster_change_ratio: float = Field(default=0.5, gt=0)
+    #: A live process may start this far back; an older one is loaded as history.
+    disaster_max_backdate_days: int = Field(default=30, ge=1, le=3650)
 
     # The bureau this deployment serves, and its year-end summary (a Temporal Schedule in
     # Asia/Shanghai). No default names a place: production refuses to start without them.

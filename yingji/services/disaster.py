@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
@@ -16,7 +17,7 @@ from models.disaster import (
     ReviewInput,
     StableInput,
 )
-from yingji.core.errors import refuse_future_start
+from yingji.core.errors import DomainRefusal, refuse_future_start
 from yingji.core.search import attributes
 from yingji.core.settings import Settings
 
@@ -44,6 +45,15 @@ async def open_disaster(
     client: Client, settings: Settings, data: DisasterOpen, task_queue: str | None = None
 ) -> WorkflowHandle[Any, Any]:
     refuse_future_start(data.occurred_at, "occurred_at")
+    oldest = datetime.now(UTC) - timedelta(days=settings.disaster_max_backdate_days)
+    if not data.historical and data.occurred_at < oldest:
+        # a live process opens a 续报 slot for every day since: one from 1900 opened tens of
+        # thousands, each reminded and escalated
+        raise DomainRefusal(
+            f"occurred_at: {data.occurred_at.isoformat()} is more than "
+            f"{settings.disaster_max_backdate_days} days ago; a past process is entered with "
+            "`yingji load` (YINGJI_DISASTER_MAX_BACKDATE_DAYS)"
+        )
     return await client.start_workflow(
         WORKFLOW_TYPE,
         DisasterInput(open=data, rules=rules_from(settings)),
