@@ -60,9 +60,9 @@ def workflow_runner() -> SandboxedWorkflowRunner:
 
 
 def activities(engine: AsyncEngine, settings: Settings | None = None) -> list[Any]:
-    plans = PlanActivities(engine)
-    drills = DrillActivities(engine)
     settings = settings or Settings(_env_file=None)  # type: ignore[call-arg]
+    plans = PlanActivities(engine, settings.bureau_district, settings.bureau_level)
+    drills = DrillActivities(engine, settings.bureau_district, settings.bureau_level)
     notifier = NotifierActivities(
         engine, settings.notify_webhook_url, settings.notify_webhook_timeout_seconds
     )

@@ -644,3 +644,42 @@ def test_a_database_failure_is_one_line_naming_the_setting(
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and reason in lines[0] and "YINGJI_DATABASE_URL" in lines[0], r.stderr
     assert "s3cretpw" not in r.stderr + r.stdout and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize(
+    ("command", "env", "message"),
+    [
+        (["serve"], {"YINGJI_ENVIRONMENT": "PRODUCTION"}, "invalid settings: YINGJI_ENVIRONMENT"),
+        (["plan", "list"], {"YINGJI_CONSOLE_TOKENS": "notjson"}, "invalid settings:"),
+        (
+            ["serve"],
+            {
+                "YINGJI_ENVIRONMENT": "production",
+                "YINGJI_BUREAU_NAME": "  ",
+                "YINGJI_BUREAU_DISTRICT": " ",
+                "YINGJI_BUREAU_LEVEL": "district",
+            },
+            "set YINGJI_BUREAU_NAME, YINGJI_BUREAU_DISTRICT",
+        ),
+    ],
+)
+def test_a_bad_setting_is_one_line_naming_it(
+    command: list[str], env: dict[str, str], message: str, tmp_path
+) -> None:
+    """A bad value gave a 47-line pydantic traceback; blank bureau settings passed the
+    production check and failed later. Now each is refused at once, in one line."""
+    r = subprocess.run(
+        [str(Path(sys.executable).parent / "yingji"), *command],
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith("YINGJI_")},
+            "YINGJI_DATA_DIR": str(tmp_path),
+            **env,
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 1
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], r.stderr
+    assert not (tmp_path / "temporal.db").exists()  # nothing started

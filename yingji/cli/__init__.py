@@ -73,10 +73,10 @@ def serve_command() -> None:
     """Start the embedded stack (unless configured otherwise) and the worker."""
     import asyncio
 
-    from yingji.core.settings import get_settings
+    from yingji.cli.common import load_settings
     from yingji.serve import serve
 
-    asyncio.run(serve(get_settings()))
+    asyncio.run(serve(load_settings()))
 
 
 @app.command("worker")
@@ -86,8 +86,9 @@ def worker_command() -> None:
     import asyncio
 
     from worker import main as run
+    from yingji.cli.common import load_settings
 
-    asyncio.run(run())
+    asyncio.run(run(load_settings()))
 
 
 @app.command("console")
@@ -95,10 +96,10 @@ def console_command() -> None:
     """The console alone (HTTP API and the duty-room page), beside the workers."""
     import asyncio
 
-    from yingji.core.settings import get_settings
+    from yingji.cli.common import load_settings
     from yingji.serve import console_only
 
-    asyncio.run(console_only(get_settings()))
+    asyncio.run(console_only(load_settings()))
 
 
 def main() -> None:

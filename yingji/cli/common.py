@@ -66,10 +66,9 @@ def run(job: Callable[[Settings], Awaitable[T]], subject: str | None = None) -> 
     from temporalio.service import RPCError, RPCStatusCode
 
     from yingji.core.errors import REFUSALS
-    from yingji.core.settings import get_settings
     from yingji.core.temporal import temporal_address
 
-    settings = get_settings()
+    settings = load_settings()
     try:
         return asyncio.run(job(settings))
     except ValidationError as exc:
@@ -97,6 +96,28 @@ def run(job: Callable[[Settings], Awaitable[T]], subject: str | None = None) -> 
     except OSError as exc:  # a file: missing, unreadable, not writable
         where = f" {exc.filename}" if exc.filename else ""
         fail(f"cannot use{where}: {exc.strerror or exc}")
+    raise AssertionError("unreachable")
+
+
+def load_settings() -> Settings:
+    """The settings, or one line per bad value naming its environment variable."""
+    from pydantic import ValidationError
+    from pydantic_settings import SettingsError
+
+    from yingji.core.settings import get_settings
+
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        fail(
+            "invalid settings: "
+            + "; ".join(
+                f"YINGJI_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+                for e in exc.errors()
+            )
+        )
+    except SettingsError as exc:
+        fail(f"invalid settings: {_first_line(exc)}")
     raise AssertionError("unreachable")
 
 

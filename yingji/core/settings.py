@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from yingji.core.errors import DomainRefusal
@@ -117,6 +117,15 @@ class Settings(BaseSettings):
     drill_cadence_months: dict[str, int] = Field(
         default_factory=lambda: {"special": 36, "departmental": 36, "enterprise": 12, "on_site": 6}
     )
+
+    @field_validator("bureau_name", "bureau_district", "bureau_level", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        """A setting of only spaces is not set (it used to pass the production check)."""
+        if isinstance(value, str):
+            value = value.strip()
+            return value or None
+        return value
 
     @property
     def missing_bureau(self) -> list[str]:
