@@ -683,3 +683,74 @@ def test_a_bad_setting_is_one_line_naming_it(
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], r.stderr
     assert not (tmp_path / "temporal.db").exists()  # nothing started
+
+
+def test_files_in_any_encoding_and_bad_files_get_a_message(tmp_path) -> None:
+    """A GBK or binary --file, or JSON that is not an object, gave a UnicodeDecodeError or a
+    TypeError traceback; a missing output directory a FileNotFoundError."""
+    runner = CliRunner()
+    binary = tmp_path / "binary.json"
+    binary.write_bytes(b"\xff\xfe\x00\xd8\x00\xdc")
+    listed = tmp_path / "list.json"
+    listed.write_text("[1, 2]", encoding="utf-8")
+    for args, expected in (
+        (
+            [
+                "disaster",
+                "report",
+                "X",
+                "--kind",
+                "初报",
+                "--report-id",
+                "r",
+                "--by",
+                "b",
+                "--file",
+                str(binary),
+            ],
+            "neither UTF-8 nor GBK",
+        ),
+        (
+            [
+                "disaster",
+                "report",
+                "X",
+                "--kind",
+                "初报",
+                "--report-id",
+                "r",
+                "--by",
+                "b",
+                "--file",
+                str(listed),
+            ],
+            "must hold a JSON object",
+        ),
+        (
+            ["drill", "evaluate", "X", "--evaluator", "e", "--summary", "s", "--file", str(binary)],
+            "neither UTF-8 nor GBK",
+        ),
+        (
+            [
+                "drill",
+                "evaluate",
+                "X",
+                "--evaluator",
+                "e",
+                "--summary",
+                "s",
+                "--file",
+                str(tmp_path / "missing.json"),
+            ],
+            "cannot read",
+        ),
+    ):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2, (args, result.output)
+        assert expected in result.output and "Traceback" not in result.output, result.output
+    # GBK, as Excel writes it, is read as text
+    from yingji.cli.common import read_json_object
+
+    gbk = tmp_path / "gbk.json"
+    gbk.write_bytes('{"findings": [{"description": "预案未明确转移路线"}]}'.encode("gbk"))
+    assert read_json_object(gbk, "--file")["findings"][0]["description"] == "预案未明确转移路线"

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import date
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -171,6 +172,44 @@ def parse(enum: type[E], text: str, field: str) -> E:
         return enum.parse(text)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint=f"--{field}") from exc
+
+
+def read_text(path: Path, option: str) -> str:
+    """A file as text: UTF-8 (with or without BOM) or GBK, as Excel and Notepad write them."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise typer.BadParameter(
+            f"cannot read {path}: {exc.strerror or exc}", param_hint=option
+        ) from exc
+    for encoding in ("utf-8-sig", "gbk"):
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise typer.BadParameter(f"{path} is neither UTF-8 nor GBK text", param_hint=option)
+
+
+def read_json_object(path: Path, option: str) -> dict[str, Any]:
+    """A JSON file that must hold an object (``{...}``)."""
+    import json
+
+    try:
+        value = json.loads(read_text(path, option))
+    except json.JSONDecodeError as exc:
+        raise typer.BadParameter(f"{path} is not JSON: {exc}", param_hint=option) from exc
+    if not isinstance(value, dict):
+        raise typer.BadParameter(f"{path} must hold a JSON object {{...}}", param_hint=option)
+    return value
+
+
+def write_file(path: Path, data: bytes, option: str = "--output") -> None:
+    try:
+        path.write_bytes(data)
+    except OSError as exc:
+        raise typer.BadParameter(
+            f"cannot write {path}: {exc.strerror or exc}", param_hint=option
+        ) from exc
 
 
 def parse_date(text: str | None, field: str) -> date | None:

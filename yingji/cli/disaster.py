@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from yingji.cli.common import TYPER, District, client_for, out, parse, parse_date, run
+from yingji.cli.common import (
+    TYPER,
+    District,
+    client_for,
+    out,
+    parse,
+    parse_date,
+    read_json_object,
+    run,
+)
 
 if TYPE_CHECKING:
     from models.disaster import (
@@ -157,10 +165,7 @@ def disaster_report(
 
     report_kind = parse(ReportKind, kind, "kind")
     when = _when(as_of, "as-of")
-    try:
-        body: dict[str, Any] = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise typer.BadParameter(f"cannot read {file}: {exc}", param_hint="--file") from exc
+    body = read_json_object(file, "--file")
 
     async def job(settings: Settings) -> DisasterView:
         data = DisasterReportInput.model_validate(
@@ -198,8 +203,8 @@ def disaster_review(
     fixed: Indicators | None = None
     if corrected is not None:
         try:
-            fixed = Indicators.model_validate_json(corrected.read_bytes())
-        except (OSError, ValidationError) as exc:
+            fixed = Indicators.model_validate(read_json_object(corrected, "--corrected"))
+        except ValidationError as exc:
             raise typer.BadParameter(str(exc), param_hint="--corrected") from exc
 
     async def job(settings: Settings) -> DisasterView:

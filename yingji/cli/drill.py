@@ -10,7 +10,17 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from yingji.cli.common import TYPER, client_for, out, parse, parse_date, run, with_engine
+from yingji.cli.common import (
+    TYPER,
+    District,
+    client_for,
+    out,
+    parse,
+    parse_date,
+    read_json_object,
+    run,
+    with_engine,
+)
 
 if TYPE_CHECKING:
     from models.drill import (
@@ -39,7 +49,8 @@ def print_drill(v: DrillView) -> None:
         f"  情景 scenario: {v.scenario}\n"
         f"  组织 organiser: {v.organiser}   参演 participants: {', '.join(v.participants) or '—'}\n"
         f"  预案 plans: {', '.join(v.linked_plans) or '—'}\n"
-        f"  next: {', '.join(a.value for a in v.allowed_actions) or '—'}",
+        + (f"  辖区 district: {v.district}\n" if v.district else "")
+        + f"  next: {', '.join(a.value for a in v.allowed_actions) or '—'}",
         highlight=False,
     )
     for p in v.postponements:
@@ -123,6 +134,7 @@ def drill_plan(
     on: Annotated[str, typer.Option("--date", help="YYYY-MM-DD")],
     participant: Annotated[list[str] | None, typer.Option(help="参演单位 (repeat)")] = None,
     plan: Annotated[list[str] | None, typer.Option(help="linked plan code (repeat)")] = None,
+    district: District = None,
     as_json: Json = False,
 ) -> None:
     """Plan a drill (演练方案); reminders go out before its date."""
@@ -143,6 +155,7 @@ def drill_plan(
             scheduled_on=day,
             participants=participant or [],
             linked_plans=plan or [],
+            district=district,
         )
         client = await client_for(settings)
         await drills.create_drill(client, settings, data)
@@ -219,12 +232,7 @@ def drill_evaluate(
 
     extra: dict[str, Any] = {}
     if file is not None:
-        try:
-            extra = json.loads(file.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise typer.BadParameter(f"cannot read {file}: {exc}", param_hint="--file") from exc
-        if not isinstance(extra, dict):
-            raise typer.BadParameter("must hold a JSON object", param_hint="--file")
+        extra = read_json_object(file, "--file")
     _act(
         code,
         "evaluate",

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from yingji.cli.common import TYPER, CliError, client_for, out, run, with_engine
+from yingji.cli.common import TYPER, CliError, client_for, out, run, with_engine, write_file
 
 if TYPE_CHECKING:
     from models.summary import SummaryDocument
@@ -76,5 +76,5 @@ def summary_export(
     if output is None:
         out.print(data.decode(), highlight=False, markup=False)
     else:
-        output.write_bytes(data)
+        write_file(output, data)
         out.print(f"wrote {output} ({len(data):,} bytes)")
