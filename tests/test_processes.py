@@ -117,3 +117,33 @@ def test_workers_and_a_console_run_apart_and_each_signal_stops_them(
                 codes[name] = "hung"
     errors = {n: p.stderr.read().decode()[-600:] for n, p in processes.items() if p.stderr}
     assert codes == {"worker-1": 0, "worker-2": 0, "console": 0}, errors
+
+
+def test_ctrl_c_during_a_load_is_a_message_not_a_traceback(
+    dev_env: WorkflowEnvironment, database_url: str, engine
+) -> None:
+    """Ctrl-C in the middle of `yingji load` printed forty lines ending in
+    WorkflowUpdateRPCTimeoutOrCancelledError. Nothing works the task queue here, so the load
+    waits on its first step when the interrupt comes."""
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("YINGJI_")},
+        **bureau_env(),
+        "YINGJI_TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
+        "YINGJI_DATABASE_URL": database_url,
+        "YINGJI_TEMPORAL_TASK_QUEUE": f"nobody-{uuid.uuid4().hex[:8]}",
+    }
+    scenario = ROOT / "examples" / "jiading-2022-meihua.yaml"
+    load = subprocess.Popen(
+        [YINGJI, "load", str(scenario)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    time.sleep(6)
+    load.send_signal(signal.SIGINT)
+    _, stderr = load.communicate(timeout=60)
+    assert load.returncode == 130, stderr
+    assert "interrupted: what was already sent is kept" in stderr and "Traceback" not in stderr

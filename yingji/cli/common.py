@@ -62,7 +62,10 @@ def run(job: Callable[[Settings], Awaitable[T]], subject: str | None = None) -> 
     from asyncpg import PostgresError
     from pydantic import ValidationError
     from sqlalchemy.exc import DBAPIError
-    from temporalio.client import WorkflowUpdateFailedError
+    from temporalio.client import (
+        WorkflowUpdateFailedError,
+        WorkflowUpdateRPCTimeoutOrCancelledError,
+    )
     from temporalio.exceptions import WorkflowAlreadyStartedError
     from temporalio.service import RPCError, RPCStatusCode
 
@@ -87,6 +90,15 @@ def run(job: Callable[[Settings], Awaitable[T]], subject: str | None = None) -> 
         fail(f"Temporal refused the request: {exc.message}")
     except (CliError, *REFUSALS) as exc:
         fail(str(exc))
+    except WorkflowUpdateRPCTimeoutOrCancelledError as exc:
+        if _cancelled(exc):  # Ctrl-C cancelled the wait: an interrupt, not a timeout
+            interrupted()
+        fail(
+            f"{subject or 'the workflow'} did not answer in time: the step may still be applied; "
+            "show it, or send the same command again (a repeated step is applied once)"
+        )
+    except KeyboardInterrupt:
+        interrupted()
     except (DBAPIError, PostgresError) as exc:
         fail(f"the database refused or dropped the request ({_first_line(exc)}); {DATABASE_HINT}")
     except (ConnectionError, TimeoutError) as exc:
@@ -120,6 +132,25 @@ def load_settings() -> Settings:
     except SettingsError as exc:
         fail(f"invalid settings: {_first_line(exc)}")
     raise AssertionError("unreachable")
+
+
+def _cancelled(exc: BaseException) -> bool:
+    import asyncio
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, asyncio.CancelledError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def interrupted() -> None:
+    err.print(
+        "interrupted: what was already sent is kept; run the same command again to carry on",
+        highlight=False,
+    )
+    raise typer.Exit(130)
 
 
 #: Where a database problem is fixed; the URL itself is never printed (it holds the password).
