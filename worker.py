@@ -35,7 +35,7 @@ from workflows.warning import WarningWorkflow
 from yingji.core.db import make_engine, migrate
 from yingji.core.logging import configure_logging, get_logger
 from yingji.core.search import ensure_search_attributes
-from yingji.core.settings import Settings, get_settings
+from yingji.core.settings import Settings
 from yingji.core.temporal import connect, metrics_runtime
 from yingji.services.summary import ensure_schedule
 
@@ -160,7 +160,10 @@ def stop_on_signals() -> asyncio.Event:
 
 async def main(settings: Settings | None = None) -> None:
     """A worker on its own (``yingji worker``, ``python -m worker``): start as many as needed."""
-    settings = settings or get_settings()
+    if settings is None:
+        from yingji.cli.common import load_settings  # a bad value: one line, no traceback
+
+        settings = load_settings()
     configure_logging(settings)
     settings.require_bureau_in_production()
     if settings.database_url is None:

@@ -20,11 +20,21 @@ from yingji.core.tables import (
     Programme,
 )
 from yingji.stores.projection import insert_once, upsert_newer
+from yingji.stores.unit import jurisdiction_level
 
 
 class DrillActivities:
-    def __init__(self, engine: AsyncEngine) -> None:
+    """``bureau_district`` and ``bureau_level``: as for plans (``activities/plan.py``)."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        bureau_district: str | None = None,
+        bureau_level: str | None = None,
+    ) -> None:
         self.engine = engine
+        self.bureau_district = bureau_district
+        self.bureau_level = bureau_level
 
     @activity.defn(name="project_drill")
     async def project_drill(self, data: DrillProjection) -> ProjectionResult:
@@ -50,8 +60,14 @@ class DrillActivities:
             "overdue_actions": v.overdue_actions,
             "last_seq": v.last_seq,
             "updated_at": datetime.now(UTC),
+            "district": v.district,
+            "district_level": None,
         }
         async with self.engine.begin() as conn:
+            if v.district is not None:
+                row["district_level"] = await jurisdiction_level(
+                    conn, v.district, self.bureau_district, self.bureau_level
+                )
             applied = await upsert_newer(conn, Drill.__table__, "code", row, "last_seq")
             if applied:
                 # The snapshot is the newest: its links, findings and actions are the truth.

@@ -16,11 +16,22 @@ from temporalio import activity
 from models.plan import PlanProjection, ProjectionResult
 from yingji.core.tables import Plan, PlanEventRow, PlanRevision
 from yingji.stores.projection import insert_once, upsert_newer
+from yingji.stores.unit import jurisdiction_level
 
 
 class PlanActivities:
-    def __init__(self, engine: AsyncEngine) -> None:
+    """``bureau_district`` and ``bureau_level``: the configured district or city and its level,
+    the level of a plan whose district the unit register does not know."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        bureau_district: str | None = None,
+        bureau_level: str | None = None,
+    ) -> None:
         self.engine = engine
+        self.bureau_district = bureau_district
+        self.bureau_level = bureau_level
 
     @activity.defn(name="project_plan")
     async def project_plan(self, data: PlanProjection) -> ProjectionResult:
@@ -46,8 +57,14 @@ class PlanActivities:
             "evaluation_overdue": view.evaluation_overdue,
             "last_seq": view.last_seq,
             "updated_at": datetime.now(UTC),
+            "district": view.district,
+            "district_level": None,
         }
         async with self.engine.begin() as conn:
+            if view.district is not None:
+                row["district_level"] = await jurisdiction_level(
+                    conn, view.district, self.bureau_district, self.bureau_level
+                )
             applied = await upsert_newer(conn, Plan.__table__, "code", row, "last_seq")
             written = await insert_once(
                 conn,

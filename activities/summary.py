@@ -21,7 +21,7 @@ class SummaryActivities:
     @activity.defn(name="summary_figures")
     async def figures(self, data: SummaryRequest) -> SummaryFigures:
         async with heartbeating():
-            return await summary_store.figures(self.engine, data.year, data.district)
+            return await summary_store.figures(self.engine, data.year, data.district, data.level)
 
     @activity.defn(name="store_summary")
     async def store(self, data: StoreInput) -> SummaryDocument:

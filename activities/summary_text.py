@@ -30,12 +30,37 @@ def _percent(part: int, whole: int) -> str:
     return f"{value:.0f}%" if value == int(value) else f"{value:.1f}%"
 
 
+def _default_plans() -> dict[str, Any]:
+    """The packaged ``[plans]`` wording: an edited copy from before city bureaus lacks some."""
+    return dict(load_templates()["plans"])
+
+
+def _overall_by_jurisdiction(f: SummaryFigures, p: dict[str, Any]) -> str:
+    """完成1个市级总体应急预案和20个区县总体应急预案制定工作。— each part left out when zero."""
+    parts = [
+        p[key].format(n=n)
+        for key, n in (
+            ("city_overall", f.plans_made_by_jurisdiction.get("city", {}).get("overall", 0)),
+            (
+                "district_overall",
+                f.plans_made_by_jurisdiction.get("district", {}).get("overall", 0),
+            ),
+        )
+        if n
+    ]
+    return p["overall_by_jurisdiction"].format(made=join_names(parts)) if parts else ""
+
+
 def sentences(f: SummaryFigures, bureau: str, t: dict[str, Any]) -> list[str]:
     labels = t["labels"]
     out: list[str] = []
     p = t["plans"]
     parts = []
-    if f.plans_made.get("overall"):
+    overall_apart = ""
+    if f.level == "city":
+        # A city's own overall plan and its districts' are told apart, in a sentence of their own.
+        overall_apart = _overall_by_jurisdiction(f, {**_default_plans(), **p})
+    elif f.plans_made.get("overall"):
         parts.append(p["overall"].format(n=f.plans_made["overall"]))
     special_departmental = f.plans_made.get("special", 0) + f.plans_made.get("departmental", 0)
     if special_departmental:
@@ -55,6 +80,8 @@ def sentences(f: SummaryFigures, bureau: str, t: dict[str, Any]) -> list[str]:
         revised = p["revisions_other"].format(n=f.revisions_started)
     if revised:
         out.append(revised)
+    if overall_apart:
+        out.append(overall_apart)
     if parts:
         out.append(p["made"].format(made=join_names(parts)))
 
@@ -64,7 +91,7 @@ def sentences(f: SummaryFigures, bureau: str, t: dict[str, Any]) -> list[str]:
             out.append(
                 d["named"].format(
                     name=drill.name,
-                    district=f.district,
+                    district=drill.district or f.district,
                     units=drill.units,
                     participants=drill.participants,
                 )
@@ -72,7 +99,7 @@ def sentences(f: SummaryFigures, bureau: str, t: dict[str, Any]) -> list[str]:
         else:
             out.append(
                 d["named_without_count"].format(
-                    name=drill.name, district=f.district, units=drill.units
+                    name=drill.name, district=drill.district or f.district, units=drill.units
                 )
             )
     if f.drills_conducted:

@@ -121,6 +121,14 @@ class DrillCreate(Model):
     scheduled_on: date
     programme_id: str | None = None
     at: StepTime | None = step_time_field()
+    # Added after histories were recorded: old payloads decode with None.
+    district: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="辖区: the district or city whose drill it is; default the configured one "
+        "(filled in before the workflow starts)",
+    )
 
     @model_validator(mode="after")
     def _plans_listed_once(self) -> DrillCreate:
@@ -323,6 +331,8 @@ class DrillView(Model):
     open_actions: int
     overdue_actions: int
     last_seq: int
+    #: 辖区 (None: a drill started before drills carried one; counted as the configured one's).
+    district: str | None = None
 
 
 class DrillOutcome(Model):
@@ -405,6 +415,8 @@ class ProgrammeInput(Model):
         default=14, ge=0, le=365, description="start each drill this long before"
     )
     rules: DrillRules = Field(default_factory=DrillRules)
+    #: 辖区 of the programme's drills (added later: old payloads decode with None).
+    district: str | None = Field(default=None, min_length=1, max_length=64)
 
     @model_validator(mode="after")
     def _unique_keys(self) -> ProgrammeInput:

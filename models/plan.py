@@ -196,6 +196,14 @@ class PlanCreate(Model):
     unit: str = Field(min_length=1, max_length=100, description="制定单位")
     drafter: str = Field(min_length=1, max_length=100)
     at: StepTime | None = step_time_field()
+    # Added after histories were recorded: old payloads decode with None.
+    district: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="辖区: the district or city whose plan it is; default the configured one "
+        "(filled in before the workflow starts)",
+    )
 
 
 class PlanRules(Model):
@@ -424,6 +432,8 @@ class PlanView(Model):
     pending_triggers: list[RevisionTrigger]
     draft_triggers: list[RevisionTrigger]
     last_seq: int
+    #: 辖区 (None: a plan started before plans carried one; counted as the configured one's).
+    district: str | None = None
 
 
 class PlanOutcome(Model):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import Field
 
@@ -16,6 +17,10 @@ class SummaryInput(Model):
     district: str = Field(min_length=1)
     bureau: str = Field(min_length=1, description="e.g. 某某区应急管理局")
     requested_by: str = Field(min_length=1)
+    # Added after histories were recorded: old payloads decode as a district bureau.
+    level: Literal["district", "city"] = Field(
+        default="district", description="the bureau's level: a city counts its districts too"
+    )
 
 
 class SummaryRequest(Model):
@@ -23,6 +28,7 @@ class SummaryRequest(Model):
     district: str
     bureau: str
     run_key: str = Field(description="workflow id + run id: one stored version per run")
+    level: Literal["district", "city"] = "district"
 
 
 class NamedCount(Model):
@@ -35,6 +41,8 @@ class DrillFigure(Model):
     scheduled_on: str
     units: int
     participants: int | None
+    #: The district or city whose drill it was (added later; None in old payloads).
+    district: str | None = None
 
 
 class TyphoonFigure(Model):
@@ -70,6 +78,20 @@ class SummaryFigures(Model):
     calls_answered: int
     actions_done: int
     actions_open: int
+    # Added for city bureaus; defaults keep old payloads decodable on replay.
+    level: Literal["district", "city"] = "district"
+    #: A city bureau's districts (registered under the city's unit) whose figures are counted.
+    districts: list[str] = Field(default_factory=list)
+    plans_made_by_jurisdiction: dict[str, dict[str, int]] = Field(
+        default_factory=dict,
+        description="plans issued for the first time, by jurisdiction level (city | district) "
+        "then by kind",
+    )
+    #: How many of a city's districts issued an overall plan (总体应急预案) for the first time.
+    districts_with_overall_plan: int = 0
+    drills_by_jurisdiction: dict[str, int] = Field(
+        default_factory=dict, description="drills conducted, by jurisdiction level"
+    )
 
 
 class SummaryDocument(Model):

@@ -258,7 +258,7 @@ async def test_drill_commands(cli: CliRunner, dev_env, code: str, tmp_path) -> N
     r = await yingji(
         cli, "drill", "evaluate", code, "--evaluator", "e", "--summary", "s", "--file", str(bad)
     )
-    assert r.exit_code == 2 and "cannot read" in r.output
+    assert r.exit_code == 2 and "is not JSON" in r.output
 
     r = await yingji(
         cli,

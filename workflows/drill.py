@@ -609,6 +609,7 @@ class DrillWorkflow(OutboxWorkflow):
             open_actions=len(open_actions),
             overdue_actions=sum(a.overdue for a in open_actions),
             last_seq=s.seq,
+            district=d.district,
         )
 
 
@@ -659,6 +660,7 @@ class ProgrammeWorkflow:
                 site=item.site,
                 scheduled_on=drill.scheduled_on,
                 programme_id=self.v.programme_id,
+                district=data.district,
             )
             try:
                 await workflow.start_child_workflow(

@@ -700,6 +700,7 @@ class PlanWorkflow(OutboxWorkflow):
             pending_triggers=list(s.pending_triggers),
             draft_triggers=list(s.draft_triggers),
             last_seq=s.seq,
+            district=s.plan.district,
         )
 
 

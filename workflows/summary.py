@@ -33,6 +33,7 @@ class SummaryWorkflow:
             district=data.district,
             bureau=data.bureau,
             run_key=f"{info.workflow_id}/{info.run_id}",
+            level=data.level,
         )
         figures = await workflow.execute_activity_method(
             SummaryActivities.figures,

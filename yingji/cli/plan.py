@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from yingji.cli.common import TYPER, client_for, out, parse, parse_date, run, with_engine
+from yingji.cli.common import TYPER, District, client_for, out, parse, parse_date, run, with_engine
 
 if TYPE_CHECKING:
     from models.plan import (
@@ -35,7 +35,9 @@ def print_view(v: PlanView) -> None:
 
     out.print(f"[bold]{v.name}[/bold]  ({v.code})", highlight=False)
     out.print(
-        f"  {v.kind.label} · {v.level.label} · {v.unit}\n"
+        f"  {v.kind.label} · {v.level.label} · {v.unit}"
+        + (f" · 辖区 {v.district}" if v.district else "")
+        + "\n"
         f"  阶段 stage: [bold]{v.stage_label}[/bold] ({v.stage.value}) since "
         f"{v.stage_since:%Y-%m-%d %H:%M} UTC\n"
         f"  版本 version: {v.version}"
@@ -117,6 +119,7 @@ def plan_create(
     level: Annotated[str, typer.Option(help="city|district|town|village or 市|区/县|街镇|村居")],
     unit: Annotated[str, typer.Option(help="制定单位")],
     drafter: Annotated[str, typer.Option(help="起草人")],
+    district: District = None,
     as_json: Json = False,
 ) -> None:
     """Start a plan's lifecycle in drafting (编制)."""
@@ -127,7 +130,13 @@ def plan_create(
 
     async def job(settings: Settings) -> PlanView:
         data = PlanCreate(
-            code=code, name=name, kind=data_kind, level=data_level, unit=unit, drafter=drafter
+            code=code,
+            name=name,
+            kind=data_kind,
+            level=data_level,
+            unit=unit,
+            drafter=drafter,
+            district=district,
         )
         client = await client_for(settings)
         await plans.create_plan(client, settings, data)

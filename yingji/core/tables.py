@@ -40,6 +40,9 @@ class Plan(SQLModel, table=True):
     evaluation_overdue: bool = False
     last_seq: int
     updated_at: datetime = Field(sa_column=_tz())
+    #: 辖区 and its level (city | district); NULL before 0009: the configured district's.
+    district: str | None = Field(default=None, index=True)
+    district_level: str | None = None
 
 
 class PlanRevision(SQLModel, table=True):
@@ -90,6 +93,9 @@ class Drill(SQLModel, table=True):
     overdue_actions: int = 0
     last_seq: int
     updated_at: datetime = Field(sa_column=_tz())
+    #: 辖区 and its level (city | district); NULL before 0009: the configured district's.
+    district: str | None = Field(default=None, index=True)
+    district_level: str | None = None
 
 
 class DrillPlan(SQLModel, table=True):
@@ -330,17 +336,39 @@ Index(
 
 
 class Officer(SQLModel, table=True):
-    """A disaster information officer (灾害信息员): A (primary) or B (backup) of a unit."""
+    """A disaster information officer (灾害信息员): A (primary) or B (backup) of a unit.
+
+    The roster keeps its history: a row holds from ``valid_from`` until ``valid_to`` (the first
+    day it no longer holds; NULL: still holds). A change of phone, email or 在岗 closes the
+    officer's row and opens another; see ``yingji.stores.officer``."""
 
     __tablename__ = "officer"
+    __table_args__ = (
+        CheckConstraint("valid_to IS NULL OR valid_to >= valid_from", name="ck_officer_validity"),
+    )
 
     unit_code: str = Field(primary_key=True, max_length=100)
     role: str = Field(primary_key=True, max_length=1, description="A | B")
     name: str = Field(primary_key=True)
+    valid_from: date = Field(
+        primary_key=True, sa_column_kwargs={"server_default": text("CURRENT_DATE")}
+    )
+    valid_to: date | None = None
     phone: str
     email: str | None = None
     active: bool = True
     updated_at: datetime = Field(sa_column=_tz())
+
+
+class OfficerRosterDay(SQLModel, table=True):
+    """A day on which a district's whole roster is known: the day of an officer import. A line
+    of an earlier roster, loaded later, holds until the next such day at the latest."""
+
+    __tablename__ = "officer_roster_day"
+
+    district: str = Field(primary_key=True)
+    day: date = Field(primary_key=True)
+    imported_at: datetime = Field(sa_column=_tz())
 
 
 class WarningRow(SQLModel, table=True):

@@ -60,8 +60,11 @@ async def create_drill(
 ) -> WorkflowHandle[Any, Any]:
     """Plan a drill. ``historical``: a past drill (``yingji load``): nobody is reminded, its
     steps carry their times (``at``) and its deadlines are judged against them until
-    ``end_history``."""
+    ``end_history``. A drill without a ``district`` is the configured district's (or city's):
+    it is filled in here, so the workflow's input always names it."""
     refuse_future_start(data.at)
+    if data.district is None:
+        data = data.model_copy(update={"district": settings.district})
     return await client.start_workflow(
         WORKFLOW_TYPE,
         DrillWorkflowInput(create=data, rules=rules_from(settings), historical=historical),
@@ -158,6 +161,9 @@ def default_cadence(year: int, linked_plans: list[str] | None = None) -> list[Ca
 async def start_programme(
     client: Client, settings: Settings, data: ProgrammeInput, task_queue: str | None = None
 ) -> WorkflowHandle[Any, Any]:
+    """Start a unit's programme; its drills are the configured district's unless it names one."""
+    if data.district is None:
+        data = data.model_copy(update={"district": settings.district})
     return await client.start_workflow(
         PROGRAMME_TYPE,
         data,

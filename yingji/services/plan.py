@@ -50,8 +50,13 @@ async def create_plan(
     """Start the plan's lifecycle. A plan code names one plan for good: reusing it is refused.
 
     ``historical``: a past plan (``yingji load``): its steps carry their times (``at``) and its
-    deadlines are judged against them until ``end_history``."""
+    deadlines are judged against them until ``end_history``.
+
+    A plan without a ``district`` is the configured district's (or city's): it is filled in
+    here, so the workflow's input always names it."""
     refuse_future_start(data.at)
+    if data.district is None:
+        data = data.model_copy(update={"district": settings.district})
     year = (data.at or datetime.now(CHINA_TZ)).astimezone(CHINA_TZ).year
     return await client.start_workflow(
         WORKFLOW_TYPE,

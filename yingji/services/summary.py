@@ -41,6 +41,7 @@ def summary_input(settings: Settings, year: int | None, requested_by: str) -> Su
         bureau=settings.bureau,  # first: names every missing bureau setting at once
         district=settings.district,
         requested_by=requested_by,
+        level=settings.bureau_level or "district",
     )
 
 

@@ -470,3 +470,93 @@ async def resolve(engine: AsyncEngine, district: str | None, name_or_code: str) 
     if problems:
         raise UnitError(problems)
     return found.codes[name_or_code.strip()]
+
+
+# -- jurisdictions: a bureau's district or city, and a city's districts --
+
+#: Which levels of the register are jurisdictions (辖区) that own plans and drills.
+JURISDICTION_LEVELS = ("city", "district")
+
+
+async def jurisdiction_level(
+    conn: AsyncConnection, name: str, home: str | None, home_level: str | None
+) -> str:
+    """``city`` or ``district``: the level of the registered city or district unit that
+    ``name`` names (its name, code or district); else ``home_level`` when ``name`` is the
+    configured district ``home``; else ``district``."""
+    found = (
+        await conn.execute(
+            text(
+                """
+                SELECT level FROM admin_unit
+                WHERE level = ANY(:levels) AND :n IN (name, code, district)
+                ORDER BY (name = :n) DESC, (code = :n) DESC, (level = 'city') DESC, code
+                LIMIT 1
+                """
+            ),
+            {"n": name, "levels": list(JURISDICTION_LEVELS)},
+        )
+    ).scalar()
+    if found is not None:
+        return str(found)
+    if name == home and home_level in JURISDICTION_LEVELS:
+        return str(home_level)
+    return "district"
+
+
+@dataclass
+class Jurisdiction:
+    """What a bureau counts: its own district or city and, for a city, the districts registered
+    under the city's unit. ``aliases`` are every text a record may name one of them by (the
+    bureau's setting, each unit's name, code and district); ``units`` and ``levels`` say, for
+    each alias, which of them it names (the bureau's own: its name) and at which level."""
+
+    name: str
+    level: str
+    aliases: list[str] = field(default_factory=list)
+    units: list[str] = field(default_factory=list)
+    levels: list[str] = field(default_factory=list)
+    #: A city's districts, by the name its records use (each unit's ``district``), in code order.
+    districts: list[str] = field(default_factory=list)
+
+    def add(self, texts: Iterable[str | None], unit: str, level: str) -> None:
+        for t in texts:
+            if t and t not in self.aliases:  # the first to claim a text keeps it
+                self.aliases.append(t)
+                self.units.append(unit)
+                self.levels.append(level)
+
+
+async def jurisdiction(conn: AsyncConnection, name: str, level: str) -> Jurisdiction:
+    """The bureau of ``name`` (its configured district or city) at ``level``."""
+    own_level = level if level in JURISDICTION_LEVELS else "district"
+    found = Jurisdiction(name=name, level=own_level)
+    found.add([name], name, own_level)
+    own = (
+        await conn.execute(
+            text(
+                """
+                SELECT code, name, district FROM admin_unit
+                WHERE level = :l AND :n IN (name, code, district)
+                ORDER BY (district = :n) DESC, (name = :n) DESC, code
+                LIMIT 1
+                """
+            ),
+            {"n": name, "l": own_level},
+        )
+    ).first()
+    if own is None:
+        return found
+    found.add([own.name, own.code, own.district], name, own_level)
+    if own_level != "city":
+        return found
+    for d in await conn.execute(
+        text(
+            "SELECT code, name, district FROM admin_unit "
+            "WHERE level = 'district' AND parent_code = :c ORDER BY code"
+        ),
+        {"c": own.code},
+    ):
+        found.districts.append(d.district)
+        found.add([d.district, d.name, d.code], d.district, "district")
+    return found
