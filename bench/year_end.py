@@ -19,7 +19,7 @@ import random
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -34,6 +34,7 @@ from yingji.core.settings import Settings
 from yingji.stores import summary as summary_store
 
 YEAR, DISTRICT = 2024, "压测市"
+YEAR_START = date(YEAR, 1, 1)  # the officers serve from here: the year's roster
 REPORT_COLUMNS = [
     "disaster_code",
     "report_id",
@@ -234,9 +235,9 @@ async def load(dsn: str, args: argparse.Namespace, rng: random.Random) -> dict[s
     await copy("admin_unit", ["code", "name", "level", "parent_code", "district"], units)
     await copy(
         "officer",
-        ["unit_code", "role", "name", "phone", "active", "updated_at"],
+        ["unit_code", "role", "name", "phone", "active", "updated_at", "valid_from"],
         [
-            (u[0], role, f"{u[0]}{role}", "13800000000", rng.random() > 0.01, now)
+            (u[0], role, f"{u[0]}{role}", "13800000000", rng.random() > 0.01, now, YEAR_START)
             for u in units
             for role in ("A", "B")
         ],

@@ -440,6 +440,35 @@ async def warning_answered(env: WorkflowEnvironment, code: str) -> str:
     return f"warning:{code}"
 
 
+async def warning_past_ended(env: WorkflowEnvironment, code: str) -> str:
+    """A past warning (``yingji load``): one of two answered; ``end_history`` ends it, the
+    other 未叫醒."""
+    client = env.client
+    issued = datetime(2023, 7, 28, 10, tzinfo=CHINA_TZ)
+    issue = WarningIssue(
+        warning_id=code,
+        title="暴雨橙色预警",
+        district="嘉定区",
+        issued_by="区防指",
+        issued_at=issued,
+        targets=[
+            CallTarget(person=Contact(name="甲", phone="13800000001"), unit="南翔镇"),
+            CallTarget(
+                person=Contact(name="乙", phone="13800000002"),
+                unit="安亭镇",
+                backup=Contact(name="乙的B岗", phone="13800000003"),
+            ),
+        ],
+    )
+    handle = await warnings.issue_warning(client, make_settings(), issue, task_queue=QUEUE)
+    await warnings.acknowledge(
+        client, code, AckInput(person="甲", at=issued + timedelta(minutes=2))
+    )
+    await warnings.end_history(client, code)
+    await handle.result()
+    return f"warning:{code}"
+
+
 async def disaster_closed(env: WorkflowEnvironment, code: str) -> str:
     client = env.client
     now = (await env.get_current_time()).astimezone(CHINA_TZ)
@@ -546,6 +575,8 @@ SCENARIOS: dict[str, Callable[[WorkflowEnvironment, str], Awaitable[str]]] = {
     "programme_year": programme,
     "typhoon_closed": typhoon_closed,
     "warning_answered": warning_answered,
+    # Recorded after a past warning took end_history (its answers are all in).
+    "warning_past_ended": warning_past_ended,
     "disaster_closed": disaster_closed,
     "summary_empty_year": summary_empty_year,
 }

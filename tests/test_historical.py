@@ -116,6 +116,8 @@ def t(text_: str) -> datetime:
 @pytest.fixture(scope="module")
 async def loaded(database_url: str) -> AsyncIterator[tuple[Stack, scenario.LoadReport]]:
     async with fresh_stack(database_url) as stack:
+        # The scenario is 历史区's: its plans and drills are that bureau's (their district).
+        stack.settings = stack.settings.model_copy(update={"bureau_district": DISTRICT})
         async with build_worker(stack.client, stack.settings, stack.engine, stack.task_queue):
             report = await scenario.load(
                 stack.client, stack.engine, stack.settings, scenario.parse(YEAR)

@@ -136,8 +136,8 @@ async def constructed_year(conn, code: str, district: str) -> None:  # type: ign
         [{"c": f"{code}-T{i}", "d": district} for i in range(3)],
     )
     await sql(
-        "INSERT INTO officer (unit_code, role, name, phone, active, updated_at) "
-        "VALUES (:u, :r, :n, '138', true, now())",
+        "INSERT INTO officer (unit_code, role, name, phone, active, updated_at, valid_from) "
+        "VALUES (:u, :r, :n, '138', true, now(), '2019-01-01')",
         [
             {"u": f"{code}-T0", "r": "A", "n": "甲"},
             {"u": f"{code}-T0", "r": "B", "n": "乙"},

@@ -319,7 +319,7 @@ def report(event_id: str, unit: str, report_id: str, hours: int, centralized: in
         event_id=event_id,
         report_id=report_id,
         unit=unit,
-        as_of=datetime(2031, 8, 1, tzinfo=UTC) + timedelta(hours=hours),
+        as_of=datetime(2024, 8, 1, tzinfo=UTC) + timedelta(hours=hours),  # a past storm
         figures=Figures(relocated=centralized, centralized=centralized),
         reported_by="信息员",
     )

@@ -6,6 +6,10 @@ to N attempts spread over M minutes. Still no answer: the person is marked 未�
 (B officer or superior) is called, who may answer, as may the person, later. Each answer's time
 from the first call is recorded. When every call is settled the workflow ends with the 叫应率 and
 the distribution of response times.
+
+A past warning (``issued_at`` set, from ``yingji load``) calls nobody: each acknowledgement's
+``at`` decides its status. It ends when everyone has answered, or when the loader says the
+scenario's answers are all in (``end_history``): whoever has not answered by then was 未叫醒.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from workflows.base import OutboxWorkflow, invalid
 with workflow.unsafe.imports_passed_through():
     from activities.notify import NotifierActivities
     from activities.warning import WarningActivities
+    from models.common import EndHistory
     from models.drill import Notification
     from models.warning import (
         AckInput,
@@ -63,6 +68,8 @@ class WarningWorkflow(OutboxWorkflow):
             for t in data.issue.targets
         }
         self.finished = False
+        #: A past warning's answers are all in (``end_history``).
+        self.history_over = False
         self.seq = 0
         self._init_outbox([], 0)
         self._emit("issued", None, {"title": data.issue.title, "targets": len(self.calls)})
@@ -73,7 +80,9 @@ class WarningWorkflow(OutboxWorkflow):
             for record in self.calls.values():
                 record.attempts, record.first_call_at = 1, self.issued_at
             calls = list(self.calls.values())
-            await self._loop_until(lambda: all(c.acked_at is not None for c in calls))
+            await self._loop_until(
+                lambda: self.history_over or all(c.acked_at is not None for c in calls)
+            )
             return await self._finish()
         calling = asyncio.gather(*(self._call(t) for t in data.issue.targets))
         await self._loop_until(lambda: calling.done())
@@ -218,9 +227,32 @@ class WarningWorkflow(OutboxWorkflow):
         record.status, record.escalated_at = CallStatus.NOT_REACHED, window_end
         record.attempts = self.rules.attempts
 
+    @workflow.update
+    async def end_history(self, data: EndHistory) -> WarningView:
+        """A past warning's answers are all in (the loader sends this after the scenario's
+        acks): whoever has not answered was not reached (未叫醒) when the call window closed,
+        and the warning ends. A live warning, or one already over: nothing changes."""
+        unanswered = [c for c in self.calls.values() if c.acked_at is None]
+        if not self.past or self.finished or self.history_over or not unanswered:
+            self.history_over = self.history_over or self.past
+            return self._view()
+        window_end = self.issued_at + timedelta(minutes=self.rules.window_minutes)
+        seq = self.seq
+        for record in unanswered:
+            record.status, record.escalated_at = CallStatus.NOT_REACHED, window_end
+            record.attempts = self.rules.attempts
+            self._emit(
+                "not_reached", record.person, {"attempts": record.attempts, "backup": record.backup}
+            )
+            seq = self._emit("unanswered", record.person, {})
+        self.history_over = True
+        workflow.logger.info("past warning ends", extra={"by": data.by})
+        await self._projected(seq)
+        return self._view()
+
     @acknowledge.validator
     def _validate_ack(self, data: AckInput) -> None:
-        if self.finished:
+        if self.finished or self.history_over:
             raise invalid(f"warning {self.issue.warning_id}: 叫应 is over")
         if not self.past and data.at is not None:
             raise invalid("at: only a past warning takes an answer time; a live answer is timed")

@@ -4,7 +4,9 @@ A scenario file is YAML. Everything in it is checked before anything is written:
 refused whole, with the path of every bad field. Loading is idempotent, so a load that stopped
 half-way (or a second load of the same file) changes nothing already there:
 
-- units and officers are upserts keyed by code and by (unit, role, name);
+- units are upserts keyed by code; officers are a roster import (``stores.officer``): the file's
+  lines hold from their ``valid_from`` (default: the load's day), an unchanged line changes
+  nothing;
 - plans, drills, typhoons, warnings and disasters are workflows started under their business
   key with REJECT_DUPLICATE: an existing one is not started again;
 - every step is a workflow update sent with an update id derived from the workflow id and the
@@ -16,7 +18,8 @@ half-way (or a second load of the same file) changes nothing already there:
 Everything a scenario starts is historical: a step's ``at`` (an aware datetime; default: when the
 load sends it) is when it happened, and deadlines are judged against those times, not against the
 load's clock. After its last step a plan or a drill is told the past is loaded
-(``end_history``): what fell due since then is judged against today and its clock runs.
+(``end_history``): what fell due since then is judged against today and its clock runs. A
+past warning is told so after its acks: whoever has not answered is 未叫醒, and it ends.
 
 The format is described in README.md ("Loading a past year").
 """
@@ -41,6 +44,7 @@ from models import drill as drm
 from models import plan as pm
 from models import typhoon as tm
 from models import warning as wm
+from models.common import CHINA_TZ
 from models.officer import OfficerRow
 from yingji.core.errors import REFUSALS, DomainRefusal
 from yingji.core.settings import Settings
@@ -139,12 +143,34 @@ class _StepsEntry(_Entry):
         return raw
 
 
-class PlanEntry(_StepsEntry):
+class _JurisdictionEntry(_StepsEntry):
+    """A plan or a drill: its ``district`` (辖区) may be named beside ``create:`` or in it;
+    without either it is the configured district's, as from the CLI."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _district_into_create(cls, raw: Any) -> Any:
+        if not isinstance(raw, dict) or "district" not in raw:
+            return raw
+        raw = dict(raw)
+        district = raw.pop("district")
+        create = raw.get("create")
+        if isinstance(create, dict):
+            if create.get("district") not in (None, district):
+                raise ValueError(
+                    f"district: '{district}' beside create, but create.district is "
+                    f"'{create['district']}'"
+                )
+            raw["create"] = {**create, "district": district}
+        return raw
+
+
+class PlanEntry(_JurisdictionEntry):
     STEPS = PLAN_STEPS
     create: pm.PlanCreate
 
 
-class DrillEntry(_StepsEntry):
+class DrillEntry(_JurisdictionEntry):
     STEPS = DRILL_STEPS
     create: drm.DrillCreate
 
@@ -477,9 +503,7 @@ async def _load_warning(
     where: str,
 ) -> None:
     wid = warnings.warning_workflow_id(entry.warning_id)
-    targets = await _step(
-        f"{where}.units", warnings.targets_from_roster(engine, entry.district, entry.units)
-    )
+    targets = await _step(f"{where}.units", _past_targets(engine, entry))
     issue = wm.WarningIssue(
         warning_id=entry.warning_id,
         title=entry.title,
@@ -495,6 +519,28 @@ async def _load_warning(
         return await warnings.acknowledge(client, entry.warning_id, step.data, update_id)  # type: ignore[arg-type]
 
     await _steps_on(client, wid, acks, acknowledge, report, where, "acks")
+    # The answers are all in: whoever has not answered is 未叫醒, and the warning ends. One that
+    # every person answered has ended by itself, perhaps between the check and the update.
+    if await _running(client, wid):
+        try:
+            await _step(
+                f"{where}.end_history",
+                warnings.end_history(client, entry.warning_id, _end_id(wid)),
+            )
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND or await _running(client, wid):
+                raise
+
+
+async def _past_targets(engine: AsyncEngine, entry: WarningEntry) -> list[wm.CallTarget]:
+    """The people a past warning called: the roster of its day. When nobody served then as far
+    as the roster knows (a scenario whose officers have no ``valid_from`` starts them on the
+    load's day), today's."""
+    day = entry.issued_at.astimezone(CHINA_TZ).date()
+    try:
+        return await warnings.targets_from_roster(engine, entry.district, entry.units, day)
+    except warnings.NoOneToCall:
+        return await warnings.targets_from_roster(engine, entry.district, entry.units)
 
 
 DISASTER_CALLS: dict[str, Callable[..., Awaitable[Any]]] = {

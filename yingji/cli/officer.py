@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from yingji.cli.common import TYPER, District, out, run, with_engine
+from yingji.cli.common import TYPER, District, out, parse_date, run, with_engine
 
 if TYPE_CHECKING:
     from yingji.core.settings import Settings
@@ -15,12 +15,22 @@ if TYPE_CHECKING:
 
 officer_app = typer.Typer(**TYPER, no_args_is_help=True)
 
+#: ``--as-of``: the roster keeps its history; list and gaps show it on one day.
+AsOf = Annotated[
+    str | None, typer.Option("--as-of", help="the roster on this day, YYYY-MM-DD; default today")
+]
+
 
 @officer_app.command("import")
 def officer_import(
-    file: Annotated[Path, typer.Argument(help="CSV: unit,role,name,phone[,email,active]")],
+    file: Annotated[
+        Path,
+        typer.Argument(help="CSV: unit,role,name,phone[,email,active,valid_from,valid_to]"),
+    ],
 ) -> None:
-    """Import the roster; a file with any bad line is refused whole, nothing written."""
+    """Import the roster of the file's districts as of today (or the file's valid_from):
+    officers not in it stop serving, a changed line closes the old row and opens a new one,
+    an unchanged one stays. A file with any bad line is refused whole, nothing written."""
     from yingji.stores import officer as roster
 
     try:
@@ -43,19 +53,22 @@ def officer_import(
 
 
 @officer_app.command("list")
-def officer_list(district: District = None) -> None:
-    """The roster, by unit."""
+def officer_list(district: District = None, as_of: AsOf = None) -> None:
+    """The roster, by unit, as it stands today (or on --as-of)."""
     from rich.table import Table
 
     from yingji.stores import officer as roster
 
+    day = parse_date(as_of, "as-of")
+
     async def job(settings: Settings) -> list[dict]:
         where = district or settings.bureau_district  # unset: every district
-        return await with_engine(settings, lambda engine: roster.list_officers(engine, where))
+        return await with_engine(settings, lambda engine: roster.list_officers(engine, where, day))
 
     found = run(job)
-    table = Table(title=f"灾害信息员 ({len(found)})", title_justify="left")
-    for col in ("unit", "level", "role", "name", "phone", "active"):
+    when = f" {day}" if day else ""
+    table = Table(title=f"灾害信息员{when} ({len(found)})", title_justify="left")
+    for col in ("unit", "level", "role", "name", "phone", "active", "since"):
         table.add_column(col)
     for r in found:
         table.add_row(
@@ -65,23 +78,27 @@ def officer_list(district: District = None) -> None:
             r["name"],
             r["phone"],
             "在岗" if r["active"] else "[red]离岗[/red]",
+            str(r["valid_from"]),
         )
     out.print(table)
 
 
 @officer_app.command("gaps")
-def officer_gaps(district: District = None) -> None:
-    """Units with no active officer (and units with only a backup)."""
+def officer_gaps(district: District = None, as_of: AsOf = None) -> None:
+    """Units with no active officer (and units with only a backup), today or on --as-of."""
     from rich.table import Table
 
     from yingji.stores import officer as roster
 
+    day = parse_date(as_of, "as-of")
+
     async def job(settings: Settings) -> tuple[str, list[roster.Gap]]:
         where = district or settings.district
-        return where, await with_engine(settings, lambda engine: roster.gaps(engine, where))
+        return where, await with_engine(settings, lambda engine: roster.gaps(engine, where, day))
 
     where, found = run(job)
-    table = Table(title=f"{where} 灾害信息员空缺 ({len(found)})", title_justify="left")
+    when = f" {day}" if day else ""
+    table = Table(title=f"{where} 灾害信息员空缺{when} ({len(found)})", title_justify="left")
     for col in ("unit", "level", "missing"):
         table.add_column(col)
     for g in found:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import text
@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
-from models.common import CHINA_TZ
+from models.common import CHINA_TZ, EndHistory
 from models.warning import (
     AckInput,
     CallRules,
@@ -48,11 +48,12 @@ def rules_from(settings: Settings) -> CallRules:
 
 
 async def targets_from_roster(
-    engine: AsyncEngine, district: str, units: list[str] | None = None
+    engine: AsyncEngine, district: str, units: list[str] | None = None, as_of: date | None = None
 ) -> list[CallTarget]:
     """Who answers for each unit: its A officer, backed by its B officer, or by the A officer
     of the 街镇 above when a 村居 has no B. Default units: the district's 街镇. A unit is named
-    by its code, or by its name where that names one unit of the district."""
+    by its code, or by its name where that names one unit of the district. The roster is
+    today's, or the one of ``as_of`` (a past warning's day)."""
     codes: list[str] | None = None
     async with engine.connect() as conn:
         if units is not None:
@@ -73,7 +74,7 @@ async def targets_from_roster(
             )
         ).all()
     roster = await contacts(
-        engine, [r.code for r in rows] + [r.parent_code for r in rows if r.parent_code]
+        engine, [r.code for r in rows] + [r.parent_code for r in rows if r.parent_code], as_of
     )
     targets, uncovered = [], []
     for code, parent in rows:
@@ -97,7 +98,8 @@ async def targets_from_roster(
             )
         )
     if not targets:
-        raise NoOneToCall(f"units: no active officer to call in {district}")
+        on = f" on {as_of}" if as_of is not None else ""
+        raise NoOneToCall(f"units: no active officer to call in {district}{on}")
     return targets
 
 
@@ -127,6 +129,13 @@ async def acknowledge(
 ) -> WarningView:
     return await warning_handle(client, warning_id).execute_update(
         "acknowledge", data, id=update_id, result_type=WarningView
+    )
+
+
+async def end_history(client: Client, warning_id: str, update_id: str | None = None) -> WarningView:
+    """A past warning's answers are all in: whoever has not answered is 未叫醒, and it ends."""
+    return await warning_handle(client, warning_id).execute_update(
+        "end_history", EndHistory(), id=update_id, result_type=WarningView
     )
 
 

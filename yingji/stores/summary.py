@@ -1,7 +1,10 @@
 """The year's figures, by set-based SQL over the projections; and the stored versions.
 
-A deployment serves one bureau: plans and drills are counted across the database; typhoons,
-disaster reports, officers and warnings are counted for the bureau's district.
+A deployment serves one bureau, and the figures count its jurisdiction (``stores.unit.
+jurisdiction``): a district bureau's district; a city bureau's city and each district registered
+under the city's unit. Plans and drills count by their ``district`` (a row from before it had one,
+NULL, is the bureau's own), plans made apart by jurisdiction level; typhoons, disaster reports,
+officers and warnings by theirs.
 """
 
 from __future__ import annotations
@@ -24,61 +27,76 @@ from models.summary import (
     SummaryRequest,
     TyphoonFigure,
 )
+from yingji.stores.unit import jurisdiction
+
+#: The bureau's jurisdiction as rows (alias, unit, jlevel): see ``stores.unit.Jurisdiction``.
+#: A plan or drill is the bureau's when its district (NULL: the bureau's own) is an alias.
+_SCOPE = """
+    (SELECT * FROM unnest(CAST(:aliases AS text[]), CAST(:units AS text[]),
+                          CAST(:jlevels AS text[])) AS s(alias, unit, jlevel))
+"""
 
 _QUERIES = {
-    "made": """
-        SELECT p.kind, p.level, count(*) AS n
+    "made": f"""
+        SELECT p.kind, p.level, s.jlevel, s.unit, count(*) AS n
         FROM plan_event e JOIN plan p ON p.code = e.plan_code
+        JOIN {_SCOPE} s ON s.alias = coalesce(p.district, :district)
         WHERE e.kind = 'issued' AND e.version = 1
           AND (e.detail->>'issued_on')::date BETWEEN :first AND :last
-        GROUP BY p.kind, p.level
+        GROUP BY p.kind, p.level, s.jlevel, s.unit
     """,
-    "revised": """
+    "revised": f"""
         SELECT p.kind, p.level, p.name
         FROM plan_revision r JOIN plan p ON p.code = r.plan_code
+        JOIN {_SCOPE} s ON s.alias = coalesce(p.district, :district)
         WHERE r.started_at >= :start AND r.started_at < :end
         ORDER BY r.started_at, p.code
     """,
-    "drills": """
-        SELECT drill_type, count(*) AS n FROM drill
-        WHERE conducted_on BETWEEN :first AND :last GROUP BY drill_type
+    "drills": f"""
+        SELECT d.drill_type, s.jlevel, count(*) AS n FROM drill d
+        JOIN {_SCOPE} s ON s.alias = coalesce(d.district, :district)
+        WHERE d.conducted_on BETWEEN :first AND :last GROUP BY d.drill_type, s.jlevel
     """,
-    "comprehensive": """
-        SELECT name, conducted_on, jsonb_array_length(participants) + 1 AS units,
-               participant_count
-        FROM drill
-        WHERE drill_type = 'comprehensive' AND conducted_on BETWEEN :first AND :last
-        ORDER BY conducted_on, code
+    "comprehensive": f"""
+        SELECT d.name, d.conducted_on, jsonb_array_length(d.participants) + 1 AS units,
+               d.participant_count, s.unit AS district
+        FROM drill d JOIN {_SCOPE} s ON s.alias = coalesce(d.district, :district)
+        WHERE d.drill_type = 'comprehensive' AND d.conducted_on BETWEEN :first AND :last
+        ORDER BY d.conducted_on, d.code
     """,
     "typhoons": """
         SELECT e.name, e.number, coalesce(t.relocated, 0) AS relocated
         FROM typhoon_event e LEFT JOIN typhoon_totals t ON t.event_id = e.event_id
-        WHERE e.year = :year AND e.district = :district
+        WHERE e.year = :year AND e.district = ANY(:aliases)
           AND e.status = 'closed' AND e.closed_at < :end  -- only events over by the year's end
         ORDER BY e.number
     """,
     "reports": """
         SELECT count(*) FILTER (WHERE NOT r.late) AS on_time, count(*) FILTER (WHERE r.late) AS late
         FROM disaster_report r JOIN disaster d ON d.code = r.disaster_code
-        WHERE d.district = :district AND r.submitted_at >= :start AND r.submitted_at < :end
+        WHERE d.district = ANY(:aliases) AND r.submitted_at >= :start AND r.submitted_at < :end
     """,
+    # 街镇 and 村居 hold officers: a city's or a district's own row is never a gap.
     "officers": """
         SELECT count(o.name) FILTER (WHERE o.active) AS officers,
                count(DISTINCT u.code) FILTER (WHERE o.active) AS units,
                count(DISTINCT u.code) - count(DISTINCT u.code) FILTER (WHERE o.active) AS gaps
         FROM admin_unit u LEFT JOIN officer o ON o.unit_code = u.code
-        WHERE u.district = :district
+          -- the roster as it stood on 31 December (the history of officer rows)
+          AND o.valid_from <= :last AND (o.valid_to IS NULL OR o.valid_to > :last)
+        WHERE u.district = ANY(:aliases) AND u.level NOT IN ('city', 'district')
     """,
     "warnings": """
         SELECT count(*) AS warnings, coalesce(sum(targets), 0) AS targets,
                coalesce(sum(answered), 0) AS answered
         FROM warning
-        WHERE district = :district AND issued_at >= :start AND issued_at < :end
+        WHERE district = ANY(:aliases) AND issued_at >= :start AND issued_at < :end
     """,
-    "actions": """
+    "actions": f"""
         SELECT count(*) FILTER (WHERE a.done_on IS NOT NULL) AS done,
                count(*) FILTER (WHERE a.done_on IS NULL) AS open
         FROM corrective_action a JOIN drill d ON d.code = a.drill_code
+        JOIN {_SCOPE} s ON s.alias = coalesce(d.district, :district)
         WHERE d.conducted_on BETWEEN :first AND :last
     """,
 }
@@ -103,11 +121,14 @@ def _bounds(year: int, district: str) -> dict[str, Any]:
 
 
 async def figures(
-    source: AsyncEngine | AsyncConnection, year: int, district: str
+    source: AsyncEngine | AsyncConnection, year: int, district: str, level: str = "district"
 ) -> SummaryFigures:
-    """Every figure of the year; ``source`` may be a connection inside a caller's transaction."""
+    """Every figure of the year for the bureau of ``district`` at ``level`` (``district`` or
+    ``city``); ``source`` may be a connection inside a caller's transaction."""
     params = _bounds(year, district)
     async with _connection(source) as conn:
+        scope = await jurisdiction(conn, district, level)
+        params.update(aliases=scope.aliases, units=scope.units, jlevels=scope.levels)
 
         async def q(name: str) -> list[Any]:
             return list((await conn.execute(text(_QUERIES[name]), params)).mappings())
@@ -123,6 +144,10 @@ async def figures(
         actions = (await q("actions"))[0]
     by_kind = _tally(made, "kind", "n")
     by_level = _tally(made, "level", "n")
+    by_jurisdiction = {
+        jlevel: _tally([r for r in made if r["jlevel"] == jlevel], "kind", "n")
+        for jlevel in sorted({r["jlevel"] for r in made})
+    }
     return SummaryFigures(
         year=year,
         district=district,
@@ -134,9 +159,7 @@ async def figures(
         special_plans_revised=list(
             dict.fromkeys(r["name"] for r in revised if r["kind"] == "special")
         ),
-        drills_by_type={
-            r["drill_type"]: r["n"] for r in sorted(drills, key=lambda r: r["drill_type"])
-        },
+        drills_by_type=_tally(drills, "drill_type", "n"),
         drills_conducted=sum(r["n"] for r in drills),
         comprehensive_drills=[
             DrillFigure(
@@ -144,6 +167,7 @@ async def figures(
                 scheduled_on=r["conducted_on"].isoformat(),
                 units=r["units"],
                 participants=r["participant_count"],
+                district=r["district"],
             )
             for r in comprehensive
         ],
@@ -159,6 +183,15 @@ async def figures(
         calls_answered=warnings["answered"],
         actions_done=actions["done"],
         actions_open=actions["open"],
+        level=scope.level,
+        districts=scope.districts,
+        plans_made_by_jurisdiction=by_jurisdiction,
+        districts_with_overall_plan=len(
+            {r["unit"] for r in made if r["jlevel"] == "district" and r["kind"] == "overall"}
+            if scope.level == "city"
+            else set()
+        ),
+        drills_by_jurisdiction=_tally(drills, "jlevel", "n"),
     )
 
 
