@@ -382,6 +382,10 @@ class PlanState(Model):
     last_at: datetime | None = None
     #: When the next version's drafting begins, for a revision started by a past step.
     draft_at: datetime | None = None
+    #: The ids of the latest updates applied, carried across continue-as-new: Temporal knows
+    #: an update id only within one run, and a revision starts a new run, so a request repeated
+    #: after it (a reloaded scenario, a retried console call) would otherwise apply again.
+    update_ids: list[str] = Field(default_factory=list)
 
 
 class PlanWorkflowInput(Model):

@@ -401,3 +401,20 @@ def test_a_step_time_must_be_aware() -> None:
     with pytest.raises(scenario.ScenarioError) as caught:
         scenario.parse(bad)
     assert "steps[0].submit: at: Input should have timezone info" in str(caught.value)
+
+
+async def test_loading_a_year_with_a_revision_twice_changes_nothing(loaded) -> None:  # type: ignore[no-untyped-def]
+    """The revision of 2024 starts a new run of the plan, and Temporal knows an update id only
+    within its run: a second load sent the 2022 steps again and was refused ("earlier than the
+    previous step"). The plan remembers the update ids it applied across runs."""
+    stack, _ = loaded
+    before = await rows(stack, "SELECT seq, kind FROM plan_event ORDER BY plan_code, seq")
+    view = await plans.show(stack.client, "LS-2022-FXFT")
+    await scenario.load(stack.client, stack.engine, stack.settings, scenario.parse(YEAR))
+    assert await rows(stack, "SELECT seq, kind FROM plan_event ORDER BY plan_code, seq") == before
+    again = await plans.show(stack.client, "LS-2022-FXFT")
+    assert (again.stage, again.version, len(again.revisions)) == (
+        view.stage,
+        view.version,
+        len(view.revisions),
+    )

@@ -13,7 +13,10 @@ state once handlers are drained and the outbox is empty.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -81,6 +84,43 @@ def _add_years(day: date, years: int) -> date:
         return day.replace(year=day.year + years)
     except ValueError:  # 29 February
         return day.replace(year=day.year + years, day=28)
+
+
+#: How many applied update ids a plan remembers across runs.
+REMEMBERED_UPDATES = 256
+
+
+def _update_id() -> str | None:
+    info = workflow.current_update_info()
+    return info.id if info is not None else None
+
+
+def once(handler: Callable[..., Awaitable[PlanView]]) -> Callable[..., Awaitable[PlanView]]:
+    """An update applied once per id, across continue-as-new: a repeat answers the view."""
+
+    @functools.wraps(handler)
+    async def apply(self: PlanWorkflow, data: Any) -> PlanView:
+        uid = _update_id()
+        if uid is not None and uid in self.s.update_ids:
+            return self._view()
+        if uid is not None:
+            self.s.update_ids = [*self.s.update_ids, uid][-REMEMBERED_UPDATES:]
+        return await handler(self, data)
+
+    return apply
+
+
+def once_validated(validator: Callable[..., None]) -> Callable[..., None]:
+    """A repeated update id is accepted (and then changes nothing), whatever the stage now."""
+
+    @functools.wraps(validator)
+    def check(self: PlanWorkflow, data: Any) -> None:
+        uid = _update_id()
+        if uid is not None and uid in self.s.update_ids:
+            return
+        validator(self, data)
+
+    return check
 
 
 @workflow.defn(name="PlanLifecycle")
@@ -347,6 +387,7 @@ class PlanWorkflow(OutboxWorkflow):
     # -- updates --------------------------------------------------------------------------------
 
     @workflow.update
+    @once
     async def submit(self, data: SubmitDraft) -> PlanView:
         self._require(PlanAction.SUBMIT)
         self._step(data.at)
@@ -357,11 +398,13 @@ class PlanWorkflow(OutboxWorkflow):
         )
 
     @submit.validator
+    @once_validated
     def _validate_submit(self, data: SubmitDraft) -> None:
         self._require(PlanAction.SUBMIT)
         self._check_at(data.at)
 
     @workflow.update
+    @once
     async def review(self, data: ReviewInput) -> PlanView:
         self._require(PlanAction.REVIEW)
         self._step(data.at)
@@ -392,11 +435,13 @@ class PlanWorkflow(OutboxWorkflow):
         return await self._done(seq)
 
     @review.validator
+    @once_validated
     def _validate_review(self, data: ReviewInput) -> None:
         self._require(PlanAction.REVIEW)
         self._check_at(data.at)
 
     @workflow.update
+    @once
     async def approve(self, data: ApproveInput) -> PlanView:
         self._require(PlanAction.APPROVE)
         self._step(data.at)
@@ -417,11 +462,13 @@ class PlanWorkflow(OutboxWorkflow):
         return await self._done(seq)
 
     @approve.validator
+    @once_validated
     def _validate_approve(self, data: ApproveInput) -> None:
         self._require(PlanAction.APPROVE)
         self._check_at(data.at)
 
     @workflow.update
+    @once
     async def issue(self, data: IssueInput) -> PlanView:
         self._require(PlanAction.ISSUE)
         self._check_date("issued_on", data.issued_on, at=data.at)
@@ -467,12 +514,14 @@ class PlanWorkflow(OutboxWorkflow):
         return await self._done(seq)
 
     @issue.validator
+    @once_validated
     def _validate_issue(self, data: IssueInput) -> None:
         self._require(PlanAction.ISSUE)
         self._check_at(data.at)
         self._check_date("issued_on", data.issued_on, at=data.at)
 
     @workflow.update
+    @once
     async def file(self, data: FileInput) -> PlanView:
         self._require(PlanAction.FILE)
         s = self.s
@@ -515,6 +564,7 @@ class PlanWorkflow(OutboxWorkflow):
         return await self._done(seq)
 
     @file.validator
+    @once_validated
     def _validate_file(self, data: FileInput) -> None:
         self._require(PlanAction.FILE)
         self._check_at(data.at)
@@ -522,6 +572,7 @@ class PlanWorkflow(OutboxWorkflow):
         self._check_date("filed_on", data.filed_on, issued_on, at=data.at)
 
     @workflow.update
+    @once
     async def evaluate(self, data: EvaluateInput) -> PlanView:
         self._require(PlanAction.EVALUATE)
         self._step(data.at)
@@ -557,11 +608,13 @@ class PlanWorkflow(OutboxWorkflow):
         return await self._done(seq)
 
     @evaluate.validator
+    @once_validated
     def _validate_evaluate(self, data: EvaluateInput) -> None:
         self._require(PlanAction.EVALUATE)
         self._check_at(data.at)
 
     @workflow.update
+    @once
     async def withdraw(self, data: CloseInput) -> PlanView:
         self._require(PlanAction.WITHDRAW)
         self._step(data.at)
@@ -572,11 +625,13 @@ class PlanWorkflow(OutboxWorkflow):
         )
 
     @withdraw.validator
+    @once_validated
     def _validate_withdraw(self, data: CloseInput) -> None:
         self._require(PlanAction.WITHDRAW)
         self._check_at(data.at)
 
     @workflow.update
+    @once
     async def abolish(self, data: CloseInput) -> PlanView:
         self._require(PlanAction.ABOLISH)
         self._step(data.at)
@@ -589,11 +644,13 @@ class PlanWorkflow(OutboxWorkflow):
         )
 
     @abolish.validator
+    @once_validated
     def _validate_abolish(self, data: CloseInput) -> None:
         self._require(PlanAction.ABOLISH)
         self._check_at(data.at)
 
     @workflow.update
+    @once
     async def request_revision(self, data: RevisionTrigger) -> PlanView:
         """``trigger_revision`` as an update: a cause with a time (a past one, from
         ``yingji load``) is checked before it reaches history, and the caller gets the view
@@ -602,6 +659,7 @@ class PlanWorkflow(OutboxWorkflow):
         return await self._done(self.s.seq)
 
     @request_revision.validator
+    @once_validated
     def _validate_request_revision(self, data: RevisionTrigger) -> None:
         if data.trigger_id in self.s.seen_trigger_ids:
             return  # a repeat: accepted, and changes nothing
