@@ -624,3 +624,33 @@ async def test_migration_0008_drops_the_unreferenced_seed_and_keeps_the_referenc
                     )
     finally:
         await engine.dispose()
+
+
+async def test_a_scenarios_units_are_checked_like_an_import(engine, code: str) -> None:
+    """`units:` in a scenario went straight into the register: two villages each other's parent,
+    a town under a town, a control character, a code with a space were all stored, and
+    `load --check` called the file valid. Now they are read as register lines and imported
+    through the same checks: refused whole, by place, nothing written."""
+    from yingji import loader as scenario
+
+    bad_code = f"""
+scenario: units
+units:
+  - {{code: "{code} 5", name: 甲镇, level: town, district: 某区{code}}}
+"""
+    with pytest.raises(scenario.ScenarioError, match=r"units\.0\.code: .*must not contain spaces"):
+        scenario.parse(bad_code)
+    cycle = f"""
+scenario: units
+units:
+  - {{code: {code}-1, name: 甲村, level: village, parent_code: {code}-2, district: 某区{code}}}
+  - {{code: {code}-2, name: 乙村, level: village, parent_code: {code}-1, district: 某区{code}}}
+"""
+    parsed = scenario.parse(cycle)
+    with pytest.raises(scenario.ScenarioError, match=r"^units: refused: "):
+        await scenario.load(object(), engine, make_settings(), parsed)  # type: ignore[arg-type]
+    async with engine.connect() as conn:
+        stored = await conn.execute(
+            text("SELECT count(*) FROM admin_unit WHERE code LIKE :c"), {"c": f"{code}-%"}
+        )
+        assert stored.scalar() == 0

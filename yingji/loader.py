@@ -46,6 +46,7 @@ from models import typhoon as tm
 from models import warning as wm
 from models.common import CHINA_TZ
 from models.officer import OfficerRow
+from models.unit import UnitRow
 from yingji.core.errors import REFUSALS, DomainRefusal
 from yingji.core.settings import Settings
 from yingji.services import disaster as disasters
@@ -54,7 +55,7 @@ from yingji.services import plan as plans
 from yingji.services import typhoon as typhoons
 from yingji.services import warning as warnings
 from yingji.stores import officer as roster
-from yingji.stores import typhoon as typhoon_store
+from yingji.stores import unit as unit_store
 
 T = TypeVar("T")
 Progress = Callable[[str], Awaitable[None]]
@@ -241,18 +242,12 @@ class DisasterEntry(_StepsEntry):
         return raw
 
 
-class Unit(_Entry):
-    code: str = Field(min_length=1, max_length=100)
-    name: str = Field(min_length=1)
-    level: str = Field(pattern=r"^(town|village)$")
-    parent_code: str | None = None
-    district: str = Field(min_length=1)
-
-
 class Scenario(_Entry):
     scenario: str = Field(min_length=1, description="a name for the file's content")
     description: str = ""
-    units: list[Unit] = Field(default_factory=list)
+    #: The register's lines (``models.unit.UnitRow``): checked and imported exactly as
+    #: ``yingji unit import`` does, all or nothing.
+    units: list[UnitRow] = Field(default_factory=list, max_length=20_000)
     officers: list[OfficerRow] = Field(default_factory=list)
     plans: list[PlanEntry] = Field(default_factory=list)
     drills: list[DrillEntry] = Field(default_factory=list)
@@ -337,7 +332,7 @@ async def load(
     report = LoadReport()
     q = task_queue
     if scenario.units:
-        await typhoon_store.add_units(engine, [u.model_dump() for u in scenario.units])
+        await _step("units", unit_store.import_rows(engine, scenario.units))
     if scenario.officers:
         await _step("officers", roster.import_rows(engine, scenario.officers))
     for n, plan in enumerate(scenario.plans):
