@@ -109,7 +109,7 @@ WATCHED = ("affected", "relocated", "dead", "missing", "direct_loss")
 
 
 class TownFigures(Model):
-    town: str = Field(min_length=1)
+    town: str = Field(max_length=100, min_length=1)
     indicators: Indicators
 
 
@@ -124,11 +124,11 @@ class DisasterRules(Model):
 
 class DisasterOpen(Model):
     code: str = Field(min_length=1, max_length=64, pattern=r"^[^\s:/]+$")
-    name: str = Field(min_length=1, description="e.g. 台风“梅花”灾害过程")
-    hazard: str = Field(min_length=1, description="台风, 暴雨洪涝, …")
-    district: str = Field(min_length=1)
+    name: str = Field(max_length=100, min_length=1, description="e.g. 台风“梅花”灾害过程")
+    hazard: str = Field(max_length=100, min_length=1, description="台风, 暴雨洪涝, …")
+    district: str = Field(max_length=100, min_length=1)
     occurred_at: AwareDatetime
-    opened_by: str = Field(min_length=1)
+    opened_by: str = Field(max_length=100, min_length=1)
     officer: Contact
     backup: Contact | None = None
     head: Contact | None = Field(default=None, description="the unit head, told on escalation")
@@ -144,11 +144,13 @@ class DisasterReportInput(Model):
     kind: ReportKind
     report_id: str = Field(min_length=1, max_length=100)
     as_of: AwareDatetime
-    by: str = Field(min_length=1)
+    by: str = Field(max_length=100, min_length=1)
     indicators: Indicators
-    towns: list[TownFigures] = Field(default_factory=list)
-    narrative: str = ""
-    explanation: str = Field(default="", description="why figures jumped, when they did")
+    towns: list[TownFigures] = Field(default_factory=list, max_length=500)
+    narrative: str = Field(default="", max_length=8000)
+    explanation: str = Field(
+        max_length=8000, default="", description="why figures jumped, when they did"
+    )
     photos: int = Field(default=0, ge=0, le=1000)
     submitted_at: AwareDatetime | None = Field(
         default=None, description="when it was submitted; only for a historical process"
@@ -162,10 +164,10 @@ class DisasterReportInput(Model):
 
 
 class ReviewInput(Model):
-    report_id: str = Field(min_length=1)
-    reviewer: str = Field(min_length=1)
+    report_id: str = Field(max_length=100, min_length=1)
+    reviewer: str = Field(max_length=100, min_length=1)
     decision: Decision
-    reason: str = ""
+    reason: str = Field(default="", max_length=2000)
     corrected: Indicators | None = None
 
     @model_validator(mode="after")
@@ -178,7 +180,7 @@ class ReviewInput(Model):
 
 
 class StableInput(Model):
-    by: str = Field(min_length=1)
+    by: str = Field(max_length=100, min_length=1)
     stable_on: date | None = Field(default=None, description="default today (CST)")
 
 

@@ -7,7 +7,7 @@ corrective actions (整改) tracked to done. Programmes are the recurring cadenc
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field, model_validator
 
@@ -113,13 +113,19 @@ class DrillCreate(Model):
     code: str = Field(min_length=1, max_length=64, pattern=r"^[^\s:/]+$")
     name: str = Field(min_length=1, max_length=200, description="演练名称, e.g. 嘉安-2024")
     drill_type: DrillType
-    scenario: str = Field(min_length=1, description="演练情景")
-    organiser: str = Field(min_length=1, description="组织单位")
-    participants: list[str] = Field(default_factory=list, description="参演单位")
-    linked_plans: list[str] = Field(default_factory=list, description="检验的预案编号")
-    site: str = Field(min_length=1)
+    scenario: str = Field(max_length=8000, min_length=1, description="演练情景")
+    organiser: str = Field(max_length=100, min_length=1, description="组织单位")
+    #: At most 500 units: each is reminded twice, and a workflow may have 2,000 activities
+    #: pending (a 2,100-participant drill stuck there for good).
+    participants: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
+        default_factory=list, max_length=500, description="参演单位"
+    )
+    linked_plans: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        default_factory=list, max_length=50, description="检验的预案编号"
+    )
+    site: str = Field(max_length=100, min_length=1)
     scheduled_on: date
-    programme_id: str | None = None
+    programme_id: str | None = Field(default=None, max_length=100)
     at: StepTime | None = step_time_field()
     # Added after histories were recorded: old payloads decode with None.
     district: str | None = Field(
@@ -146,14 +152,14 @@ class DrillRules(Model):
 
 class PostponeInput(Model):
     new_date: date
-    reason: str = Field(min_length=1)
-    by: str = Field(min_length=1)
+    reason: str = Field(max_length=2000, min_length=1)
+    by: str = Field(max_length=100, min_length=1)
     at: StepTime | None = step_time_field()
 
 
 class CancelInput(Model):
-    reason: str = Field(min_length=1)
-    by: str = Field(min_length=1)
+    reason: str = Field(max_length=2000, min_length=1)
+    by: str = Field(max_length=100, min_length=1)
     at: StepTime | None = step_time_field()
 
 
@@ -162,33 +168,37 @@ class ConductInput(Model):
         default=None, description="default the day of `at`, or today (CST)"
     )
     participant_count: int = Field(ge=0, le=1_000_000)
-    segments: list[str] = Field(default_factory=list, description="演练科目")
-    observations: str = ""
-    by: str = Field(min_length=1)
+    segments: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        default_factory=list, max_length=100, description="演练科目"
+    )
+    observations: str = Field(default="", max_length=8000)
+    by: str = Field(max_length=100, min_length=1)
     at: StepTime | None = step_time_field()
 
 
 class FindingInput(Model):
     severity: Severity
     category: FindingCategory
-    description: str = Field(min_length=1)
+    description: str = Field(max_length=2000, min_length=1)
     plan_defect: bool = Field(default=False, description="the plan itself is wrong")
-    plan_code: str | None = Field(default=None, description="which linked plan, if a defect")
+    plan_code: str | None = Field(
+        max_length=100, default=None, description="which linked plan, if a defect"
+    )
 
 
 class ActionInput(Model):
     finding: int = Field(ge=1, le=1000, description="number of the finding (1-based) it corrects")
-    description: str = Field(min_length=1)
-    owner: str = Field(min_length=1)
+    description: str = Field(max_length=2000, min_length=1)
+    owner: str = Field(max_length=100, min_length=1)
     due_on: date
 
 
 class DrillEvaluateInput(Model):
-    evaluator: str = Field(min_length=1)
+    evaluator: str = Field(max_length=100, min_length=1)
     third_party: bool = False
-    summary: str = Field(min_length=1)
-    findings: list[FindingInput] = Field(default_factory=list)
-    actions: list[ActionInput] = Field(default_factory=list)
+    summary: str = Field(max_length=8000, min_length=1)
+    findings: list[FindingInput] = Field(default_factory=list, max_length=200)
+    actions: list[ActionInput] = Field(default_factory=list, max_length=500)
     evaluated_on: date | None = None
     at: StepTime | None = step_time_field()
 
@@ -208,8 +218,8 @@ class DrillEvaluateInput(Model):
 
 class ActionDoneInput(Model):
     action: int = Field(ge=1, le=1000, description="number of the corrective action (1-based)")
-    by: str = Field(min_length=1)
-    note: str = ""
+    by: str = Field(max_length=100, min_length=1)
+    note: str = Field(default="", max_length=2000)
     done_on: date | None = None
     at: StepTime | None = step_time_field()
 

@@ -214,31 +214,33 @@ class PlanRules(Model):
 
 
 class SubmitDraft(Model):
-    by: str = Field(min_length=1)
-    note: str = ""
+    by: str = Field(max_length=100, min_length=1)
+    note: str = Field(default="", max_length=2000)
     at: StepTime | None = step_time_field()
 
 
 class ReviewInput(Model):
-    reviewer: str = Field(min_length=1)
-    opinion: str = Field(min_length=1)
+    reviewer: str = Field(max_length=100, min_length=1)
+    opinion: str = Field(max_length=2000, min_length=1)
     outcome: ReviewOutcome
     at: StepTime | None = step_time_field()
 
 
 class ApproveInput(Model):
-    approver: str = Field(min_length=1)
+    approver: str = Field(max_length=100, min_length=1)
     approved: bool = True
     collective_discussion: bool = Field(
         default=False, description="集体讨论 (required for major plans such as overall plans)"
     )
-    opinion: str = ""
+    opinion: str = Field(default="", max_length=2000)
     at: StepTime | None = step_time_field()
 
 
 class IssueInput(Model):
-    document_number: str = Field(min_length=1, description="文号, e.g. 嘉府办发〔2024〕12号")
-    issuer: str = Field(min_length=1)
+    document_number: str = Field(
+        max_length=100, min_length=1, description="文号, e.g. 嘉府办发〔2024〕12号"
+    )
+    issuer: str = Field(max_length=100, min_length=1)
     issued_on: date | None = Field(
         default=None, description="印发日期; default the day of `at`, or today (CST)"
     )
@@ -246,19 +248,19 @@ class IssueInput(Model):
 
 
 class FileInput(Model):
-    filed_with: str = Field(min_length=1, description="备案机关")
-    filed_by: str = Field(min_length=1)
+    filed_with: str = Field(max_length=100, min_length=1, description="备案机关")
+    filed_by: str = Field(max_length=100, min_length=1)
     filed_on: date | None = Field(
         default=None, description="备案日期; default the day of `at`, or today (CST)"
     )
-    receipt_number: str = ""
+    receipt_number: str = Field(default="", max_length=2000)
     at: StepTime | None = step_time_field()
 
 
 class EvaluateInput(Model):
-    evaluator: str = Field(min_length=1)
+    evaluator: str = Field(max_length=100, min_length=1)
     outcome: EvaluationOutcome
-    findings: str = Field(min_length=1)
+    findings: str = Field(max_length=8000, min_length=1)
     cause: RevisionCause | None = Field(
         default=None, description="revision cause when the outcome is 'revise' (default: other)"
     )
@@ -267,17 +269,19 @@ class EvaluateInput(Model):
 
 class RevisionTrigger(Model):
     cause: RevisionCause
-    detail: str = Field(min_length=1)
-    source: str = Field(min_length=1, description="who or which workflow raised it")
+    detail: str = Field(max_length=8000, min_length=1)
+    source: str = Field(max_length=100, min_length=1, description="who or which workflow raised it")
     trigger_id: str = Field(
-        min_length=1, description="idempotency key: a repeated trigger id is recorded once"
+        max_length=100,
+        min_length=1,
+        description="idempotency key: a repeated trigger id is recorded once",
     )
     at: StepTime | None = step_time_field()
 
 
 class CloseInput(Model):
-    by: str = Field(min_length=1)
-    reason: str = Field(min_length=1)
+    by: str = Field(max_length=100, min_length=1)
+    reason: str = Field(max_length=2000, min_length=1)
     at: StepTime | None = step_time_field()
 
 

@@ -108,9 +108,11 @@ class Totals(Figures):
 class TyphoonOpen(Model):
     year: int = Field(ge=1949, le=2100)
     number: int = Field(ge=1, le=99, description="national typhoon number")
-    name: str = Field(min_length=1, description="e.g. 贝碧嘉")
-    district: str = Field(min_length=1, description="the district whose units report, e.g. 某某区")
-    opened_by: str = Field(min_length=1)
+    name: str = Field(max_length=100, min_length=1, description="e.g. 贝碧嘉")
+    district: str = Field(
+        max_length=100, min_length=1, description="the district whose units report, e.g. 某某区"
+    )
+    opened_by: str = Field(max_length=100, min_length=1)
     level: ResponseLevel = ResponseLevel.NONE
     warning: WarningColour = WarningColour.NONE
     at: StepTime | None = step_time_field()
@@ -130,14 +132,14 @@ class TyphoonRules(Model):
 class LevelChange(Model):
     level: ResponseLevel
     warning: WarningColour
-    by: str = Field(min_length=1)
-    note: str = ""
+    by: str = Field(max_length=100, min_length=1)
+    note: str = Field(default="", max_length=2000)
     at: StepTime | None = step_time_field()
 
 
 class CloseTyphoon(Model):
-    by: str = Field(min_length=1)
-    note: str = ""
+    by: str = Field(max_length=100, min_length=1)
+    note: str = Field(default="", max_length=2000)
     at: StepTime | None = step_time_field()
 
 
@@ -146,12 +148,14 @@ class UnitReport(Model):
 
     event_id: str = Field(pattern=r"^\d{4}:\d{1,2}$")
     report_id: str = Field(min_length=1, max_length=128)
-    unit: str = Field(min_length=1)
+    unit: str = Field(max_length=100, min_length=1)
     as_of: AwareDatetime
     figures: Figures
-    reported_by: str = Field(min_length=1)
-    corrects: str | None = Field(default=None, description="report id this one corrects")
-    reason: str | None = Field(default=None, description="why, for a correction")
+    reported_by: str = Field(max_length=100, min_length=1)
+    corrects: str | None = Field(
+        max_length=100, default=None, description="report id this one corrects"
+    )
+    reason: str | None = Field(max_length=2000, default=None, description="why, for a correction")
 
     @model_validator(mode="after")
     def _correction_has_reason(self) -> UnitReport:

@@ -231,3 +231,29 @@ async def test_finding_8_the_peak_is_a_fact_at_its_own_time(  # type: ignore[no-
             )
         ).one()
     assert (stored.peak_sheltered, stored.peak_at) == (1630, at)
+
+
+def test_finding_2_no_text_field_or_list_is_unbounded() -> None:
+    """Ten revision triggers of 200 KB each froze a plan for good (its state passed 2 MB); a
+    drill with 2,100 participants hit the 2,000 pending-activities limit and stayed stuck. The
+    inputs are bounded where they enter, each refusal naming the field."""
+    from models.drill import DrillCreate
+
+    with pytest.raises(ValidationError, match=r"detail\n.*at most 8000 characters"):
+        RevisionTrigger(trigger_id="T", cause="other", detail="字" * 200_000, source="值班员")
+    base = {
+        "code": "D-1",
+        "name": "综合演练",
+        "drill_type": "comprehensive",
+        "scenario": "持续强降雨",
+        "organiser": "区应急管理局",
+        "site": "某地",
+        "scheduled_on": "2030-06-01",
+    }
+    with pytest.raises(ValidationError, match=r"participants\n.*at most 500 items"):
+        DrillCreate(**base, participants=[f"单位{i}" for i in range(2100)])
+    with pytest.raises(ValidationError, match=r"document_number\n.*at most 100 characters"):
+        from models.plan import IssueInput
+
+        IssueInput(document_number="号" * 1_000_000, issuer="区政府办公室")
+    assert len(DrillCreate(**base, participants=["单位"] * 500).participants) == 500
