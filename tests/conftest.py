@@ -15,6 +15,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pgserver
 import psutil
@@ -197,6 +198,34 @@ def live_console(
     yield live
     server["web"].should_exit = True
     thread.join(30)
+
+
+@pytest.fixture
+async def cli(
+    dev_env: WorkflowEnvironment,
+    engine,
+    database_url: str,
+    task_queue: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path,
+) -> AsyncIterator[Any]:
+    """The CLI against the session's dev server, with a worker, as the test bureau."""
+    monkeypatch.setenv("YINGJI_TEMPORAL_ADDRESS", dev_env.client.service_client.config.target_host)
+    monkeypatch.setenv("YINGJI_DATABASE_URL", database_url)
+    monkeypatch.setenv("YINGJI_TEMPORAL_TASK_QUEUE", task_queue)
+    monkeypatch.setenv("YINGJI_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("COLUMNS", "200")
+    for name, value in bureau_env().items():
+        monkeypatch.setenv(name, value)
+    from typer.testing import CliRunner
+
+    from worker import build_worker
+    from yingji.core.settings import get_settings
+
+    get_settings.cache_clear()
+    async with build_worker(dev_env.client, make_settings(), engine, task_queue):
+        yield CliRunner()
+    get_settings.cache_clear()
 
 
 # -- nothing left behind -------------------------------------------------------------------------

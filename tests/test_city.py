@@ -7,23 +7,20 @@ Every place here is invented.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from sqlalchemy import text
-from temporalio.testing import WorkflowEnvironment
-from typer.testing import CliRunner, Result
+from typer.testing import CliRunner
 
 from activities.summary_text import load_templates, render
-from tests.conftest import bureau_env, make_settings
 from tests.helpers import eventually
 from tests.stack import Stack, fresh_stack
+from tests.test_cli import yingji
 from worker import build_worker
 from yingji import loader as scenario
-from yingji.core.settings import get_settings
 from yingji.services import summary as summaries
 from yingji.services import unit as units
 from yingji.stores import summary as summary_store
@@ -227,34 +224,6 @@ def test_a_scenario_names_a_district_beside_or_in_create_not_both() -> None:
 
 
 # -- the CLI ---------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-async def cli(
-    dev_env: WorkflowEnvironment,
-    engine,
-    database_url: str,
-    task_queue: str,
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path,
-) -> AsyncIterator[CliRunner]:
-    monkeypatch.setenv("YINGJI_TEMPORAL_ADDRESS", dev_env.client.service_client.config.target_host)
-    monkeypatch.setenv("YINGJI_DATABASE_URL", database_url)
-    monkeypatch.setenv("YINGJI_TEMPORAL_TASK_QUEUE", task_queue)
-    monkeypatch.setenv("YINGJI_DATA_DIR", str(tmp_path))
-    monkeypatch.setenv("COLUMNS", "200")
-    for name, value in bureau_env().items():
-        monkeypatch.setenv(name, value)
-    get_settings.cache_clear()
-    async with build_worker(dev_env.client, make_settings(), engine, task_queue):
-        yield CliRunner()
-    get_settings.cache_clear()
-
-
-async def yingji(runner: CliRunner, *args: str) -> Result:
-    from yingji.cli import app
-
-    return await asyncio.to_thread(runner.invoke, app, list(args))
 
 
 async def test_plan_create_and_drill_plan_take_a_district(

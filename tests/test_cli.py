@@ -7,42 +7,16 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 
 import pytest
-from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner, Result
 
 from models.common import CHINA_TZ
-from tests.conftest import bureau_env, make_settings
 from tests.helpers import db_plan, eventually, new_event
-from worker import build_worker
 from yingji.cli import app
 from yingji.core.settings import get_settings
-
-
-@pytest.fixture
-async def cli(
-    dev_env: WorkflowEnvironment,
-    engine,
-    database_url: str,
-    task_queue: str,
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path,
-) -> AsyncIterator[CliRunner]:
-    monkeypatch.setenv("YINGJI_TEMPORAL_ADDRESS", dev_env.client.service_client.config.target_host)
-    monkeypatch.setenv("YINGJI_DATABASE_URL", database_url)
-    monkeypatch.setenv("YINGJI_TEMPORAL_TASK_QUEUE", task_queue)
-    monkeypatch.setenv("YINGJI_DATA_DIR", str(tmp_path))
-    monkeypatch.setenv("COLUMNS", "200")
-    for name, value in bureau_env().items():
-        monkeypatch.setenv(name, value)
-    get_settings.cache_clear()
-    async with build_worker(dev_env.client, make_settings(), engine, task_queue):
-        yield CliRunner()
-    get_settings.cache_clear()
 
 
 async def yingji(runner: CliRunner, *args: str) -> Result:
