@@ -728,3 +728,13 @@ def test_files_in_any_encoding_and_bad_files_get_a_message(tmp_path) -> None:
     gbk = tmp_path / "gbk.json"
     gbk.write_bytes('{"findings": [{"description": "预案未明确转移路线"}]}'.encode("gbk"))
     assert read_json_object(gbk, "--file")["findings"][0]["description"] == "预案未明确转移路线"
+
+
+def test_a_gbk_roster_is_read(tmp_path) -> None:
+    """`officer import` of a GBK file (what Excel on Chinese Windows writes) was a
+    UnicodeDecodeError traceback: it is read, and a bad line is reported by its number."""
+    roster = tmp_path / "roster.csv"
+    roster.write_bytes("unit,role,name,phone\n南翔镇,Z,王强,13800000001\n".encode("gbk"))
+    result = CliRunner().invoke(app, ["officer", "import", str(roster)])
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+    assert "line 2" in result.output and "role" in result.output, result.output

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from yingji.cli.common import TYPER, District, out, parse_date, run, with_engine
+from yingji.cli.common import TYPER, District, out, parse_date, read_text, run, with_engine
 
 if TYPE_CHECKING:
     from yingji.core.settings import Settings
@@ -33,10 +33,7 @@ def officer_import(
     an unchanged one stays. A file with any bad line is refused whole, nothing written."""
     from yingji.stores import officer as roster
 
-    try:
-        content = file.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise typer.BadParameter(f"cannot read {file}: {exc}", param_hint="FILE") from exc
+    content = read_text(file, "FILE")  # UTF-8 (BOM) or GBK, as Excel writes it
     try:
         rows = roster.parse_csv(content)
     except roster.RosterError as exc:
