@@ -407,18 +407,17 @@ async def _load_plan(
             return await plans.trigger_revision(client, code, step.data, update_id)  # type: ignore[arg-type]
         return await plans.act(client, code, step.action, step.data, update_id)
 
-    wid = plans.plan_workflow_id(code)
-    await _step(
-        f"{where}.create",
-        _start(
-            report,
-            "plans",
-            lambda: plans.create_plan(client, settings, entry.create, queue, historical=True),
-        ),
+    await _load_lifecycle(
+        client,
+        report,
+        "plans",
+        plans.plan_workflow_id(code),
+        lambda: plans.create_plan(client, settings, entry.create, queue, historical=True),
+        entry.steps,
+        send,
+        lambda update_id: plans.end_history(client, code, update_id),
+        where,
     )
-    await _steps_on(client, wid, entry.steps, send, report, where)
-    if await _running(client, wid):
-        await _step(f"{where}.end_history", plans.end_history(client, code, _end_id(wid)))
 
 
 async def _load_drill(
@@ -434,18 +433,36 @@ async def _load_drill(
     async def send(step: Step, update_id: str) -> Any:
         return await drills.act(client, code, step.action, step.data, update_id)
 
-    wid = drills.drill_workflow_id(code)
-    await _step(
-        f"{where}.create",
-        _start(
-            report,
-            "drills",
-            lambda: drills.create_drill(client, settings, entry.create, queue, historical=True),
-        ),
+    await _load_lifecycle(
+        client,
+        report,
+        "drills",
+        drills.drill_workflow_id(code),
+        lambda: drills.create_drill(client, settings, entry.create, queue, historical=True),
+        entry.steps,
+        send,
+        lambda update_id: drills.end_history(client, code, update_id),
+        where,
     )
-    await _steps_on(client, wid, entry.steps, send, report, where)
-    if await _running(client, wid):
-        await _step(f"{where}.end_history", drills.end_history(client, code, _end_id(wid)))
+
+
+async def _load_lifecycle(
+    client: Client,
+    report: LoadReport,
+    kind: str,
+    workflow_id: str,
+    start: Callable[[], Awaitable[Any]],
+    steps: list[Step],
+    send: Callable[[Step, str], Awaitable[Any]],
+    end_history: Callable[[str], Awaitable[Any]],
+    where: str,
+) -> None:
+    """A plan's or a drill's life: started as history, its steps sent, then handed to the
+    live clock (``end_history``) unless a step ended it."""
+    await _step(f"{where}.create", _start(report, kind, start))
+    await _steps_on(client, workflow_id, steps, send, report, where)
+    if await _running(client, workflow_id):
+        await _step(f"{where}.end_history", end_history(_end_id(workflow_id)))
 
 
 async def _load_typhoon(
