@@ -22,12 +22,17 @@ from yingji.core.temporal import temporal_address
 from yingji.services.plan import create_plan, plan_handle
 
 
+class Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
 def test_defaults_mean_the_embedded_stack() -> None:
     s = make_settings()
     assert s.embedded_temporal and s.embedded_database
     assert temporal_address(s) == "127.0.0.1:7233"
     assert (s.plan_filing_working_days, s.plan_evaluation_years) == (20, 3)
-    assert s.resolved_log_format == "console"
+    assert log_format(s, Tty()) == "console"  # on a terminal, in development
 
 
 def test_environment_and_dotenv(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -43,7 +48,7 @@ def test_environment_and_dotenv(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
     assert not s.embedded_temporal and not s.embedded_database
     assert temporal_address(s) == "temporal.example:7233"
     assert s.plan_evaluation_years == 5
-    assert s.resolved_log_format == "json"
+    assert log_format(s, Tty()) == "json"  # production, even on a terminal
     # Secrets do not show in a repr (and so not in a log line that prints settings).
     assert "k-123" not in repr(s) and "pw@" not in repr(s)
 
@@ -119,10 +124,6 @@ def test_logs_are_json_off_a_terminal_and_tracebacks_show_no_locals() -> None:
     """A failed notification printed a 60-line traceback with the phone number in it (the dev
     renderer showed every frame's locals). Off a terminal the logs are JSON; on one, the
     traceback is plain."""
-
-    class Tty(io.StringIO):
-        def isatty(self) -> bool:
-            return True
 
     saved = (list(logging.getLogger().handlers), logging.getLogger().level)
     try:

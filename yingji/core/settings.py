@@ -172,12 +172,6 @@ class Settings(BaseSettings):
     def embedded_database(self) -> bool:
         return self.database_url is None
 
-    @property
-    def resolved_log_format(self) -> Literal["json", "console"]:
-        if self.log_format != "auto":
-            return self.log_format
-        return "json" if self.environment == "production" else "console"
-
 
 @lru_cache
 def get_settings() -> Settings:
