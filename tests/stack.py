@@ -4,6 +4,7 @@ be compared row by row without meeting each other's business keys."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -21,7 +22,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import make_settings, venv_binary
 from yingji import loader as scenario
-from yingji.core.db import make_engine, migrate
+from yingji.core.db import make_engine, migrate, upgrade
 from yingji.core.search import ensure_search_attributes
 from yingji.core.settings import Settings
 
@@ -51,6 +52,25 @@ async def new_database(database_url: str) -> str:
     url = make_url(database_url).set(database=name).render_as_string(hide_password=False)
     await migrate(url)
     return url
+
+
+@asynccontextmanager
+async def scratch_database(database_url: str, revision: str | None) -> AsyncIterator[str]:
+    """A new database beside ``database_url``, migrated to ``revision`` (None: left empty),
+    dropped afterwards; yields its URL."""
+    name = f"scratch_{uuid.uuid4().hex[:10]}"
+    admin = make_engine(database_url, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(database_url).set(database=name).render_as_string(hide_password=False)
+    try:
+        if revision is not None:
+            await asyncio.to_thread(upgrade, url, revision)
+        yield url
+    finally:
+        async with admin.connect() as conn:
+            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await admin.dispose()
 
 
 @asynccontextmanager

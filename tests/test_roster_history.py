@@ -12,13 +12,12 @@ from typing import Any
 import pytest
 from alembic import command
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 from typer.testing import CliRunner
 
 from models.warning import AckInput, CallStatus, WarningIssue
 from tests.conftest import bureau_env
-from tests.stack import MEIHUA, database_state, fresh_stack
+from tests.stack import MEIHUA, database_state, fresh_stack, scratch_database
 from worker import build_worker
 from yingji import loader as scenario
 from yingji.cli import app
@@ -419,18 +418,8 @@ async def test_a_past_warning_ends_when_its_answers_are_in(database_url: str) ->
 @pytest.fixture
 async def database_at_0009(database_url: str) -> AsyncIterator[str]:
     """A new database migrated to 0009 (before officers had a history), dropped afterwards."""
-    name = f"roster_{uuid.uuid4().hex[:10]}"
-    admin = make_engine(database_url, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(database_url).set(database=name).render_as_string(hide_password=False)
-    await asyncio.to_thread(upgrade, url, "0009")
-    try:
+    async with scratch_database(database_url, "0009") as url:
         yield url
-    finally:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        await admin.dispose()
 
 
 async def test_migration_0010_dates_the_rows_it_finds(database_at_0009: str) -> None:

@@ -7,7 +7,6 @@ so that nothing passes only because a place is built in.
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,7 +14,6 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 from typer.testing import CliRunner
@@ -24,6 +22,7 @@ from models.typhoon import Figures, UnitReport
 from models.unit import UnitLevel, UnitRow
 from tests.conftest import make_settings
 from tests.helpers import eventually, new_event, rows
+from tests.stack import scratch_database
 from yingji.core.db import make_engine, upgrade
 from yingji.services import typhoon as typhoons
 from yingji.services import unit as units
@@ -543,18 +542,8 @@ async def test_control_characters_in_unit_names_are_refused_not_a_server_error(
 @pytest.fixture
 async def database_at_0007(database_url: str) -> AsyncIterator[str]:
     """A new database migrated to 0007 (before the register), dropped afterwards."""
-    name = f"units_{uuid.uuid4().hex[:10]}"
-    admin = make_engine(database_url, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(database_url).set(database=name).render_as_string(hide_password=False)
-    await asyncio.to_thread(upgrade, url, "0007")
-    try:
+    async with scratch_database(database_url, "0007") as url:
         yield url
-    finally:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        await admin.dispose()
 
 
 async def test_migration_0008_drops_the_unreferenced_seed_and_keeps_the_referenced(
