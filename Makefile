@@ -3,16 +3,27 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Every package `make` installs, pinned with its hashes; regenerate with `make lock`.
+LOCK := requirements.lock
+# Extra pip-compile options for `make lock`, e.g. LOCK_ARGS="--upgrade-package fastapi" or --upgrade.
+LOCK_ARGS ?=
 
 BROWSER := /usr/bin/chromium
 
-.PHONY: run test lint clean
+.PHONY: run test lint lock clean
 
-$(STAMP): pyproject.toml
+# The lock pins pip and setuptools too; the project itself is built with the locked setuptools.
+$(STAMP): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation --check-build-dependencies -e .
 	touch $(STAMP)
+
+# After editing the dependencies in pyproject.toml: keeps every pin it can, resolves the rest.
+lock: $(STAMP)
+	$(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --extra test \
+		--all-build-deps --no-emit-index-url --no-emit-find-links --no-emit-trusted-host \
+		$(LOCK_ARGS) --output-file $(LOCK) pyproject.toml
 
 run: $(STAMP)
 	$(BIN)/yingji serve

@@ -64,7 +64,10 @@ def activities(engine: AsyncEngine, settings: Settings | None = None) -> list[An
     plans = PlanActivities(engine, settings.bureau_district, settings.bureau_level)
     drills = DrillActivities(engine, settings.bureau_district, settings.bureau_level)
     notifier = NotifierActivities(
-        engine, settings.notify_webhook_url, settings.notify_webhook_timeout_seconds
+        engine,
+        settings.notify_webhook_url,
+        settings.notify_webhook_timeout_seconds,
+        webhook_secret=settings.notify_webhook_secret,
     )
     typhoons = TyphoonActivities(engine)
     disasters = DisasterActivities(engine)

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 
-from models.plan import PlanProjection, ProjectionResult
+from models.plan import PlanProjection, PlanRow, ProjectionResult, RevisionRecord
 from yingji.core.tables import Plan, PlanEventRow, PlanRevision
 from yingji.stores.projection import insert_once, upsert_newer
 from yingji.stores.unit import jurisdiction_level
@@ -35,35 +35,20 @@ class PlanActivities:
 
     @activity.defn(name="project_plan")
     async def project_plan(self, data: PlanProjection) -> ProjectionResult:
-        view = data.view
-        filing_due = next((d for d in view.deadlines if d.kind == "filing"), None)
-        evaluation_due = next((d for d in view.deadlines if d.kind == "evaluation"), None)
+        row_in, revisions = _register_line(data)
         row = {
-            "code": view.code,
+            **row_in.model_dump(mode="python"),
+            "kind": row_in.kind.value,
+            "level": row_in.level.value,
+            "stage": row_in.stage.value,
             "workflow_id": data.workflow_id,
-            "name": view.name,
-            "kind": view.kind.value,
-            "level": view.level.value,
-            "unit": view.unit,
-            "stage": view.stage.value,
-            "version": view.version,
-            "in_force_version": view.in_force_version,
-            "issued_on": view.issue.issued_on if view.issue else None,
-            "document_number": view.issue.document_number if view.issue else None,
-            "filed_on": view.filing.filed_on if view.filing else None,
-            "filing_due": filing_due.due if filing_due else None,
-            "filing_overdue": view.filing_overdue,
-            "evaluation_due": evaluation_due.due if evaluation_due else None,
-            "evaluation_overdue": view.evaluation_overdue,
-            "last_seq": view.last_seq,
             "updated_at": datetime.now(UTC),
-            "district": view.district,
             "district_level": None,
         }
         async with self.engine.begin() as conn:
-            if view.district is not None:
+            if row_in.district is not None:
                 row["district_level"] = await jurisdiction_level(
-                    conn, view.district, self.bureau_district, self.bureau_level
+                    conn, row_in.district, self.bureau_district, self.bureau_level
                 )
             applied = await upsert_newer(conn, Plan.__table__, "code", row, "last_seq")
             written = await insert_once(
@@ -71,7 +56,7 @@ class PlanActivities:
                 PlanEventRow.__table__,
                 [
                     {
-                        "plan_code": view.code,
+                        "plan_code": row_in.code,
                         "seq": e.seq,
                         "at": e.at,
                         "kind": e.kind,
@@ -90,7 +75,7 @@ class PlanActivities:
                 PlanRevision.__table__,
                 [
                     {
-                        "plan_code": view.code,
+                        "plan_code": row_in.code,
                         "version": r.version,
                         "from_version": r.from_version,
                         # The revision's own time: a past step's ``at`` (yingji load), so the
@@ -102,15 +87,23 @@ class PlanActivities:
                             t.model_dump(mode="json", exclude_none=True) for t in r.triggers
                         ],
                     }
-                    for r in view.revisions
+                    for r in revisions
                 ],
             )
         activity.logger.info(
             "plan projected",
-            extra={"plan": view.code, "events_written": written, "snapshot_applied": applied},
+            extra={"plan": row_in.code, "events_written": written, "snapshot_applied": applied},
         )
         return ProjectionResult(
             events_written=written,
             events_already_present=len(data.events) - written,
             snapshot_applied=applied,
         )
+
+
+def _register_line(data: PlanProjection) -> tuple[PlanRow, list[RevisionRecord]]:
+    """The register line and the revisions to record, from a projection of either shape."""
+    if data.row is not None:
+        return data.row, data.revisions
+    assert data.view is not None, "a plan projection carries a row (or, from older runs, a view)"
+    return PlanRow.of(data.view), data.view.revisions

@@ -118,3 +118,26 @@ class EndHistory(Model):
     deadlines that fell due since the last step are judged against today, the clock runs."""
 
     by: str = Field(default="load", min_length=1)
+
+
+#: How long a person's name (an actor) may be.
+ACTOR_MAX = 100
+
+
+class Request(Model):
+    """What every update input carries besides its own fields.
+
+    ``actor`` is the person behind the console token that sent the request: the console sets
+    it (a value sent by the client is replaced) and every event the update records names that
+    person; the input's own free-text name (``by``, ``reviewer`` …) is then kept as 代填, the
+    name the person filled in. The CLI, run by whoever has the servers' settings, sets none.
+
+    ``expect_stage`` / ``expect_seq`` make the update conditional: it is refused, before it
+    reaches history, unless the workflow is still in that stage / at that event number (the
+    view's ``last_seq``, the console's ``ETag``)."""
+
+    actor: str | None = Field(default=None, min_length=1, max_length=ACTOR_MAX)
+    expect_stage: str | None = Field(
+        default=None, min_length=1, max_length=32, pattern=r"^[a-z_]+$"
+    )
+    expect_seq: int | None = Field(default=None, ge=0)

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import AwareDatetime, Field, model_validator
 
-from models.common import LabelledEnum, Model, labelled
+from models.common import LabelledEnum, Model, Request, labelled
 from models.typhoon import MAX_PEOPLE
 from models.warning import Contact
 
@@ -23,6 +23,26 @@ class ReportKind(LabelledEnum):
 
 
 labelled(ReportKind, {"initial": "初报", "update": "续报", "final": "核报"})
+
+
+#: Bounds that keep a process's state (carried whole across continue-as-new) far below
+#: Temporal's 2 MB payload limit however long it runs: 街镇 per report (a city has ~200), reports
+#: per process, and how many of the latest reports the state keeps in full — older ones keep
+#: their figures; their towns and text are in the ``disaster_report`` table.
+TOWNS_MAX = 300
+REPORTS_MAX = 1000
+REPORTS_IN_FULL = 3
+
+
+class DisasterPhase(LabelledEnum):
+    """Where a disaster process stands (what ``expect_stage`` names)."""
+
+    REPORTING = "reporting"
+    STABLE = "stable"
+    CLOSED = "closed"
+
+
+labelled(DisasterPhase, {"reporting": "报送中", "stable": "灾情稳定，待核报", "closed": "已结束"})
 
 
 class ReportStatus(LabelledEnum):
@@ -140,16 +160,16 @@ class DisasterOpen(Model):
     )
 
 
-class DisasterReportInput(Model):
+class DisasterReportInput(Request):
     kind: ReportKind
     report_id: str = Field(min_length=1, max_length=100)
     as_of: AwareDatetime
     by: str = Field(max_length=100, min_length=1)
     indicators: Indicators
-    towns: list[TownFigures] = Field(default_factory=list, max_length=500)
-    narrative: str = Field(default="", max_length=8000)
+    towns: list[TownFigures] = Field(default_factory=list, max_length=TOWNS_MAX)
+    narrative: str = Field(default="", max_length=4000)
     explanation: str = Field(
-        max_length=8000, default="", description="why figures jumped, when they did"
+        max_length=2000, default="", description="why figures jumped, when they did"
     )
     photos: int = Field(default=0, ge=0, le=1000)
     submitted_at: AwareDatetime | None = Field(
@@ -163,7 +183,7 @@ class DisasterReportInput(Model):
         return self
 
 
-class ReviewInput(Model):
+class ReviewInput(Request):
     report_id: str = Field(max_length=100, min_length=1)
     reviewer: str = Field(max_length=100, min_length=1)
     decision: Decision
@@ -179,7 +199,7 @@ class ReviewInput(Model):
         return self
 
 
-class StableInput(Model):
+class StableInput(Request):
     by: str = Field(max_length=100, min_length=1)
     stable_on: date | None = Field(default=None, description="default today (CST)")
 
@@ -233,6 +253,8 @@ class DisasterState(Model):
     stable_on: date | None = None
     final_due: datetime | None = None
     seq: int = 0
+    #: The latest update ids applied, carried across continue-as-new (see workflows.base.once).
+    update_ids: list[str] = Field(default_factory=list)
 
 
 class DisasterInput(Model):
@@ -260,10 +282,50 @@ class DisasterView(Model):
     last_seq: int
 
 
+class DisasterLine(Model):
+    """The process's line in the ``disaster`` table."""
+
+    code: str
+    name: str
+    hazard: str
+    district: str
+    occurred_at: datetime
+    stable_on: date | None
+    final_due: datetime | None
+    closed: bool
+    latest: Indicators | None
+    reports: int
+    late_reports: int
+    overdue: list[str]
+    last_seq: int
+
+    @classmethod
+    def of(cls, view: DisasterView) -> DisasterLine:
+        """The process's line as its view shows it."""
+        return cls(
+            **view.model_dump(include=LINE_FIELDS),
+            reports=len(view.reports),
+            late_reports=sum(r.late for r in view.reports),
+        )
+
+
+#: What a disaster's line takes from its view as it is.
+LINE_FIELDS = {
+    "code", "name", "hazard", "district", "occurred_at", "stable_on", "final_due", "closed",
+    "latest", "overdue", "last_seq",
+}  # fmt: skip
+
+
 class DisasterProjection(Model):
+    """What changed: the process's line, the events since last time and the reports they
+    touched (in full). ``view`` is what runs recorded before ``line`` existed sent; it is still
+    read, so that a projection scheduled by an older worker completes."""
+
     workflow_id: str
-    view: DisasterView
+    line: DisasterLine | None = None
+    reports: list[ReportRecord] = Field(default_factory=list)
     events: list[DisasterEvent]
+    view: DisasterView | None = None
 
 
 class TyphoonRelocation(Model):

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, model_validator
 
-from models.common import LabelledEnum, Model, StepTime, labelled, step_time_field
+from models.common import LabelledEnum, Model, Request, StepTime, labelled, step_time_field
 
 
 class DrillType(LabelledEnum):
@@ -150,20 +150,20 @@ class DrillRules(Model):
     evaluation_due_days: int = Field(default=15, ge=1)
 
 
-class PostponeInput(Model):
+class PostponeInput(Request):
     new_date: date
     reason: str = Field(max_length=2000, min_length=1)
     by: str = Field(max_length=100, min_length=1)
     at: StepTime | None = step_time_field()
 
 
-class CancelInput(Model):
+class CancelInput(Request):
     reason: str = Field(max_length=2000, min_length=1)
     by: str = Field(max_length=100, min_length=1)
     at: StepTime | None = step_time_field()
 
 
-class ConductInput(Model):
+class ConductInput(Request):
     conducted_on: date | None = Field(
         default=None, description="default the day of `at`, or today (CST)"
     )
@@ -193,7 +193,7 @@ class ActionInput(Model):
     due_on: date
 
 
-class DrillEvaluateInput(Model):
+class DrillEvaluateInput(Request):
     evaluator: str = Field(max_length=100, min_length=1)
     third_party: bool = False
     summary: str = Field(max_length=8000, min_length=1)
@@ -216,7 +216,7 @@ class DrillEvaluateInput(Model):
         return self
 
 
-class ActionDoneInput(Model):
+class ActionDoneInput(Request):
     action: int = Field(ge=1, le=1000, description="number of the corrective action (1-based)")
     by: str = Field(max_length=100, min_length=1)
     note: str = Field(default="", max_length=2000)
@@ -295,6 +295,8 @@ class DrillState(Model):
     historical: bool = False
     #: When the latest event was recorded; a step's ``at`` may not be earlier.
     last_at: datetime | None = None
+    #: The latest update ids applied, carried across continue-as-new (see workflows.base.once).
+    update_ids: list[str] = Field(default_factory=list)
 
 
 class DrillWorkflowInput(Model):

@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from models.common import LabelledEnum, Model, StepTime, labelled, step_time_field
+from models.common import LabelledEnum, Model, Request, StepTime, labelled, step_time_field
 
 
 class PlanKind(LabelledEnum):
@@ -188,6 +188,23 @@ labelled(DeadlineKind, {"filing": "备案", "evaluation": "评估"})
 # Inputs: one model per workflow, update and signal.
 
 
+#: Bounds, so that a plan's state — carried whole across continue-as-new and answered by every
+#: query — stays far below Temporal's 2 MB payload limit whatever callers send. The event log in
+#: PostgreSQL keeps everything; the workflow keeps what it needs to decide.
+TEXT_MAX = 2000
+#: Revision causes a plan may receive in its life (their ids are remembered for its life, so a
+#: repeated cause is recorded once, however late it comes).
+TRIGGERS_MAX = 2000
+#: Causes waiting at once (noted for the draft or pending until the plan is in force).
+OPEN_TRIGGERS_MAX = 50
+#: Records the state keeps of each kind (the latest ones; older ones are in the event log).
+REVIEWS_KEPT = 30
+EVALUATIONS_KEPT = 10
+REVISIONS_KEPT = 20
+#: How much of an older revision's cause the state keeps (the whole text is in plan_revision).
+OLD_TRIGGER_DETAIL_KEPT = 100
+
+
 class PlanCreate(Model):
     code: str = Field(min_length=1, max_length=64, pattern=r"^[^\s:/]+$")
     name: str = Field(min_length=1, max_length=200)
@@ -213,20 +230,20 @@ class PlanRules(Model):
     evaluation_years: int = Field(default=3, ge=1)
 
 
-class SubmitDraft(Model):
+class SubmitDraft(Request):
     by: str = Field(max_length=100, min_length=1)
     note: str = Field(default="", max_length=2000)
     at: StepTime | None = step_time_field()
 
 
-class ReviewInput(Model):
+class ReviewInput(Request):
     reviewer: str = Field(max_length=100, min_length=1)
     opinion: str = Field(max_length=2000, min_length=1)
     outcome: ReviewOutcome
     at: StepTime | None = step_time_field()
 
 
-class ApproveInput(Model):
+class ApproveInput(Request):
     approver: str = Field(max_length=100, min_length=1)
     approved: bool = True
     collective_discussion: bool = Field(
@@ -236,7 +253,7 @@ class ApproveInput(Model):
     at: StepTime | None = step_time_field()
 
 
-class IssueInput(Model):
+class IssueInput(Request):
     document_number: str = Field(
         max_length=100, min_length=1, description="文号, e.g. 嘉府办发〔2024〕12号"
     )
@@ -247,7 +264,7 @@ class IssueInput(Model):
     at: StepTime | None = step_time_field()
 
 
-class FileInput(Model):
+class FileInput(Request):
     filed_with: str = Field(max_length=100, min_length=1, description="备案机关")
     filed_by: str = Field(max_length=100, min_length=1)
     filed_on: date | None = Field(
@@ -257,19 +274,19 @@ class FileInput(Model):
     at: StepTime | None = step_time_field()
 
 
-class EvaluateInput(Model):
+class EvaluateInput(Request):
     evaluator: str = Field(max_length=100, min_length=1)
     outcome: EvaluationOutcome
-    findings: str = Field(max_length=8000, min_length=1)
+    findings: str = Field(max_length=TEXT_MAX, min_length=1)
     cause: RevisionCause | None = Field(
         default=None, description="revision cause when the outcome is 'revise' (default: other)"
     )
     at: StepTime | None = step_time_field()
 
 
-class RevisionTrigger(Model):
+class RevisionTrigger(Request):
     cause: RevisionCause
-    detail: str = Field(max_length=8000, min_length=1)
+    detail: str = Field(max_length=TEXT_MAX, min_length=1)
     source: str = Field(max_length=100, min_length=1, description="who or which workflow raised it")
     trigger_id: str = Field(
         max_length=100,
@@ -279,7 +296,7 @@ class RevisionTrigger(Model):
     at: StepTime | None = step_time_field()
 
 
-class CloseInput(Model):
+class CloseInput(Request):
     by: str = Field(max_length=100, min_length=1)
     reason: str = Field(max_length=2000, min_length=1)
     at: StepTime | None = step_time_field()
@@ -452,12 +469,65 @@ class PlanOutcome(Model):
     version: int
 
 
+class PlanRow(Model):
+    """The plan's line in the register (table ``plan``): what the projection writes."""
+
+    code: str
+    name: str
+    kind: PlanKind
+    level: PlanLevel
+    unit: str
+    stage: PlanStage
+    version: int
+    in_force_version: int | None
+    issued_on: date | None
+    document_number: str | None
+    filed_on: date | None
+    filing_due: date | None
+    filing_overdue: bool
+    evaluation_due: date | None
+    evaluation_overdue: bool
+    last_seq: int
+    district: str | None = None
+
+    @classmethod
+    def of(cls, view: PlanView) -> PlanRow:
+        """The register line of a plan as its view shows it."""
+        filing = next((d for d in view.deadlines if d.kind is DeadlineKind.FILING), None)
+        evaluation = next((d for d in view.deadlines if d.kind is DeadlineKind.EVALUATION), None)
+        return cls(
+            code=view.code,
+            name=view.name,
+            kind=view.kind,
+            level=view.level,
+            unit=view.unit,
+            stage=view.stage,
+            version=view.version,
+            in_force_version=view.in_force_version,
+            issued_on=view.issue.issued_on if view.issue else None,
+            document_number=view.issue.document_number if view.issue else None,
+            filed_on=view.filing.filed_on if view.filing else None,
+            filing_due=filing.due if filing else None,
+            filing_overdue=view.filing_overdue,
+            evaluation_due=evaluation.due if evaluation else None,
+            evaluation_overdue=view.evaluation_overdue,
+            last_seq=view.last_seq,
+            district=view.district,
+        )
+
+
 class PlanProjection(Model):
-    """Input of the projection activity: the latest snapshot and the events since last time."""
+    """Input of the projection activity: what changed — the register line, the events since
+    last time and the revisions they open — never the whole view (its size grows with the plan).
+
+    ``view`` is what runs recorded before ``row`` existed sent; it is still read, so that a
+    projection scheduled by an older worker completes."""
 
     workflow_id: str
-    view: PlanView
+    row: PlanRow | None = None
     events: list[PlanEvent]
+    revisions: list[RevisionRecord] = Field(default_factory=list)
+    view: PlanView | None = None
 
 
 class ProjectionResult(Model):

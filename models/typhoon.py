@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import AwareDatetime, Field, model_validator
 
-from models.common import LabelledEnum, Model, StepTime, labelled, step_time_field
+from models.common import LabelledEnum, Model, Request, StepTime, labelled, step_time_field
 
 
 class ResponseLevel(LabelledEnum):
@@ -129,7 +129,7 @@ class TyphoonRules(Model):
     apply_max_seconds: float = Field(default=15.0, gt=0)
 
 
-class LevelChange(Model):
+class LevelChange(Request):
     level: ResponseLevel
     warning: WarningColour
     by: str = Field(max_length=100, min_length=1)
@@ -137,7 +137,7 @@ class LevelChange(Model):
     at: StepTime | None = step_time_field()
 
 
-class CloseTyphoon(Model):
+class CloseTyphoon(Request):
     by: str = Field(max_length=100, min_length=1)
     note: str = Field(default="", max_length=2000)
     at: StepTime | None = step_time_field()
@@ -231,6 +231,8 @@ class TyphoonState(Model):
     historical: bool = False
     #: When the latest level change (or the opening) was recorded; an ``at`` may not be earlier.
     last_at: datetime | None = None
+    #: The latest update ids applied, carried across continue-as-new (see workflows.base.once).
+    update_ids: list[str] = Field(default_factory=list)
 
 
 class TyphoonWorkflowInput(Model):

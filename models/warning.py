@@ -10,7 +10,7 @@ from datetime import datetime
 
 from pydantic import AwareDatetime, Field, model_validator
 
-from models.common import LabelledEnum, Model, labelled
+from models.common import LabelledEnum, Model, Request, labelled
 
 
 class CallStatus(LabelledEnum):
@@ -33,15 +33,21 @@ labelled(
 )
 
 
+#: People one warning calls. One workflow holds every call of a warning, and Temporal limits a
+#: workflow to 2,000 pending activities: above this a warning is refused with this reason
+#: rather than failing half-way ([4/7] splits a city's warning across workflows).
+TARGETS_MAX = 400
+
+
 class Contact(Model):
-    name: str = Field(min_length=1)
-    phone: str = Field(min_length=1)
-    email: str | None = None
+    name: str = Field(min_length=1, max_length=100)
+    phone: str = Field(min_length=1, max_length=32)
+    email: str | None = Field(default=None, max_length=254)
 
 
 class CallTarget(Model):
     person: Contact
-    unit: str = Field(min_length=1)
+    unit: str = Field(min_length=1, max_length=100)
     backup: Contact | None = Field(default=None, description="B officer or superior")
 
 
@@ -55,10 +61,10 @@ class CallRules(Model):
 
 class WarningIssue(Model):
     warning_id: str = Field(min_length=1, max_length=64, pattern=r"^[^\s:/]+$")
-    title: str = Field(min_length=1, description="e.g. 台风红色预警")
-    district: str = Field(min_length=1)
-    issued_by: str = Field(min_length=1)
-    targets: list[CallTarget] = Field(min_length=1)
+    title: str = Field(min_length=1, max_length=200, description="e.g. 台风红色预警")
+    district: str = Field(min_length=1, max_length=100)
+    issued_by: str = Field(min_length=1, max_length=100)
+    targets: list[CallTarget] = Field(min_length=1, max_length=TARGETS_MAX)
     issued_at: AwareDatetime | None = Field(
         default=None,
         description="set only for a past warning entered after the fact (yingji load): nobody is "
@@ -73,9 +79,21 @@ class WarningIssue(Model):
         return self
 
 
-class AckInput(Model):
-    person: str = Field(min_length=1, description="who answers: a called person or a backup")
-    via: str = "phone"
+class WarningPhase(LabelledEnum):
+    """Where a warning's 叫应 stands (what ``expect_stage`` names)."""
+
+    CALLING = "calling"
+    OVER = "over"
+
+
+labelled(WarningPhase, {"calling": "叫应中", "over": "已结束"})
+
+
+class AckInput(Request):
+    person: str = Field(
+        min_length=1, max_length=100, description="who answers: a called person or a backup"
+    )
+    via: str = Field(default="phone", min_length=1, max_length=32)
     at: AwareDatetime | None = Field(default=None, description="only for a past warning")
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import sys
 import time
@@ -50,6 +51,22 @@ TEST_BUREAU = {
 
 def make_settings(**overrides: object) -> Settings:
     return Settings(_env_file=None, **{**TEST_BUREAU, **overrides})  # type: ignore[call-arg]
+
+
+def console_tokens_for(
+    people: dict[str, str | tuple[str, str] | tuple[str, str, list[str]]],
+) -> dict[str, dict[str, object]]:
+    """The ``console_tokens`` setting for plain tokens (each at least 32 characters), so a test
+    keeps the tokens it sends: ``{token: role}`` (the person is named after the role),
+    ``{token: (person, role)}`` or ``{token: (person, role, units)}``."""
+    from yingji.core.tokens import hash_token
+
+    tokens: dict[str, dict[str, object]] = {}
+    for token, who in people.items():
+        assert len(token) >= 32, f"a console token has at least 32 characters: {token!r}"
+        person, role, units = (who, who, []) if isinstance(who, str) else (*who, [])[:3]
+        tokens[hash_token(token)] = {"person": person, "role": role, "units": list(units)}
+    return tokens
 
 
 def bureau_env() -> dict[str, str]:
@@ -147,8 +164,8 @@ def code() -> str:
 class LiveConsole:
     url: str
     task_queue: str
-    admin: str = "live-admin"
-    viewer: str = "live-viewer"
+    admin: str = "live-admin-token-0123456789abcdef0123"
+    viewer: str = "live-viewer-token-0123456789abcdef012"
 
 
 @pytest.fixture(scope="session")
@@ -173,7 +190,7 @@ def live_console(
     cfg = make_settings(
         temporal_address=dev_env.client.service_client.config.target_host,
         temporal_task_queue=live.task_queue,
-        console_tokens={live.admin: "admin", live.viewer: "viewer"},
+        console_tokens=console_tokens_for({live.admin: "admin", live.viewer: "viewer"}),
         typhoon_apply_min_seconds=0.2,
     )
     server: dict[str, uvicorn.Server] = {}
@@ -237,9 +254,15 @@ def _leftovers(basetemp: str | None) -> list[psutil.Process]:
     me = psutil.Process()
     found = {p.pid: p for p in me.children(recursive=True)}
     if basetemp:
+        # The directory itself, not a prefix: /tmp/pytest-of-root/pytest-2 must not name the
+        # servers of a run beside this one in /tmp/pytest-of-root/pytest-25.
+        inside = re.compile(re.escape(basetemp.rstrip(os.sep)) + r"(?:$|[/\s=:])")
         for p in psutil.process_iter(["pid", "cmdline"]):
-            if any(basetemp in part for part in p.info["cmdline"] or []):
+            if any(inside.search(part) for part in p.info["cmdline"] or []):
                 found[p.pid] = p
+    # Not this run itself, nor what started it (``pytest --basetemp=DIR`` names the directory).
+    for p in (me, *me.parents()):
+        found.pop(p.pid, None)
     return [p for p in found.values() if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
 
 

@@ -98,7 +98,7 @@ async def db_events(engine: AsyncEngine, code: str) -> list[dict]:
     async with engine.connect() as conn:
         rows = await conn.execute(
             text(
-                "SELECT seq, kind, stage_from, stage_to, version FROM plan_event "
+                "SELECT seq, kind, stage_from, stage_to, version, actor, detail FROM plan_event "
                 "WHERE plan_code = :c ORDER BY seq"
             ),
             {"c": code},

@@ -18,8 +18,8 @@ from models.disaster import DisasterOpen
 from models.plan import PlanCreate, RevisionTrigger
 from models.typhoon import Figures, UnitReport
 from models.warning import Contact
-from tests.conftest import make_settings
-from tests.helpers import eventually, new_event
+from tests.conftest import console_tokens_for, make_settings
+from tests.helpers import eventually, new_event, rows
 from yingji.console.app import create_app
 from yingji.core.errors import DomainRefusal
 from yingji.services import disaster as disasters
@@ -27,7 +27,8 @@ from yingji.services import typhoon as typhoons
 from yingji.services import unit as unit_service
 from yingji.stores.typhoon import ReportRejected
 
-TOKENS = {"abuse-officer": "duty_officer"}
+OFFICER = "abuse-officer-0123456789abcdef0123456789"
+TOKENS = console_tokens_for({OFFICER: "duty_officer"})
 
 
 @pytest.fixture
@@ -67,7 +68,7 @@ async def test_finding_3_a_huge_body_is_refused_before_the_token_and_memory_stay
     r = await console.post(
         "/api/plans",
         content=body(),
-        headers={"Content-Type": "application/json", "Authorization": "Bearer abuse-officer"},
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {OFFICER}"},
     )
     assert r.status_code == 413
     assert chunks_sent <= 3, chunks_sent  # reading stopped at the limit
@@ -239,7 +240,7 @@ def test_finding_2_no_text_field_or_list_is_unbounded() -> None:
     inputs are bounded where they enter, each refusal naming the field."""
     from models.drill import DrillCreate
 
-    with pytest.raises(ValidationError, match=r"detail\n.*at most 8000 characters"):
+    with pytest.raises(ValidationError, match=r"detail\n.*at most 2000 characters"):
         RevisionTrigger(trigger_id="T", cause="other", detail="字" * 200_000, source="值班员")
     base = {
         "code": "D-1",
@@ -257,3 +258,60 @@ def test_finding_2_no_text_field_or_list_is_unbounded() -> None:
 
         IssueInput(document_number="号" * 1_000_000, issuer="区政府办公室")
     assert len(DrillCreate(**base, participants=["单位"] * 500).participants) == 500
+
+
+async def test_finding_2_a_flood_of_the_largest_causes_cannot_freeze_a_plan(  # type: ignore[no-untyped-def]
+    ts_client, engine, code, task_queue
+) -> None:
+    """Ten 200 KB causes froze a plan for good. Now each cause is at most 2,000 characters and a
+    plan holds at most 50 open causes: 60 of the largest, by signal, leave a plan that answers,
+    whose state stays far below Temporal's 2 MB payload limit; the ten over the bound are in the
+    event log as refused (nothing sent is lost), and a repeated cause is recorded once."""
+    from models.plan import OPEN_TRIGGERS_MAX, SubmitDraft
+    from yingji.services import plan as plans
+
+    settings = make_settings(temporal_task_queue=task_queue)
+    await plans.create_plan(
+        ts_client,
+        settings,
+        PlanCreate(
+            code=code, name="某预案", kind="special", level="district", unit="区", drafter="张敏"
+        ),
+    )
+    handle = plans.plan_handle(ts_client, code)
+    for i in range(OPEN_TRIGGERS_MAX + 10):
+        cause = RevisionTrigger(
+            trigger_id=f"flood-{i}", cause="other", detail="字" * 2000, source="值班员"
+        )
+        await handle.signal("trigger_revision", cause)
+    first = cause.model_copy(update={"trigger_id": "flood-0"})
+    await handle.signal("trigger_revision", first)  # a cause already held, again: ignored
+
+    async def logged() -> list[dict]:
+        return await rows(
+            engine,
+            "SELECT kind, count(*) AS n FROM plan_event WHERE plan_code = :c GROUP BY kind",
+            c=code,
+        )
+
+    found = await eventually(
+        logged, lambda r: {x["kind"]: x["n"] for x in r}.get("trigger_refused") == 10
+    )
+    kinds = {x["kind"]: x["n"] for x in found}
+    assert kinds["trigger_noted_for_draft"] == OPEN_TRIGGERS_MAX
+    view = await plans.show(ts_client, code)
+    assert len(view.draft_triggers) == OPEN_TRIGGERS_MAX
+    assert len(view.model_dump_json().encode()) < 512 * 1024  # the view: well under 2 MB
+    # The plan still takes a step, and refuses a further cause sent as an update, saying why.
+    view = await plans.act(ts_client, code, "submit", SubmitDraft(by="张敏"))
+    assert view.stage == "consultation"
+    from temporalio.client import WorkflowUpdateFailedError
+
+    with pytest.raises(WorkflowUpdateFailedError) as err:
+        await plans.trigger_revision(
+            ts_client,
+            code,
+            RevisionTrigger(trigger_id="one-more", cause="other", detail="x", source="值班员"),
+            update_id="one-more",
+        )
+    assert "already holds 50 causes" in str(err.value.cause)

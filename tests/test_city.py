@@ -237,7 +237,7 @@ async def test_plan_create_and_drill_plan_take_a_district(
     assert r.exit_code == 0, r.output
     assert f"辖区 {EAST}" in r.output
     r = await yingji(cli, "plan", "show", code, "--json")
-    assert r.exit_code == 0 and json.loads(r.output)["district"] == EAST
+    assert r.exit_code == 0 and json.loads(r.stdout)["district"] == EAST
 
     # Without --district: the configured one (YINGJI_BUREAU_DISTRICT).
     r = await yingji(

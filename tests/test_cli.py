@@ -87,7 +87,7 @@ async def test_plan_from_draft_to_in_force_and_into_revision(cli: CliRunner, eng
     async def shown() -> dict:
         r = await yingji(cli, "plan", "show", code, "--json")
         assert r.exit_code == 0, r.output
-        return json.loads(r.output)
+        return json.loads(r.stdout)
 
     plan = await eventually(shown, lambda p: p["version"] == 2)
     assert plan["stage"] == "drafting" and plan["revisions"][0]["triggers"][0]["cause"] == (
@@ -137,7 +137,7 @@ async def test_bad_input_gets_a_clear_message_and_non_zero_exit(cli: CliRunner, 
 
     # Nothing above changed the stored plan.
     r = await yingji(cli, "plan", "show", code, "--json")
-    plan = json.loads(r.output)
+    plan = json.loads(r.stdout)
     assert (plan["stage"], plan["last_seq"], plan["reviews"]) == ("drafting", 1, [])
 
 
@@ -257,12 +257,12 @@ async def test_drill_commands(cli: CliRunner, dev_env, code: str, tmp_path) -> N
     assert r.exit_code == 0 and code in r.output
     r = await yingji(cli, "drill", "coverage", "--all", "--json")
     assert r.exit_code == 0
-    rows = {row["plan_code"]: row for row in json.loads(r.output)}
+    rows = {row["plan_code"]: row for row in json.loads(r.stdout)}
     assert rows[plan_code]["last_drilled"] == today
 
     # The plan defect reopened the plan.
     r = await yingji(cli, "plan", "show", plan_code, "--json")
-    assert json.loads(r.output)["revisions"][0]["triggers"][0]["source"] == f"drill:{code}"
+    assert json.loads(r.stdout)["revisions"][0]["triggers"][0]["source"] == f"drill:{code}"
 
     r = await yingji(cli, "drill", "show", "NO-SUCH-DRILL")
     assert r.exit_code == 1 and "drill NO-SUCH-DRILL not found" in r.output
@@ -347,7 +347,7 @@ async def test_typhoon_commands(cli: CliRunner, dev_env, engine) -> None:
     assert r.exit_code == 0, r.output
     r = await yingji(cli, "typhoon", "close", event, "--by", "区防指", "--json")
     assert r.exit_code == 0, r.output
-    final = json.loads(r.output)
+    final = json.loads(r.stdout)
     assert final["status"] == "closed" and final["district_totals"]["relocated"] == 940
 
     r = await yingji(cli, *report("nx-2", "南翔镇", 9, "--centralized", "1000"))
@@ -534,7 +534,7 @@ async def test_disaster_commands(cli: CliRunner, code: str, tmp_path) -> None:
     r = await yingji(cli, "disaster", "stable", code, "--by", "区防指")
     assert r.exit_code == 0 and "核报 final" in r.output, r.output
     r = await yingji(cli, "disaster", "show", code, "--json")
-    assert json.loads(r.output)["stable_on"] is not None
+    assert json.loads(r.stdout)["stable_on"] is not None
 
 
 async def test_summary_commands(cli: CliRunner, code: str, tmp_path, monkeypatch) -> None:
@@ -553,7 +553,7 @@ async def test_summary_commands(cli: CliRunner, code: str, tmp_path, monkeypatch
     )
     assert r.exit_code == 0 and target.read_bytes()[:2] == b"PK"
     r = await yingji(cli, "summary", "export", "--year", "2016", "--format", "json")
-    assert json.loads(r.output)["year"] == 2016
+    assert json.loads(r.stdout)["year"] == 2016
     r = await yingji(cli, "summary", "export", "--year", "2016", "--format", "pdf")
     assert r.exit_code == 2 and "not md, json or docx" in r.output
 

@@ -11,12 +11,14 @@ import pytest
 from temporalio.client import Client
 
 from models.plan import PlanCreate
-from tests.conftest import make_settings
+from tests.conftest import console_tokens_for, make_settings
 from tests.helpers import applied_reports, eventually, free_port, new_event
 from yingji.console.app import create_app
 from yingji.services import typhoon as typhoons
 
-TOKENS = {"v-token": "viewer", "d-token": "duty_officer", "a-token": "admin"}
+#: Plain tokens (at least 32 characters) of a viewer, a duty officer and an admin.
+V, D, A = (f"{role}-token-0123456789abcdef0123456789" for role in "vda")
+TOKENS = console_tokens_for({V: "viewer", D: "duty_officer", A: "admin"})
 
 
 def auth(token: str) -> dict[str, str]:
@@ -53,35 +55,33 @@ PLAN = {
 async def test_duty_officer_drives_a_plan_and_a_viewer_watches(
     api: httpx.AsyncClient, code: str
 ) -> None:
-    r = await api.post("/api/plans", json={**PLAN, "code": code}, headers=auth("d-token"))
+    r = await api.post("/api/plans", json={**PLAN, "code": code}, headers=auth(D))
     assert r.status_code == 201 and r.json()["stage"] == "drafting"
-    r = await api.post(f"/api/plans/{code}/submit", json={"by": "张敏"}, headers=auth("d-token"))
+    r = await api.post(f"/api/plans/{code}/submit", json={"by": "张敏"}, headers=auth(D))
     assert r.json()["stage"] == "consultation"
-    r = await api.post(
-        f"/api/plans/{code}/approve", json={"approver": "x"}, headers=auth("a-token")
-    )
+    r = await api.post(f"/api/plans/{code}/approve", json={"approver": "x"}, headers=auth(A))
     assert r.status_code == 409 and "Allowed actions: review, withdraw" in r.json()["detail"]
 
-    r = await api.get(f"/api/plans/{code}", headers=auth("v-token"))
+    r = await api.get(f"/api/plans/{code}", headers=auth(V))
     assert r.status_code == 200 and r.json()["stage_label"] == "征求意见"
-    r = await api.get("/api/plans", headers=auth("v-token"))
+    r = await api.get("/api/plans", headers=auth(V))
     assert code in {p["code"] for p in r.json()}
 
     # A viewer may not start or feed a workflow; nobody may without a token.
-    r = await api.post("/api/plans", json={**PLAN, "code": f"{code}-2"}, headers=auth("v-token"))
+    r = await api.post("/api/plans", json={**PLAN, "code": f"{code}-2"}, headers=auth(V))
     assert r.status_code == 403 and "needs duty_officer" in r.json()["detail"]
-    r = await api.post(f"/api/plans/{code}/submit", json={"by": "x"}, headers=auth("v-token"))
+    r = await api.post(f"/api/plans/{code}/submit", json={"by": "x"}, headers=auth(V))
     assert r.status_code == 403
     assert (await api.get(f"/api/plans/{code}")).status_code == 401
     assert (await api.get(f"/api/plans/{code}", headers=auth("forged"))).status_code == 401
 
     # Bad input names the field; an unknown plan is a 404; a reused code a 409.
     r = await api.post(
-        "/api/plans", json={**PLAN, "code": f"{code}-3", "kind": "weird"}, headers=auth("d-token")
+        "/api/plans", json={**PLAN, "code": f"{code}-3", "kind": "weird"}, headers=auth(D)
     )
     assert r.status_code == 422 and r.json()["detail"][0]["loc"][-1] == "kind"
-    assert (await api.get("/api/plans/NOPE", headers=auth("v-token"))).status_code == 404
-    r = await api.post("/api/plans", json={**PLAN, "code": code}, headers=auth("d-token"))
+    assert (await api.get("/api/plans/NOPE", headers=auth(V))).status_code == 404
+    r = await api.post("/api/plans", json={**PLAN, "code": code}, headers=auth(D))
     assert r.status_code == 409
 
 
@@ -90,23 +90,23 @@ async def test_typhoon_opened_levelled_and_closed_through_the_api(
 ) -> None:
     event = await new_event(engine)
     body = event.model_dump(mode="json")
-    r = await api.post("/api/typhoons", json=body, headers=auth("v-token"))
+    r = await api.post("/api/typhoons", json=body, headers=auth(V))
     assert r.status_code == 403
-    r = await api.post("/api/typhoons", json=body, headers=auth("d-token"))
+    r = await api.post("/api/typhoons", json=body, headers=auth(D))
     assert r.status_code == 201 and r.json()["status"] == "open"
     year, number = event.event_id.split(":")
     r = await api.post(
-        f"/api/typhoons/{year}/{number}/close", json={"by": "区防指"}, headers=auth("d-token")
+        f"/api/typhoons/{year}/{number}/close", json={"by": "区防指"}, headers=auth(D)
     )
     assert r.status_code == 409 and "warning: still blue" in r.json()["detail"]
     r = await api.post(
         f"/api/typhoons/{year}/{number}/level",
         json={"level": "none", "warning": "lifted", "by": "区防指"},
-        headers=auth("d-token"),
+        headers=auth(D),
     )
     assert r.status_code == 200
     r = await api.post(
-        f"/api/typhoons/{year}/{number}/close", json={"by": "区防指"}, headers=auth("d-token")
+        f"/api/typhoons/{year}/{number}/close", json={"by": "区防指"}, headers=auth(D)
     )
     assert r.json()["status"] == "closed"
 
@@ -130,26 +130,26 @@ async def test_typhoon_board_follows_reports(
         "reported_by": "信息员",
         "figures": {"relocated": 120, "centralized": 100, "dispersed": 20},
     }
-    r = await api.post("/api/typhoons/reports", json=report, headers=auth("d-token"))
+    r = await api.post("/api/typhoons/reports", json=report, headers=auth(D))
     assert r.status_code == 200 and r.json()["status"] == "accepted"
     bad = {**report, "report_id": "api-2", "figures": {"relocated": 5, "centralized": 1}}
-    r = await api.post("/api/typhoons/reports", json=bad, headers=auth("d-token"))
+    r = await api.post("/api/typhoons/reports", json=bad, headers=auth(D))
     assert r.status_code == 422 and "relocated" in str(r.json()["detail"])
     await applied_reports(ts_client, event.event_id, 1)
     year, number = event.event_id.split(":")
-    r = await api.get(f"/api/typhoons/{year}/{number}", headers=auth("v-token"))
+    r = await api.get(f"/api/typhoons/{year}/{number}", headers=auth(V))
     assert r.json()["district_totals"]["relocated"] == 120
     assert [(t["town"], t["name"]) for t in r.json()["towns"]] == [("JD-10", "江桥镇")]
 
 
 async def test_metrics_and_overdue(api: httpx.AsyncClient) -> None:
-    assert (await api.get("/api/overdue", headers=auth("v-token"))).status_code == 200
-    await api.get("/api/plans/NOPE", headers=auth("v-token"))
-    text = (await api.get("/metrics")).text
+    assert (await api.get("/api/overdue", headers=auth(V))).status_code == 200
+    await api.get("/api/plans/NOPE", headers=auth(V))
+    text = (await api.get("/metrics", headers=auth(V))).text
     assert 'yingji_console_requests_total{method="GET",route="/api/overdue",status="200"}' in text
     assert 'route="/api/plans/{code}",status="404"' in text
-    assert "v-token" not in text
-    schema = (await api.get("/openapi.json")).json()
+    assert V not in text
+    schema = (await api.get("/openapi.json", headers=auth(V))).json()
     assert "/api/typhoons/reports" in schema["paths"] and "/metrics" not in schema["paths"]
 
 
@@ -163,11 +163,11 @@ async def test_workflows_listed_by_kind_and_status(
         build_worker(dev_env.client, make_settings(), engine, task_queue),
         console_for(dev_env.client, engine, task_queue) as api,
     ):
-        r = await api.post("/api/plans", json={**PLAN, "code": code}, headers=auth("d-token"))
+        r = await api.post("/api/plans", json={**PLAN, "code": code}, headers=auth(D))
         assert r.status_code == 201
 
         async def listed(**params: str) -> set[str]:
-            r = await api.get("/api/workflows", params=params, headers=auth("v-token"))
+            r = await api.get("/api/workflows", params=params, headers=auth(V))
             assert r.status_code == 200
             return {w["id"] for w in r.json()}
 
@@ -176,9 +176,7 @@ async def test_workflows_listed_by_kind_and_status(
         )
         # The registered search attributes: unit, year, and the stage kept current by the plan.
         unit = PLAN["unit"]
-        r = await api.post(
-            f"/api/plans/{code}/submit", json={"by": "张敏"}, headers=auth("d-token")
-        )
+        r = await api.post(f"/api/plans/{code}/submit", json={"by": "张敏"}, headers=auth(D))
         assert r.json()["stage"] == "consultation"
         await eventually(
             lambda: listed(kind="plan", unit=unit, stage="consultation"),
@@ -186,13 +184,11 @@ async def test_workflows_listed_by_kind_and_status(
         )
         assert f"plan:{code}" not in await listed(kind="plan", unit=unit, stage="drafting")
         assert f"plan:{code}" not in await listed(unit="别的单位")
-        r = await api.get(
-            "/api/workflows", params={"unit": "x' OR '1'='1"}, headers=auth("v-token")
-        )
+        r = await api.get("/api/workflows", params={"unit": "x' OR '1'='1"}, headers=auth(V))
         assert r.status_code == 422  # no query injection into the visibility query
         assert f"plan:{code}" not in await listed(kind="typhoon")
         assert f"plan:{code}" not in await listed(kind="plan", status="closed")
-        r = await api.get("/api/workflows", params={"kind": "nonsense"}, headers=auth("v-token"))
+        r = await api.get("/api/workflows", params={"kind": "nonsense"}, headers=auth(V))
         assert r.status_code == 422
 
 
@@ -260,15 +256,13 @@ async def test_a_warning_issued_and_answered_through_the_api(
         "district": district,
         "issued_by": "区防指",
     }
-    r = await api.post("/api/warnings", json=body, headers=auth("d-token"))
+    r = await api.post("/api/warnings", json=body, headers=auth(D))
     assert r.status_code == 201 and r.json()["calls"][0]["person"] == "王强"
-    r = await api.post(
-        f"/api/warnings/{code}-W/ack", json={"person": "王强"}, headers=auth("d-token")
-    )
+    r = await api.post(f"/api/warnings/{code}-W/ack", json={"person": "王强"}, headers=auth(D))
     assert r.json()["answered"] == 1
     r = await api.post(
         "/api/warnings",
         json={**body, "warning_id": f"{code}-X", "district": "无人区"},
-        headers=auth("d-token"),
+        headers=auth(D),
     )
     assert r.status_code == 422 and "no active officer" in r.json()["detail"]

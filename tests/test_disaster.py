@@ -301,3 +301,44 @@ async def test_relocation_comes_from_the_typhoon_tally(
         14952,
         589,
     )
+
+
+async def test_a_long_process_keeps_every_report_in_the_database_and_only_the_latest_in_state(
+    ts_env: WorkflowEnvironment, ts_client: Client, engine, task_queue: str, code: str
+) -> None:
+    """A report's towns and text were kept only in the workflow's state, which carried every
+    report through each continue-as-new. Now each report is written in full once; the state
+    keeps the latest three whole and only the figures of older, reviewed ones."""
+    from models.disaster import REPORTS_IN_FULL, TOWNS_MAX
+
+    now = (await ts_env.get_current_time()).astimezone(CHINA_TZ)
+    await disasters.open_disaster(
+        ts_client, make_settings(), opened(code, now), task_queue=task_queue
+    )
+    towns = [TownFigures(town=f"第{i}街镇", indicators=ZERO) for i in range(TOWNS_MAX)]
+    first = report(ReportKind.INITIAL, "R-0", now, ZERO, narrative="初报：全区平稳" * 100)
+    await disasters.submit(ts_client, code, first.model_copy(update={"towns": towns}))
+    for i in range(1, 6):
+        extra = report(ReportKind.UPDATE, f"R-{i}", now, ZERO, narrative=f"第{i}次续报")
+        await disasters.submit(ts_client, code, extra)
+    for i in range(6):
+        review = ReviewInput(report_id=f"R-{i}", reviewer="市应急局", decision=Decision.PASS)
+        view = await disasters.review(ts_client, code, review)
+    kept = {r.report_id: r for r in view.reports}
+    assert len(kept) == 6 and all(r.status is ReportStatus.PASSED for r in kept.values())
+    older = [kept[f"R-{i}"] for i in range(6 - REPORTS_IN_FULL)]
+    assert all(not r.towns and not r.narrative for r in older)  # figures only
+    assert kept["R-5"].narrative == "第5次续报"
+    stored = {
+        r["report_id"]: r
+        for r in await rows(
+            engine,
+            "SELECT report_id, status, towns, narrative, by FROM disaster_report "
+            "WHERE disaster_code = :c",
+            c=code,
+        )
+    }
+    assert len(stored) == 6 and all(r["status"] == "passed" for r in stored.values())
+    assert len(stored["R-0"]["towns"]) == TOWNS_MAX
+    assert stored["R-0"]["narrative"] == "初报：全区平稳" * 100
+    assert stored["R-0"]["by"] == "区A岗信息员"

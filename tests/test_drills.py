@@ -384,3 +384,36 @@ async def test_coverage_lists_plans_not_drilled_within_their_cadence(
         r.plan_code for r in await coverage(engine, make_settings(), now, only_gaps=False)
     }
     assert drilled in everything
+
+
+async def test_reminders_to_many_participants_go_out_in_chunks(
+    ts_env: WorkflowEnvironment, ts_client: Client, engine, task_queue: str, code: str
+) -> None:
+    """A drill with 2,100 participants hit 2,000 pending activities and stayed stuck. The list is
+    bounded (500), and its reminders go out 100 at a time: the history never holds more than 100
+    notifications in flight, and every participant is reminded once."""
+    from temporalio.api.enums.v1 import EventType
+
+    from workflows.drill import REMINDER_CHUNK
+
+    people = [f"参演单位{i:03d}" for i in range(499)]
+    drill = jiaan(code, await today(ts_env) + timedelta(days=10), []).model_copy(
+        update={"participants": people}
+    )
+    await create_drill(ts_client, make_settings(), drill, task_queue=task_queue)
+    h = drill_handle(ts_client, code)
+    await ts_env.sleep(timedelta(days=4))  # the 7-day reminder
+    sent = await eventually(
+        lambda: notifications(engine, f"drill:{code}"), lambda n: len(n) == 500, within=60
+    )
+    assert len({r for r, _ in sent}) == 500
+    in_flight: set[int] = set()
+    peak = 0
+    async for event in h.fetch_history_events():
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            if event.activity_task_scheduled_event_attributes.activity_type.name == "notify":
+                in_flight.add(event.event_id)
+                peak = max(peak, len(in_flight))
+        elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+            in_flight.discard(event.activity_task_completed_event_attributes.scheduled_event_id)
+    assert 0 < peak <= REMINDER_CHUNK

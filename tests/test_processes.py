@@ -19,7 +19,7 @@ from pathlib import Path
 
 from temporalio.testing import WorkflowEnvironment
 
-from tests.conftest import bureau_env
+from tests.conftest import bureau_env, console_tokens_for
 from tests.helpers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -78,7 +78,7 @@ def test_workers_and_a_console_run_apart_and_each_signal_stops_them(
         "YINGJI_TEMPORAL_TASK_QUEUE": f"processes-{uuid.uuid4().hex[:8]}",
         "YINGJI_SUMMARY_SCHEDULE_ENABLED": "false",
         "YINGJI_CONSOLE_PORT": str(port),
-        "YINGJI_CONSOLE_TOKENS": json.dumps({DUTY: "duty_officer"}),
+        "YINGJI_CONSOLE_TOKENS": json.dumps(console_tokens_for({DUTY: "duty_officer"})),
     }
     processes = {
         "worker-1": start("worker", env),

@@ -14,10 +14,13 @@ from pathlib import Path
 
 import psutil
 
+from tests.conftest import console_tokens_for
 from tests.helpers import free_port
 
 ROOT = Path(__file__).parent.parent
 YINGJI = str(Path(sys.executable).parent / "yingji")
+#: A viewer's console token (at least 32 characters).
+VIEWER = "serve-test-token-0123456789abcdef01"
 
 
 def port_open(port: int) -> bool:
@@ -74,7 +77,7 @@ def test_serve_runs_the_embedded_stack_keeps_state_and_stops_cleanly(tmp_path: P
         "YINGJI_EMBEDDED_TEMPORAL_PORT": str(port),
         "YINGJI_EMBEDDED_TEMPORAL_UI_PORT": str(ui),
         "YINGJI_CONSOLE_PORT": str(web),
-        "YINGJI_CONSOLE_TOKENS": '{"serve-test-token": "viewer"}',
+        "YINGJI_CONSOLE_TOKENS": json.dumps(console_tokens_for({VIEWER: "viewer"})),
         "COLUMNS": "200",
     }
     serve = Serve(env)
@@ -119,7 +122,7 @@ def test_serve_runs_the_embedded_stack_keeps_state_and_stops_cleanly(tmp_path: P
         assert f"http://127.0.0.1:{web}/docs" in serve.banner
         request = urllib.request.Request(
             f"http://127.0.0.1:{web}/api/plans/JD-DZ-2026",
-            headers={"Authorization": "Bearer serve-test-token"},
+            headers={"Authorization": f"Bearer {VIEWER}"},
         )
         with urllib.request.urlopen(request) as response:
             assert json.loads(response.read())["stage"] == "consultation"

@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 from models.typhoon import Figures, UnitReport
 from models.unit import UnitLevel, UnitRow
-from tests.conftest import make_settings
+from tests.conftest import console_tokens_for, make_settings
 from tests.helpers import eventually, new_event, rows
 from tests.stack import scratch_database
 from yingji.core.db import make_engine, upgrade
@@ -458,7 +458,7 @@ async def test_unit_commands(cli_env: CliRunner, engine: AsyncEngine, code: str,
 
     r = await yingji("unit", "list", "--district", d, "--level", "村居", "--json")
     assert r.exit_code == 0, r.output
-    listed = json.loads(r.output)
+    listed = json.loads(r.stdout)
     assert [u["name"] for u in listed] == ["新城", "柳塘村", "新城", "石桥社区"]
     r = await yingji("unit", "list", "--district", d)
     assert r.exit_code == 0 and "澄湖街道" in r.output and f"{code}-02 澄湖街道" in r.output
@@ -468,11 +468,15 @@ async def test_unit_commands(cli_env: CliRunner, engine: AsyncEngine, code: str,
     assert r.exit_code == 2 and "cannot read" in r.output
 
 
+#: Plain console tokens (at least 32 characters) of a viewer and a duty officer.
+V_TOKEN, D_TOKEN = "v-token-0123456789abcdef0123456789", "d-token-0123456789abcdef0123456789"
+
+
 @pytest.fixture
 async def console(engine: AsyncEngine) -> AsyncIterator[httpx.AsyncClient]:
     from yingji.console.app import create_app
 
-    tokens = {"v-token": "viewer", "d-token": "duty_officer"}
+    tokens = console_tokens_for({V_TOKEN: "viewer", D_TOKEN: "admin"})
     # The unit routes use no workflow: any object stands in for the Temporal client.
     app = create_app(make_settings(console_tokens=tokens), client=object(), engine=engine)  # type: ignore[arg-type]
     transport = httpx.ASGITransport(app=app)
@@ -482,8 +486,8 @@ async def console(engine: AsyncEngine) -> AsyncIterator[httpx.AsyncClient]:
 
 async def test_unit_routes(console: httpx.AsyncClient, code: str) -> None:
     d = f"云溪区{code}"
-    viewer = {"Authorization": "Bearer v-token"}
-    officer = {"Authorization": "Bearer d-token", "Content-Type": "text/csv"}
+    viewer = {"Authorization": f"Bearer {V_TOKEN}"}
+    officer = {"Authorization": f"Bearer {D_TOKEN}", "Content-Type": "text/csv"}
     body = register_csv(code).encode("gbk")
     r = await console.post(
         "/api/units", content=body, headers={**viewer, "Content-Type": "text/csv"}
@@ -519,8 +523,8 @@ async def test_control_characters_in_unit_names_are_refused_not_a_server_error(
 ) -> None:
     """A NUL in a district filter or in the units of a warning reached PostgreSQL as a 500
     (schemathesis, once names were resolved through the register): now 422, naming the field."""
-    viewer = {"Authorization": "Bearer v-token"}
-    officer = {"Authorization": "Bearer d-token"}
+    viewer = {"Authorization": f"Bearer {V_TOKEN}"}
+    officer = {"Authorization": f"Bearer {D_TOKEN}"}
     r = await console.get("/api/units", params={"district": "某区\x00"}, headers=viewer)
     assert r.status_code == 422
     body = {

@@ -8,15 +8,19 @@ hand-over travel to the next run in its input, so a stream of signals cannot del
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+from collections.abc import Awaitable, Callable
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.notify import NotifierActivities
     from models.common import CHINA_TZ
+    from models.drill import Notification
 
 
 def invalid(message: str) -> ApplicationError:
@@ -32,6 +36,127 @@ def require_action(subject: str, stage: Any, action: Any, allowed: tuple[Any, ..
             f"{subject} is in stage '{stage.value}' ({stage.label}); "
             f"'{action.value}' is not allowed. Allowed actions: {names}"
         )
+
+
+#: How many applied update ids a workflow remembers across continue-as-new. Within one run
+#: Temporal itself answers a repeated update id with the first outcome.
+REMEMBERED_UPDATES = 256
+
+
+def stale(message: str) -> ApplicationError:
+    """A conditional request (``expect_stage``/``expect_seq``) that no longer holds."""
+    return ApplicationError(message, type="StaleRequest", non_retryable=True)
+
+
+def _update_id() -> str | None:
+    info = workflow.current_update_info()
+    return info.id if info is not None else None
+
+
+class Guarded:
+    """Mixin: updates applied once per id across continue-as-new, and conditional updates.
+
+    A subclass keeps the ids in its carried state (``_applied_updates``) and says what a repeat
+    answers (``_view``), which stage it is in and its last event number."""
+
+    def _applied_updates(self) -> list[str]:
+        raise NotImplementedError
+
+    def _set_applied_updates(self, ids: list[str]) -> None:
+        raise NotImplementedError
+
+    def _view(self) -> Any:
+        raise NotImplementedError
+
+    def _stage_now(self) -> Any:
+        raise NotImplementedError
+
+    def _seq_now(self) -> int:
+        raise NotImplementedError
+
+    def _is_repeat(self) -> bool:
+        uid = _update_id()
+        return uid is not None and uid in self._applied_updates()
+
+    def _check_expected(self, data: Any) -> None:
+        stage = self._stage_now()
+        expected = getattr(data, "expect_stage", None)
+        if expected is not None and expected != stage.value:
+            raise stale(
+                f"expect_stage: it is now in stage '{stage.value}' ({stage.label}), "
+                f"not '{expected}'"
+            )
+        seq = getattr(data, "expect_seq", None)
+        if seq is not None and seq != self._seq_now():
+            raise stale(
+                f"expect_seq: it has changed since event {seq} (now {self._seq_now()}, "
+                f"stage '{stage.value}' ({stage.label}))"
+            )
+
+
+def once(handler: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    """An update applied once per update id, across continue-as-new: a repeat answers the view
+    and records nothing. Put it under ``@workflow.update``."""
+
+    @functools.wraps(handler)
+    async def apply(self: Guarded, data: Any) -> Any:
+        if self._is_repeat():
+            return self._view()
+        result = await handler(self, data)
+        uid = _update_id()
+        if uid is not None:
+            self._set_applied_updates([*self._applied_updates(), uid][-REMEMBERED_UPDATES:])
+        return result
+
+    return apply
+
+
+def once_validated(validator: Callable[..., None]) -> Callable[..., None]:
+    """The validator of a ``once`` update: a repeated id is accepted (it then changes nothing),
+    whatever the stage now; otherwise ``expect_stage``/``expect_seq`` must hold, then the
+    update's own checks."""
+
+    @functools.wraps(validator)
+    def check(self: Guarded, data: Any) -> None:
+        if self._is_repeat():
+            return
+        self._check_expected(data)
+        validator(self, data)
+
+    return check
+
+
+def actor(data: Any, named: str | None, default: str = "system") -> str:
+    """Who an event names: the console caller behind the request, else the name given."""
+    return getattr(data, "actor", None) or named or default
+
+
+def filled_in(data: Any, named: str | None) -> dict[str, str]:
+    """The name the console caller filled in for someone else (代填), for the event's detail."""
+    caller = getattr(data, "actor", None)
+    return {"代填": named} if caller and named and named != caller else {}
+
+
+async def refused_notification(
+    notification: Notification, time_limit: timedelta, retry: RetryPolicy
+) -> str | None:
+    """Send a notification through the notifier; answer why, if the notifier refused it for
+    good (the webhook answered 4xx or a redirect). A refused message must not stop what follows
+    it (the next call attempt, the escalation): the caller records the reason and goes on."""
+    try:
+        await workflow.execute_activity_method(
+            NotifierActivities.notify,
+            notification,
+            start_to_close_timeout=time_limit,
+            retry_policy=retry,
+        )
+    except ActivityError as err:
+        reason = getattr(err.cause, "message", None) or str(err.cause or err)
+        workflow.logger.warning(
+            "notification failed", extra={"key": notification.key, "why": reason}
+        )
+        return reason
+    return None
 
 
 def today_in_china() -> Any:

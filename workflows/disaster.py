@@ -16,18 +16,32 @@ from datetime import date, datetime, timedelta
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 
-from workflows.base import OutboxWorkflow, invalid, start_of, today_in_china
+from workflows.base import (
+    Guarded,
+    OutboxWorkflow,
+    actor,
+    filled_in,
+    invalid,
+    once,
+    once_validated,
+    refused_notification,
+    start_of,
+    today_in_china,
+)
 
 with workflow.unsafe.imports_passed_through():
     from activities.calendar import add_working_days
     from activities.disaster import DisasterActivities
-    from activities.notify import NotifierActivities
     from models.common import CHINA_TZ
     from models.disaster import (
+        REPORTS_IN_FULL,
+        REPORTS_MAX,
         WATCHED,
         Decision,
         DisasterEvent,
         DisasterInput,
+        DisasterLine,
+        DisasterPhase,
         DisasterProjection,
         DisasterReportInput,
         DisasterState,
@@ -50,7 +64,7 @@ TIMEOUT = timedelta(seconds=30)
 
 
 @workflow.defn(name="DisasterProcess")
-class DisasterWorkflow(OutboxWorkflow):
+class DisasterWorkflow(OutboxWorkflow, Guarded):
     @workflow.init
     def __init__(self, data: DisasterInput) -> None:
         self.o = data.open
@@ -64,6 +78,7 @@ class DisasterWorkflow(OutboxWorkflow):
                 False,
                 s.seq,
             )
+            self.update_ids = list(s.update_ids)
             self._init_outbox(data.outbox, s.seq)
             return
         occurred = self.o.occurred_at
@@ -81,6 +96,7 @@ class DisasterWorkflow(OutboxWorkflow):
         self.final_due: datetime | None = None
         self.closed = False
         self.seq = 0
+        self.update_ids: list[str] = []
         self._init_outbox([], 0)
         self._emit("opened", {"occurred_at": occurred.isoformat(), "by": self.o.opened_by})
 
@@ -100,6 +116,7 @@ class DisasterWorkflow(OutboxWorkflow):
                         stable_on=self.stable_on,
                         final_due=self.final_due,
                         seq=self.seq,
+                        update_ids=self.update_ids,
                     ),
                     outbox=self._outbox,
                 )
@@ -108,14 +125,33 @@ class DisasterWorkflow(OutboxWorkflow):
         return self._view()
 
     async def _project(self, batch: list[DisasterEvent]) -> None:
+        """What changed: the process's line, the reports the batch touched (in full), the
+        events. Once written, older reports' towns and text leave the state (see _compact)."""
+        touched = {e.detail["report"] for e in batch if "report" in e.detail}
         await workflow.execute_activity_method(
             DisasterActivities.project_disaster,
             DisasterProjection(
-                workflow_id=workflow.info().workflow_id, view=self._view(), events=batch
+                workflow_id=workflow.info().workflow_id,
+                line=self._line(),
+                reports=[r for rid, r in self.reports.items() if rid in touched],
+                events=batch,
             ),
             start_to_close_timeout=TIMEOUT,
             retry_policy=RETRY,
         )
+        self._compact()
+
+    def _line(self) -> DisasterLine:
+        return DisasterLine.of(self._view())
+
+    def _compact(self) -> None:
+        """Keep the latest REPORTS_IN_FULL reports whole; of older, reviewed ones keep the
+        figures (the ratio rule and the summary need them) — their towns and text are in the
+        database, written when they were submitted and reviewed."""
+        older = list(self.reports.values())[:-REPORTS_IN_FULL]
+        for r in older:
+            if r.status is not ReportStatus.SUBMITTED and (r.towns or r.narrative or r.explanation):
+                r.towns, r.narrative, r.explanation = [], "", ""
 
     def _emit(self, kind: str, detail: dict | None = None) -> int:
         self.seq += 1
@@ -204,20 +240,21 @@ class DisasterWorkflow(OutboxWorkflow):
                 self._emit("escalated", {"slot": slot.key, "to": names})
 
     async def _notify(self, key: str, who: Contact, subject: str, body: str) -> None:
+        """Send a notification; one the notifier refuses for good (the webhook answered 4xx
+        or a redirect) is recorded as failed and the process goes on: a refused message must
+        not stop the reminders and escalation that follow."""
         wid = workflow.info().workflow_id
-        await workflow.execute_activity_method(
-            NotifierActivities.notify,
-            Notification(
-                key=f"{wid}:{key}",
-                recipient=who.name,
-                address=who.phone,
-                subject=subject,
-                body=body,
-                source=wid,
-            ),
-            start_to_close_timeout=TIMEOUT,
-            retry_policy=RETRY,
+        message = Notification(
+            key=f"{wid}:{key}",
+            recipient=who.name,
+            address=who.phone,
+            subject=subject,
+            body=body,
+            source=wid,
         )
+        why = await refused_notification(message, TIMEOUT, RETRY)
+        if why is not None:
+            self._emit("notification_failed", {"key": key, "recipient": who.name, "why": why})
 
     # -- reports --------------------------------------------------------------------------------
 
@@ -232,6 +269,7 @@ class DisasterWorkflow(OutboxWorkflow):
         return accepted[-1] if accepted else None
 
     @workflow.update
+    @once
     async def submit(self, data: DisasterReportInput) -> DisasterView:
         self._validate_submit(data)
         if data.report_id in self.reports:  # the same report again: nothing changes
@@ -286,7 +324,8 @@ class DisasterWorkflow(OutboxWorkflow):
                 "kind": data.kind.value,
                 "slot": slot.key,
                 "late": late,
-                "by": data.by,
+                "by": actor(data, data.by),
+                **filled_in(data, data.by),
                 "relocation_from_typhoon": from_typhoon,
             },
         )
@@ -294,9 +333,15 @@ class DisasterWorkflow(OutboxWorkflow):
         return self._view()
 
     @submit.validator
+    @once_validated
     def _validate_submit(self, data: DisasterReportInput) -> None:
         if self.closed:
             raise invalid(f"disaster {self.o.code} is closed (its 核报 has passed review)")
+        if data.report_id not in self.reports and len(self.reports) >= REPORTS_MAX:
+            raise invalid(
+                f"report_id: disaster {self.o.code} already has {REPORTS_MAX} reports, the most "
+                "one process keeps; declare it stable and send its 核报"
+            )
         existing = self.reports.get(data.report_id)
         if existing is not None:
             if (existing.kind, existing.as_of, existing.by) != (data.kind, data.as_of, data.by) or (
@@ -363,6 +408,7 @@ class DisasterWorkflow(OutboxWorkflow):
             raise invalid(f"submitted_at: {at.isoformat()} is before its as_of time")
 
     @workflow.update
+    @once
     async def review(self, data: ReviewInput) -> DisasterView:
         self._validate_review(data)
         record = self.reports[data.report_id]
@@ -386,6 +432,8 @@ class DisasterWorkflow(OutboxWorkflow):
                 "report": data.report_id,
                 "decision": data.decision.value,
                 "reviewer": data.reviewer,
+                "by": actor(data, data.reviewer),
+                **filled_in(data, data.reviewer),
                 "reason": data.reason,
             },
         )
@@ -396,6 +444,7 @@ class DisasterWorkflow(OutboxWorkflow):
         return self._view()
 
     @review.validator
+    @once_validated
     def _validate_review(self, data: ReviewInput) -> None:
         record = self.reports.get(data.report_id)
         if record is None:
@@ -408,6 +457,7 @@ class DisasterWorkflow(OutboxWorkflow):
             raise invalid("corrected.relocated: give the corrected 紧急转移安置")
 
     @workflow.update
+    @once
     async def declare_stable(self, data: StableInput) -> DisasterView:
         self._validate_stable(data)
         stable_on = data.stable_on or today_in_china()
@@ -424,7 +474,8 @@ class DisasterWorkflow(OutboxWorkflow):
         seq = self._emit(
             "stable",
             {
-                "by": data.by,
+                "by": actor(data, data.by),
+                **filled_in(data, data.by),
                 "stable_on": stable_on.isoformat(),
                 "final_due": due.due.isoformat(),
                 "calendar_exact": due.exact,
@@ -434,6 +485,7 @@ class DisasterWorkflow(OutboxWorkflow):
         return self._view()
 
     @declare_stable.validator
+    @once_validated
     def _validate_stable(self, data: StableInput) -> None:
         if self.stable_on is not None:
             raise invalid(f"stable_on: already declared stable on {self.stable_on}")
@@ -449,6 +501,20 @@ class DisasterWorkflow(OutboxWorkflow):
     @workflow.query
     def view(self) -> DisasterView:
         return self._view()
+
+    def _applied_updates(self) -> list[str]:
+        return self.update_ids
+
+    def _set_applied_updates(self, ids: list[str]) -> None:
+        self.update_ids = ids
+
+    def _stage_now(self) -> DisasterPhase:
+        if self.closed:
+            return DisasterPhase.CLOSED
+        return DisasterPhase.STABLE if self.stable_on else DisasterPhase.REPORTING
+
+    def _seq_now(self) -> int:
+        return self.seq
 
     def _view(self) -> DisasterView:
         now = workflow.now()

@@ -15,16 +15,21 @@ from datetime import date, datetime, time, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
 from workflows.base import (
     FUTURE_SLACK,
+    Guarded,
     OutboxWorkflow,
+    actor,
     check_past_date,
     check_step_time,
     clamp_time,
+    filled_in,
     invalid,
+    once,
+    once_validated,
     require_action,
     start_of,
     step_day,
@@ -68,6 +73,9 @@ PROJECTION_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)
 )
 REMINDER_HOUR = time(9, 0)
+#: Reminders sent at once (the rest wait for these to be delivered).
+REMINDER_CHUNK = 100
+REMINDER_CHUNK_PATCH = "drill-reminder-chunks"
 
 
 def _reminder_at(day: date, days_before: int) -> datetime:
@@ -75,7 +83,7 @@ def _reminder_at(day: date, days_before: int) -> datetime:
 
 
 @workflow.defn(name="Drill")
-class DrillWorkflow(OutboxWorkflow):
+class DrillWorkflow(OutboxWorkflow, Guarded):
     @workflow.init
     def __init__(self, data: DrillWorkflowInput) -> None:
         if data.state is not None:
@@ -262,11 +270,21 @@ class DrillWorkflow(OutboxWorkflow):
 
     async def _remind(self, key: str, days: int) -> None:
         d = self.s.drill
-        wid = workflow.info().workflow_id
         subject = f"演练提醒：{d.name} 将于{self.s.scheduled_on.isoformat()}举行（{days}天后）"
-        body = f"地点：{d.site}；情景：{d.scenario}；组织单位：{d.organiser}"
+        scenario = d.scenario if len(d.scenario) <= 200 else d.scenario[:200] + "…"
+        body = f"地点：{d.site}；情景：{scenario}；组织单位：{d.organiser}"
         recipients = list(dict.fromkeys([d.organiser, *d.participants]))
-        await asyncio.gather(
+        # In chunks: a drill never has more than REMINDER_CHUNK notifications pending at once,
+        # far below Temporal's 2,000 pending activities per workflow.
+        chunked = workflow.patched(REMINDER_CHUNK_PATCH)
+        size = REMINDER_CHUNK if chunked else max(len(recipients), 1)
+        for start in range(0, len(recipients), size):
+            await self._notify_all(key, subject, body, recipients[start : start + size])
+        self._emit("reminder_sent", "system", {"days_before": days, "recipients": recipients})
+
+    async def _notify_all(self, key: str, subject: str, body: str, recipients: list[str]) -> None:
+        wid = workflow.info().workflow_id
+        results = await asyncio.gather(
             *(
                 workflow.execute_activity_method(
                     NotifierActivities.notify,
@@ -281,9 +299,17 @@ class DrillWorkflow(OutboxWorkflow):
                     retry_policy=PROJECTION_RETRY,
                 )
                 for who in recipients
-            )
+            ),
+            return_exceptions=True,
         )
-        self._emit("reminder_sent", "system", {"days_before": days, "recipients": recipients})
+        # A reminder the notifier refuses for good (the webhook answered 4xx or a redirect) is
+        # recorded as failed; the others were sent, and the drill goes on.
+        for who, result in zip(recipients, results, strict=True):
+            if isinstance(result, ActivityError):
+                why = getattr(result.cause, "message", None) or str(result.cause or result)
+                self._emit("notification_failed", "system", {"recipient": who, "why": why})
+            elif isinstance(result, BaseException):
+                raise result
 
     # -- state changes --------------------------------------------------------------------------
 
@@ -324,6 +350,7 @@ class DrillWorkflow(OutboxWorkflow):
     # -- updates --------------------------------------------------------------------------------
 
     @workflow.update
+    @once
     async def postpone(self, data: PostponeInput) -> DrillView:
         self._validate_postpone(data)
         self._step(data.at)
@@ -340,13 +367,19 @@ class DrillWorkflow(OutboxWorkflow):
         s.date_passed_unconducted = False
         seq = self._emit(
             "postponed",
-            data.by,
-            {"from": old.isoformat(), "to": data.new_date.isoformat(), "reason": data.reason},
+            actor(data, data.by),
+            {
+                "from": old.isoformat(),
+                "to": data.new_date.isoformat(),
+                "reason": data.reason,
+                **filled_in(data, data.by),
+            },
             at=data.at,
         )
         return await self._done(seq)
 
     @postpone.validator
+    @once_validated
     def _validate_postpone(self, data: PostponeInput) -> None:
         self._require(DrillAction.POSTPONE)
         check_step_time(data.at, self.s.last_at)
@@ -360,20 +393,28 @@ class DrillWorkflow(OutboxWorkflow):
             raise invalid(f"new_date: the drill is already on {data.new_date}")
 
     @workflow.update
+    @once
     async def cancel(self, data: CancelInput) -> DrillView:
         self._require(DrillAction.CANCEL)
         self._step(data.at)
         self.s.stage = DrillStage.CANCELLED
         return await self._done(
-            self._emit("cancelled", data.by, {"reason": data.reason}, at=data.at)
+            self._emit(
+                "cancelled",
+                actor(data, data.by),
+                {"reason": data.reason, **filled_in(data, data.by)},
+                at=data.at,
+            )
         )
 
     @cancel.validator
+    @once_validated
     def _validate_cancel(self, data: CancelInput) -> None:
         self._require(DrillAction.CANCEL)
         check_step_time(data.at, self.s.last_at)
 
     @workflow.update
+    @once
     async def conduct(self, data: ConductInput) -> DrillView:
         self._validate_conduct(data)
         # Whether the date passed undrilled is judged by the day it was conducted.
@@ -392,8 +433,9 @@ class DrillWorkflow(OutboxWorkflow):
         s.stage = DrillStage.CONDUCTED
         seq = self._emit(
             "conducted",
-            data.by,
+            actor(data, data.by),
             {
+                **filled_in(data, data.by),
                 "conducted_on": conducted_on.isoformat(),
                 "participant_count": data.participant_count,
                 "segments": data.segments,
@@ -404,12 +446,14 @@ class DrillWorkflow(OutboxWorkflow):
         return await self._done(seq)
 
     @conduct.validator
+    @once_validated
     def _validate_conduct(self, data: ConductInput) -> None:
         self._require(DrillAction.CONDUCT)
         check_step_time(data.at, self.s.last_at)
         check_past_date("conducted_on", data.conducted_on, at=data.at)
 
     @workflow.update
+    @once
     async def evaluate(self, data: DrillEvaluateInput) -> DrillView:
         self._validate_evaluate(data)
         # Whether the report was late is judged by the day it was made.
@@ -448,8 +492,9 @@ class DrillWorkflow(OutboxWorkflow):
         s.stage = DrillStage.EVALUATED
         self._emit(
             "evaluated",
-            data.evaluator,
+            actor(data, data.evaluator),
             {
+                **filled_in(data, data.evaluator),
                 "third_party": data.third_party,
                 "findings": len(s.findings),
                 "actions": len(s.actions),
@@ -464,6 +509,7 @@ class DrillWorkflow(OutboxWorkflow):
         return await self._done(self.s.seq)
 
     @evaluate.validator
+    @once_validated
     def _validate_evaluate(self, data: DrillEvaluateInput) -> None:
         self._require(DrillAction.EVALUATE)
         check_step_time(data.at, self.s.last_at)
@@ -519,6 +565,7 @@ class DrillWorkflow(OutboxWorkflow):
             )
 
     @workflow.update
+    @once
     async def action_done(self, data: ActionDoneInput) -> DrillView:
         self._validate_action_done(data)
         # Whether this action was overdue is judged by the day it was done.
@@ -537,8 +584,9 @@ class DrillWorkflow(OutboxWorkflow):
         action.note = data.note
         self._emit(
             "action_done",
-            data.by,
+            actor(data, data.by),
             {
+                **filled_in(data, data.by),
                 "action": action.number,
                 "done_on": action.done_on.isoformat(),
                 "was_overdue": action.overdue,
@@ -549,6 +597,7 @@ class DrillWorkflow(OutboxWorkflow):
         return await self._done(s.seq)
 
     @action_done.validator
+    @once_validated
     def _validate_action_done(self, data: ActionDoneInput) -> None:
         self._require(DrillAction.ACTION_DONE)
         check_step_time(data.at, self.s.last_at)
@@ -578,6 +627,18 @@ class DrillWorkflow(OutboxWorkflow):
     @workflow.query
     def view(self) -> DrillView:
         return self._view()
+
+    def _applied_updates(self) -> list[str]:
+        return self.s.update_ids
+
+    def _set_applied_updates(self, ids: list[str]) -> None:
+        self.s.update_ids = ids
+
+    def _stage_now(self) -> DrillStage:
+        return self.s.stage
+
+    def _seq_now(self) -> int:
+        return self.s.seq
 
     def _view(self) -> DrillView:
         s = self.s

@@ -13,10 +13,7 @@ state once handlers are drained and the outbox is empty.
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta
-from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -24,10 +21,16 @@ from temporalio.exceptions import ApplicationError
 
 from workflows.base import (
     FUTURE_SLACK,
+    Guarded,
     OutboxWorkflow,
+    actor,
     check_past_date,
     check_step_time,
     clamp_time,
+    filled_in,
+    invalid,
+    once,
+    once_validated,
     require_action,
     start_of,
     step_day,
@@ -39,8 +42,14 @@ with workflow.unsafe.imports_passed_through():
     from models.common import EndHistory
     from models.plan import (
         ALLOWED_ACTIONS,
+        EVALUATIONS_KEPT,
+        OLD_TRIGGER_DETAIL_KEPT,
+        OPEN_TRIGGERS_MAX,
         REVIEW_STAGES,
+        REVIEWS_KEPT,
+        REVISIONS_KEPT,
         TERMINAL_STAGES,
+        TRIGGERS_MAX,
         ApprovalRecord,
         ApproveInput,
         CloseInput,
@@ -57,6 +66,7 @@ with workflow.unsafe.imports_passed_through():
         PlanEvent,
         PlanOutcome,
         PlanProjection,
+        PlanRow,
         PlanStage,
         PlanState,
         PlanView,
@@ -75,8 +85,17 @@ with workflow.unsafe.imports_passed_through():
 PROJECTION_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)
 )
-SEEN_TRIGGER_IDS_KEPT = 500
+TRIGGER_BOUND_PATCH = "plan-trigger-bounds"
 STAGE_ATTRIBUTE_PATCH = "stage-search-attribute"
+
+
+def _compacted(revision: RevisionRecord) -> RevisionRecord:
+    cut = OLD_TRIGGER_DETAIL_KEPT
+    triggers = [
+        t if len(t.detail) <= cut else t.model_copy(update={"detail": t.detail[:cut] + "…"})
+        for t in revision.triggers
+    ]
+    return revision.model_copy(update={"triggers": triggers})
 
 
 def _add_years(day: date, years: int) -> date:
@@ -86,45 +105,8 @@ def _add_years(day: date, years: int) -> date:
         return day.replace(year=day.year + years, day=28)
 
 
-#: How many applied update ids a plan remembers across runs.
-REMEMBERED_UPDATES = 256
-
-
-def _update_id() -> str | None:
-    info = workflow.current_update_info()
-    return info.id if info is not None else None
-
-
-def once(handler: Callable[..., Awaitable[PlanView]]) -> Callable[..., Awaitable[PlanView]]:
-    """An update applied once per id, across continue-as-new: a repeat answers the view."""
-
-    @functools.wraps(handler)
-    async def apply(self: PlanWorkflow, data: Any) -> PlanView:
-        uid = _update_id()
-        if uid is not None and uid in self.s.update_ids:
-            return self._view()
-        if uid is not None:
-            self.s.update_ids = [*self.s.update_ids, uid][-REMEMBERED_UPDATES:]
-        return await handler(self, data)
-
-    return apply
-
-
-def once_validated(validator: Callable[..., None]) -> Callable[..., None]:
-    """A repeated update id is accepted (and then changes nothing), whatever the stage now."""
-
-    @functools.wraps(validator)
-    def check(self: PlanWorkflow, data: Any) -> None:
-        uid = _update_id()
-        if uid is not None and uid in self.s.update_ids:
-            return
-        validator(self, data)
-
-    return check
-
-
 @workflow.defn(name="PlanLifecycle")
-class PlanWorkflow(OutboxWorkflow):
+class PlanWorkflow(OutboxWorkflow, Guarded):
     @workflow.init
     def __init__(self, data: PlanWorkflowInput) -> None:
         self._revision_pending = False
@@ -185,7 +167,10 @@ class PlanWorkflow(OutboxWorkflow):
         await workflow.execute_activity_method(
             PlanActivities.project_plan,
             PlanProjection(
-                workflow_id=workflow.info().workflow_id, view=self._view(), events=batch
+                workflow_id=workflow.info().workflow_id,
+                row=self._row(),
+                events=batch,
+                revisions=self._revisions_opened_by(batch),
             ),
             start_to_close_timeout=timedelta(seconds=10),
             retry_policy=PROJECTION_RETRY,
@@ -318,6 +303,9 @@ class PlanWorkflow(OutboxWorkflow):
         self, triggers: list[RevisionTrigger], actor: str, at: datetime | None = None
     ) -> int:
         s = self.s
+        # Older revisions were projected when they opened (plan_revision has their causes in
+        # full): the state keeps the latest ones, their causes cut short, so it stays bounded.
+        s.revisions = [_compacted(r) for r in s.revisions[-(REVISIONS_KEPT - 1) :]]
         s.revisions.append(
             RevisionRecord(
                 version=s.version + 1,
@@ -393,7 +381,11 @@ class PlanWorkflow(OutboxWorkflow):
         self._step(data.at)
         return await self._done(
             self._move(
-                PlanStage.CONSULTATION, "submitted", data.by, {"note": data.note}, at=data.at
+                PlanStage.CONSULTATION,
+                "submitted",
+                actor(data, data.by),
+                {"note": data.note, **filled_in(data, data.by)},
+                at=data.at,
             )
         )
 
@@ -410,28 +402,29 @@ class PlanWorkflow(OutboxWorkflow):
         self._step(data.at)
         s = self.s
         stage = s.stage
-        s.reviews.append(
+        s.reviews = [
+            *s.reviews[-(REVIEWS_KEPT - 1) :],
             ReviewRecord(
                 stage=stage,
                 reviewer=data.reviewer,
                 opinion=data.opinion,
                 outcome=data.outcome,
                 at=data.at or workflow.now(),
-            )
-        )
+            ),
+        ]
         detail = {
             "review_stage": stage.value,
             "opinion": data.opinion,
             "outcome": data.outcome.value,
+            **filled_in(data, data.reviewer),
         }
+        by = actor(data, data.reviewer)
         if data.outcome is ReviewOutcome.RETURN:
-            seq = self._move(
-                PlanStage.DRAFTING, "returned_with_comments", data.reviewer, detail, at=data.at
-            )
+            seq = self._move(PlanStage.DRAFTING, "returned_with_comments", by, detail, at=data.at)
         else:
             index = REVIEW_STAGES.index(stage)
             nxt = REVIEW_STAGES[index + 1] if index + 1 < len(REVIEW_STAGES) else PlanStage.APPROVAL
-            seq = self._move(nxt, "review_passed", data.reviewer, detail, at=data.at)
+            seq = self._move(nxt, "review_passed", by, detail, at=data.at)
         return await self._done(seq)
 
     @review.validator
@@ -452,13 +445,16 @@ class PlanWorkflow(OutboxWorkflow):
             opinion=data.opinion,
             at=data.at or workflow.now(),
         )
-        detail = {"collective_discussion": data.collective_discussion, "opinion": data.opinion}
+        detail = {
+            "collective_discussion": data.collective_discussion,
+            "opinion": data.opinion,
+            **filled_in(data, data.approver),
+        }
+        by = actor(data, data.approver)
         if data.approved:
-            seq = self._move(PlanStage.APPROVED, "approved", data.approver, detail, at=data.at)
+            seq = self._move(PlanStage.APPROVED, "approved", by, detail, at=data.at)
         else:
-            seq = self._move(
-                PlanStage.DRAFTING, "approval_refused", data.approver, detail, at=data.at
-            )
+            seq = self._move(PlanStage.DRAFTING, "approval_refused", by, detail, at=data.at)
         return await self._done(seq)
 
     @approve.validator
@@ -501,8 +497,9 @@ class PlanWorkflow(OutboxWorkflow):
         seq = self._emit(
             "issued",
             before,
-            data.issuer,
+            actor(data, data.issuer),
             {
+                **filled_in(data, data.issuer),
                 "document_number": data.document_number,
                 "issued_on": issued_on.isoformat(),
                 "filing_due": due.due.isoformat(),
@@ -551,8 +548,13 @@ class PlanWorkflow(OutboxWorkflow):
         self._move(
             PlanStage.FILED,
             "filed",
-            data.filed_by,
-            {"filed_with": data.filed_with, "filed_on": filed_on.isoformat(), "late_by_days": late},
+            actor(data, data.filed_by),
+            {
+                "filed_with": data.filed_with,
+                "filed_on": filed_on.isoformat(),
+                "late_by_days": late,
+                **filled_in(data, data.filed_by),
+            },
             at=data.at,
         )
         s.in_force_version = s.version
@@ -577,34 +579,39 @@ class PlanWorkflow(OutboxWorkflow):
         self._require(PlanAction.EVALUATE)
         self._step(data.at)
         s = self.s
-        s.evaluations.append(
+        s.evaluations = [
+            *s.evaluations[-(EVALUATIONS_KEPT - 1) :],
             EvaluationRecord(
                 version=s.version,
                 evaluator=data.evaluator,
                 outcome=data.outcome,
                 findings=data.findings,
                 at=data.at or workflow.now(),
-            )
-        )
-        detail = {"outcome": data.outcome.value, "findings": data.findings}
+            ),
+        ]
+        detail = {
+            "outcome": data.outcome.value,
+            "findings": data.findings,
+            **filled_in(data, data.evaluator),
+        }
+        by = actor(data, data.evaluator)
         if data.outcome is EvaluationOutcome.STILL_VALID:
             next_due = _add_years(step_day(data.at), s.rules.evaluation_years)
             s.evaluation_due = Deadline(
                 kind=DeadlineKind.EVALUATION, due=next_due, overdue=False, exact=True
             )
             detail["next_evaluation_due"] = next_due.isoformat()
-            seq = self._move(
-                PlanStage.IN_FORCE, "evaluated_still_valid", data.evaluator, detail, at=data.at
-            )
+            seq = self._move(PlanStage.IN_FORCE, "evaluated_still_valid", by, detail, at=data.at)
         else:
-            self._emit("evaluated_revise", s.stage, data.evaluator, detail, at=data.at)
+            self._emit("evaluated_revise", s.stage, by, detail, at=data.at)
             trigger = RevisionTrigger(
                 cause=data.cause or RevisionCause.OTHER,
                 detail=data.findings,
                 source=f"evaluation by {data.evaluator}",
-                trigger_id=f"evaluation:{s.version}:{len(s.evaluations)}",
+                # The event number: unique for the plan's life (the evaluations kept are not).
+                trigger_id=f"evaluation:{s.version}:{s.seq + 1}",
             )
-            seq = self._start_revision([trigger], data.evaluator, at=data.at)
+            seq = self._start_revision([trigger], by, at=data.at)
         return await self._done(seq)
 
     @evaluate.validator
@@ -620,7 +627,11 @@ class PlanWorkflow(OutboxWorkflow):
         self._step(data.at)
         return await self._done(
             self._move(
-                PlanStage.WITHDRAWN, "withdrawn", data.by, {"reason": data.reason}, at=data.at
+                PlanStage.WITHDRAWN,
+                "withdrawn",
+                actor(data, data.by),
+                {"reason": data.reason, **filled_in(data, data.by)},
+                at=data.at,
             )
         )
 
@@ -639,7 +650,11 @@ class PlanWorkflow(OutboxWorkflow):
         self.s.evaluation_due = None
         return await self._done(
             self._move(
-                PlanStage.ABOLISHED, "abolished", data.by, {"reason": data.reason}, at=data.at
+                PlanStage.ABOLISHED,
+                "abolished",
+                actor(data, data.by),
+                {"reason": data.reason, **filled_in(data, data.by)},
+                at=data.at,
             )
         )
 
@@ -664,6 +679,9 @@ class PlanWorkflow(OutboxWorkflow):
         if data.trigger_id in self.s.seen_trigger_ids:
             return  # a repeat: accepted, and changes nothing
         self._check_at(data.at)
+        refusal = self._trigger_refusal()
+        if refusal:
+            raise invalid(refusal)
 
     @workflow.update
     async def end_history(self, data: EndHistory) -> PlanView:
@@ -707,29 +725,74 @@ class PlanWorkflow(OutboxWorkflow):
                 "duplicate revision trigger ignored", extra={"id": data.trigger_id}
             )
             return
+        refusal = self._trigger_refusal()
+        if refusal and workflow.patched(TRIGGER_BOUND_PATCH):
+            # A signal cannot be refused: the cause is in the event log, not held by the plan.
+            workflow.logger.warning("revision trigger over the bound", extra={"why": refusal})
+            detail = {**data.model_dump(mode="json", include={"cause", "source", "trigger_id"})}
+            self._emit(
+                "trigger_refused", s.stage, actor(data, data.source), {**detail, "why": refusal}
+            )
+            return
         self._step(at)
-        s.seen_trigger_ids = [*s.seen_trigger_ids, data.trigger_id][-SEEN_TRIGGER_IDS_KEPT:]
-        detail = data.model_dump(mode="json", exclude={"at"} if data.at is None else None)
+        s.seen_trigger_ids = [*s.seen_trigger_ids, data.trigger_id]
+        unsent = {"actor", "expect_stage", "expect_seq"} | ({"at"} if data.at is None else set())
+        detail = {**data.model_dump(mode="json", exclude=unsent), **filled_in(data, data.source)}
+        who = actor(data, data.source)
         if data.at is not None and at is None:
             detail["at_not_used"] = True
         if s.stage in TERMINAL_STAGES or self._revision_pending:
             s.pending_triggers.append(data)
-            self._emit("trigger_noted", s.stage, data.source, detail, at=at)
+            self._emit("trigger_noted", s.stage, who, detail, at=at)
         elif s.stage in (PlanStage.IN_FORCE, PlanStage.UNDER_EVALUATION):
-            self._emit("trigger_received", s.stage, data.source, detail, at=at)
-            self._start_revision([data], data.source, at=at)
+            self._emit("trigger_received", s.stage, who, detail, at=at)
+            self._start_revision([data], who, at=at)
         elif s.stage in (PlanStage.ISSUED, PlanStage.FILED):
             s.pending_triggers.append(data)
-            self._emit("trigger_pending", s.stage, data.source, detail, at=at)
+            self._emit("trigger_pending", s.stage, who, detail, at=at)
         else:
             s.draft_triggers.append(data)
-            self._emit("trigger_noted_for_draft", s.stage, data.source, detail, at=at)
+            self._emit("trigger_noted_for_draft", s.stage, who, detail, at=at)
 
     # -- query ----------------------------------------------------------------------------------
 
     @workflow.query
     def view(self) -> PlanView:
         return self._view()
+
+    def _row(self) -> PlanRow:
+        return PlanRow.of(self._view())
+
+    def _revisions_opened_by(self, batch: list[PlanEvent]) -> list[RevisionRecord]:
+        versions = {e.detail.get("to_version") for e in batch if e.kind == "revision_started"}
+        return [r for r in self.s.revisions if r.version in versions]
+
+    def _trigger_refusal(self) -> str | None:
+        """Why a new revision cause cannot be held, if it cannot."""
+        s = self.s
+        if len(s.seen_trigger_ids) >= TRIGGERS_MAX:
+            return (
+                f"trigger_id: plan {s.plan.code} has received {TRIGGERS_MAX} revision causes, "
+                "the most one plan keeps; open a new plan code for a new plan"
+            )
+        if len(s.pending_triggers) + len(s.draft_triggers) >= OPEN_TRIGGERS_MAX:
+            return (
+                f"trigger_id: plan {s.plan.code} already holds {OPEN_TRIGGERS_MAX} causes not yet "
+                "dealt with; finish the revision in hand first"
+            )
+        return None
+
+    def _applied_updates(self) -> list[str]:
+        return self.s.update_ids
+
+    def _set_applied_updates(self, ids: list[str]) -> None:
+        self.s.update_ids = ids
+
+    def _stage_now(self) -> PlanStage:
+        return self.s.stage
+
+    def _seq_now(self) -> int:
+        return self.s.seq
 
     def _view(self) -> PlanView:
         s = self.s

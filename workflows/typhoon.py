@@ -17,7 +17,17 @@ from datetime import datetime, timedelta
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 
-from workflows.base import FUTURE_SLACK, OutboxWorkflow, check_step_time, invalid
+from workflows.base import (
+    FUTURE_SLACK,
+    Guarded,
+    OutboxWorkflow,
+    actor,
+    check_step_time,
+    filled_in,
+    invalid,
+    once,
+    once_validated,
+)
 
 with workflow.unsafe.imports_passed_through():
     from activities.typhoon import TyphoonActivities
@@ -43,7 +53,7 @@ TIMEOUT = timedelta(seconds=60)
 
 
 @workflow.defn(name="Typhoon")
-class TyphoonWorkflow(OutboxWorkflow):
+class TyphoonWorkflow(OutboxWorkflow, Guarded):
     @workflow.init
     def __init__(self, data: TyphoonWorkflowInput) -> None:
         self._applying = False
@@ -201,13 +211,14 @@ class TyphoonWorkflow(OutboxWorkflow):
             raise invalid(f"typhoon {self._event_id} ({self.s.open.name}) is closed")
 
     @workflow.update
+    @once
     async def change_level(self, data: LevelChange) -> TyphoonBoard:
         self._validate_level(data)
         record = LevelRecord(
             at=data.at or workflow.now(),
             level=data.level,
             warning=data.warning,
-            by=data.by,
+            by=actor(data, data.by),
             note=data.note,
         )
         self.s.levels.append(record)
@@ -216,8 +227,9 @@ class TyphoonWorkflow(OutboxWorkflow):
             {
                 "level": data.level.value,
                 "warning": data.warning.value,
-                "by": data.by,
+                "by": actor(data, data.by),
                 "note": data.note,
+                **filled_in(data, data.by),
             },
             at=data.at,
         )
@@ -225,6 +237,7 @@ class TyphoonWorkflow(OutboxWorkflow):
         return self._board()
 
     @change_level.validator
+    @once_validated
     def _validate_level(self, data: LevelChange) -> None:
         self._require_open()
         check_step_time(data.at, self.s.last_at)
@@ -235,6 +248,7 @@ class TyphoonWorkflow(OutboxWorkflow):
             )
 
     @workflow.update
+    @once
     async def close(self, data: CloseTyphoon) -> TyphoonBoard:
         self._validate_close(data)
         async with self._exclusive():
@@ -257,7 +271,8 @@ class TyphoonWorkflow(OutboxWorkflow):
         seq = self._emit(
             "closed",
             {
-                "by": data.by,
+                "by": actor(data, data.by),
+                **filled_in(data, data.by),
                 "note": data.note,
                 "final": s.district.model_dump(),
                 "peak_sheltered": s.peak_sheltered,
@@ -269,6 +284,7 @@ class TyphoonWorkflow(OutboxWorkflow):
         return self._board()
 
     @close.validator
+    @once_validated
     def _validate_close(self, data: CloseTyphoon) -> None:
         self._require_open()
         check_step_time(data.at, self.s.last_at)
@@ -283,6 +299,21 @@ class TyphoonWorkflow(OutboxWorkflow):
 
     @workflow.query
     def board(self) -> TyphoonBoard:
+        return self._board()
+
+    def _applied_updates(self) -> list[str]:
+        return self.s.update_ids
+
+    def _set_applied_updates(self, ids: list[str]) -> None:
+        self.s.update_ids = ids
+
+    def _stage_now(self) -> TyphoonStatus:
+        return self.s.status
+
+    def _seq_now(self) -> int:
+        return self.s.seq
+
+    def _view(self) -> TyphoonBoard:
         return self._board()
 
     def _board(self) -> TyphoonBoard:

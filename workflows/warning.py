@@ -20,10 +20,18 @@ from datetime import timedelta
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 
-from workflows.base import OutboxWorkflow, invalid
+from workflows.base import (
+    Guarded,
+    OutboxWorkflow,
+    actor,
+    filled_in,
+    invalid,
+    once,
+    once_validated,
+    refused_notification,
+)
 
 with workflow.unsafe.imports_passed_through():
-    from activities.notify import NotifierActivities
     from activities.warning import WarningActivities
     from models.common import EndHistory
     from models.drill import Notification
@@ -35,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
         ResponseStats,
         WarningEvent,
         WarningInput,
+        WarningPhase,
         WarningProjection,
         WarningView,
     )
@@ -51,7 +60,7 @@ def _percentile(values: list[float], p: float) -> float | None:
 
 
 @workflow.defn(name="WarningCall")
-class WarningWorkflow(OutboxWorkflow):
+class WarningWorkflow(OutboxWorkflow, Guarded):
     @workflow.init
     def __init__(self, data: WarningInput) -> None:
         self.issue = data.issue
@@ -68,6 +77,9 @@ class WarningWorkflow(OutboxWorkflow):
             for t in data.issue.targets
         }
         self.finished = False
+        #: The update ids applied (a warning does not continue as new: Temporal's own memory
+        #: of update ids would do; kept so that every workflow answers repeats the same way).
+        self.update_ids: list[str] = []
         #: A past warning's answers are all in (``end_history``).
         self.history_over = False
         self.seq = 0
@@ -115,20 +127,16 @@ class WarningWorkflow(OutboxWorkflow):
         return self.seq
 
     async def _notify(self, key: str, name: str, address: str, subject: str, body: str) -> None:
+        """Send a notification; one the notifier refuses for good (the webhook answered 4xx
+        or a redirect) is recorded as failed and the call goes on to its next attempt."""
         wid = workflow.info().workflow_id
-        await workflow.execute_activity_method(
-            NotifierActivities.notify,
-            Notification(
-                key=f"{wid}:{key}",
-                recipient=name,
-                address=address,
-                subject=subject,
-                body=body,
-                source=wid,
-            ),
-            start_to_close_timeout=TIMEOUT,
-            retry_policy=RETRY,
-        )
+        message = Notification(
+            key=f"{wid}:{key}", recipient=name, address=address, subject=subject, body=body,
+            source=wid,
+        )  # fmt: skip
+        why = await refused_notification(message, TIMEOUT, RETRY)
+        if why is not None:
+            self._emit("notification_failed", name, {"key": key, "why": why})
 
     async def _call(self, target: CallTarget) -> None:
         record = self.calls[target.person.name]
@@ -190,6 +198,7 @@ class WarningWorkflow(OutboxWorkflow):
         raise invalid(f"person: '{person}' was not called for this warning (called: {known})")
 
     @workflow.update
+    @once
     async def acknowledge(self, data: AckInput) -> WarningView:
         self._validate_ack(data)
         record = self._record_for(data.person)
@@ -210,6 +219,8 @@ class WarningWorkflow(OutboxWorkflow):
             record.person,
             {
                 "by": data.person,
+                "recorded_by": actor(data, data.person),
+                **filled_in(data, data.person),
                 "via": data.via,
                 "seconds": record.response_seconds,
                 "status": record.status.value,
@@ -251,6 +262,7 @@ class WarningWorkflow(OutboxWorkflow):
         return self._view()
 
     @acknowledge.validator
+    @once_validated
     def _validate_ack(self, data: AckInput) -> None:
         if self.finished or self.history_over:
             raise invalid(f"warning {self.issue.warning_id}: 叫应 is over")
@@ -274,6 +286,19 @@ class WarningWorkflow(OutboxWorkflow):
     @workflow.query
     def view(self) -> WarningView:
         return self._view()
+
+    def _applied_updates(self) -> list[str]:
+        return self.update_ids
+
+    def _set_applied_updates(self, ids: list[str]) -> None:
+        self.update_ids = ids
+
+    def _stage_now(self) -> WarningPhase:
+        over = self.finished or self.history_over
+        return WarningPhase.OVER if over else WarningPhase.CALLING
+
+    def _seq_now(self) -> int:
+        return self.seq
 
     def _view(self) -> WarningView:
         calls = [c.model_copy() for c in self.calls.values()]

@@ -168,7 +168,7 @@ async def serve(settings: Settings, console: Console | None = None) -> None:
             if settings.console_enabled:
                 console.print(
                     f"  Console      http://{settings.console_host}:{settings.console_port}/docs"
-                    f"  (API; tokens from YINGJI_CONSOLE_TOKENS)"
+                    f"  (API; tokens: `yingji token add`, or YINGJI_CONSOLE_TOKENS as SHA-256)"
                 )
             if settings.worker_metrics_address:
                 console.print(

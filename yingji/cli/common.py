@@ -28,8 +28,23 @@ District = Annotated[
     str | None, typer.Option(help="区 or 市; default: the configured YINGJI_BUREAU_DISTRICT")
 ]
 
+#: ``--request-id``: every mutation's; generated (and printed) when absent.
+RequestId = Annotated[
+    str | None,
+    typer.Option(
+        "--request-id",
+        help="makes a repeated command apply once (8-128 printable ASCII); printed when generated",
+    ),
+]
+#: ``--expect-stage``: refuse the step unless the workflow is still in this stage.
+ExpectStage = Annotated[
+    str | None,
+    typer.Option("--expect-stage", help="refuse unless it is still in this stage (e.g. drafting)"),
+]
+
 T = TypeVar("T")
 E = TypeVar("E", bound="LabelledEnum")
+M = TypeVar("M")
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)  # one line per message, whatever the width
@@ -42,6 +57,29 @@ class CliError(Exception):
 def fail(message: str) -> None:
     err.print(f"[bold red]error:[/bold red] {message}", highlight=False)
     raise typer.Exit(1)
+
+
+def request_id(given: str | None) -> str:
+    """The command's request id: the one given, or a new one printed to stderr (so that the
+    same step can be sent again, and applied once, if the answer is lost)."""
+    import re
+
+    from yingji.services.requests import REQUEST_ID_PATTERN, new_request_id
+
+    if given is not None:
+        if not re.match(REQUEST_ID_PATTERN, given):
+            fail("--request-id: 8 to 128 printable ASCII characters, no blanks")
+        return given
+    rid = new_request_id()
+    err.print(f"request id: {rid}", highlight=False)
+    return rid
+
+
+def expecting(data: M, stage: str | None) -> M:
+    """``data`` with ``--expect-stage`` (checked by the workflow before it applies the step)."""
+    if stage is None:
+        return data
+    return data.model_validate({**data.model_dump(), "expect_stage": stage})  # type: ignore[attr-defined]
 
 
 def _validation_message(exc: ValidationError) -> str:
@@ -71,6 +109,7 @@ def run(job: Callable[[Settings], Awaitable[T]], subject: str | None = None) -> 
 
     from yingji.core.errors import REFUSALS
     from yingji.core.temporal import temporal_address
+    from yingji.services.requests import StillRunning
 
     settings = load_settings()
     try:
@@ -96,6 +135,12 @@ def run(job: Callable[[Settings], Awaitable[T]], subject: str | None = None) -> 
         fail(
             f"{subject or 'the workflow'} did not answer in time: the step may still be applied; "
             "show it, or send the same command again (a repeated step is applied once)"
+        )
+    except StillRunning as exc:
+        fail(
+            f"{subject or exc.workflow_id}: no answer within {exc.waited:g} s (is a worker "
+            "running?); the step is kept and applies once a worker takes it — run the same "
+            f"command again with --request-id {exc.request_id} to get its outcome"
         )
     except KeyboardInterrupt:
         interrupted()

@@ -4,18 +4,22 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from yingji.cli.common import (
     TYPER,
     District,
+    ExpectStage,
+    RequestId,
     client_for,
+    expecting,
     out,
     parse,
     parse_date,
     read_json_object,
+    request_id,
     run,
 )
 
@@ -105,6 +109,15 @@ def finish(v: DisasterView, as_json: bool) -> None:
         print_disaster(v)
 
 
+async def _within(settings: Settings, code: str, rid: str, call: Any) -> DisasterView:
+    from yingji.services import disaster as disasters
+    from yingji.services.requests import within
+
+    return await within(
+        settings.request_wait_seconds, disasters.disaster_workflow_id(code), rid, call
+    )
+
+
 @disaster_app.command("open")
 def disaster_open(
     code: Code,
@@ -120,6 +133,7 @@ def disaster_open(
     head: Annotated[str | None, typer.Option(help="unit head NAME:PHONE")] = None,
     typhoon: Annotated[str | None, typer.Option(help="linked typhoon YEAR:NUMBER")] = None,
     as_json: Json = False,
+    request: RequestId = None,
 ) -> None:
     """Open a disaster process: the 初报 falls due 2 hours after the event."""
     from models.disaster import DisasterOpen
@@ -127,6 +141,7 @@ def disaster_open(
 
     when = _when(occurred_at, "occurred-at")
     people = (_contact(officer, "officer"), _contact(backup, "backup"), _contact(head, "head"))
+    rid = request_id(request)
 
     async def job(settings: Settings) -> DisasterView:
         data = DisasterOpen(
@@ -142,7 +157,7 @@ def disaster_open(
             typhoon_event_id=typhoon,
         )
         client = await client_for(settings)
-        await disasters.open_disaster(client, settings, data)
+        await disasters.open_disaster(client, settings, data, request_id=rid)
         return await disasters.show(client, code)
 
     finish(run(job, f"disaster {code}"), as_json)
@@ -158,6 +173,8 @@ def disaster_report(
     as_of: Annotated[str | None, typer.Option(help="data as of (ISO); default now")] = None,
     explanation: str = "",
     as_json: Json = False,
+    request: RequestId = None,
+    expect_stage: ExpectStage = None,
 ) -> None:
     """Submit a report; a late one is accepted and marked late."""
     from models.disaster import DisasterReportInput, ReportKind
@@ -166,6 +183,7 @@ def disaster_report(
     report_kind = parse(ReportKind, kind, "kind")
     when = _when(as_of, "as-of")
     body = read_json_object(file, "--file")
+    rid = request_id(request)
 
     async def job(settings: Settings) -> DisasterView:
         data = DisasterReportInput.model_validate(
@@ -178,7 +196,10 @@ def disaster_report(
                 "by": by,
             }
         )
-        return await disasters.submit(await client_for(settings), code, data)
+        call = disasters.submit(
+            await client_for(settings), code, expecting(data, expect_stage), update_id=rid
+        )
+        return await _within(settings, code, rid, call)
 
     finish(run(job, f"disaster {code}"), as_json)
 
@@ -192,6 +213,8 @@ def disaster_review(
     reason: str = "",
     corrected: Annotated[Path | None, typer.Option(help="JSON indicators, for correct")] = None,
     as_json: Json = False,
+    request: RequestId = None,
+    expect_stage: ExpectStage = None,
 ) -> None:
     """Review a report: pass, reject (back to the officer) or correct."""
     from pydantic import ValidationError
@@ -206,12 +229,16 @@ def disaster_review(
             fixed = Indicators.model_validate(read_json_object(corrected, "--corrected"))
         except ValidationError as exc:
             raise typer.BadParameter(str(exc), param_hint="--corrected") from exc
+    rid = request_id(request)
 
     async def job(settings: Settings) -> DisasterView:
         data = ReviewInput(
             report_id=report_id, reviewer=reviewer, decision=verdict, reason=reason, corrected=fixed
         )
-        return await disasters.review(await client_for(settings), code, data)
+        call = disasters.review(
+            await client_for(settings), code, expecting(data, expect_stage), update_id=rid
+        )
+        return await _within(settings, code, rid, call)
 
     finish(run(job, f"disaster {code}"), as_json)
 
@@ -222,17 +249,20 @@ def disaster_stable(
     by: Annotated[str, typer.Option()],
     on: Annotated[str | None, typer.Option("--on", help="YYYY-MM-DD, default today")] = None,
     as_json: Json = False,
+    request: RequestId = None,
+    expect_stage: ExpectStage = None,
 ) -> None:
     """Declare the situation stable: no more 续报; the 核报 falls due."""
     from models.disaster import StableInput
     from yingji.services import disaster as disasters
 
     day = parse_date(on, "on")
+    rid = request_id(request)
 
     async def job(settings: Settings) -> DisasterView:
-        return await disasters.declare_stable(
-            await client_for(settings), code, StableInput(by=by, stable_on=day)
-        )
+        data = expecting(StableInput(by=by, stable_on=day), expect_stage)
+        call = disasters.declare_stable(await client_for(settings), code, data, update_id=rid)
+        return await _within(settings, code, rid, call)
 
     finish(run(job, f"disaster {code}"), as_json)
 

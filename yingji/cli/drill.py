@@ -13,11 +13,15 @@ import typer
 from yingji.cli.common import (
     TYPER,
     District,
+    ExpectStage,
+    RequestId,
     client_for,
+    expecting,
     out,
     parse,
     parse_date,
     read_json_object,
+    request_id,
     run,
     with_engine,
 )
@@ -104,13 +108,25 @@ def finish(v: DrillView, as_json: bool) -> None:
         print_drill(v)
 
 
-def _act(code: str, action: str, build: Callable[[], Any], as_json: bool) -> None:
+def _act(
+    code: str,
+    action: str,
+    build: Callable[[], Any],
+    as_json: bool,
+    request: str | None = None,
+    expect: str | None = None,
+) -> None:
     from yingji.services import drill as drills
+    from yingji.services.requests import within
+
+    rid = request_id(request)
 
     async def job(settings: Settings) -> DrillView:
-        data = build()
+        data = expecting(build(), expect)
         client = await client_for(settings)
-        return await drills.act(client, code, action, data)
+        call = drills.act(client, code, action, data, update_id=rid)
+        wid = drills.drill_workflow_id(code)
+        return await within(settings.request_wait_seconds, wid, rid, call)
 
     finish(run(job, f"drill {code}"), as_json)
 
@@ -136,13 +152,16 @@ def drill_plan(
     plan: Annotated[list[str] | None, typer.Option(help="linked plan code (repeat)")] = None,
     district: District = None,
     as_json: Json = False,
+    request: RequestId = None,
 ) -> None:
     """Plan a drill (演练方案); reminders go out before its date."""
     from models.drill import DrillCreate, DrillType
     from yingji.services import drill as drills
+    from yingji.services.requests import within
 
     kind = parse(DrillType, drill_type, "type")
     day = _required_date(on, "date")
+    rid = request_id(request)
 
     async def job(settings: Settings) -> DrillView:
         data = DrillCreate(
@@ -158,8 +177,11 @@ def drill_plan(
             district=district,
         )
         client = await client_for(settings)
-        await drills.create_drill(client, settings, data)
-        return await drills.show(client, code)
+        await drills.create_drill(client, settings, data, request_id=rid)
+        answer = drills.show(client, code)
+        return await within(
+            settings.request_wait_seconds, drills.drill_workflow_id(code), rid, answer
+        )
 
     finish(run(job, f"drill {code}"), as_json)
 
@@ -171,20 +193,42 @@ def drill_postpone(
     reason: Annotated[str, typer.Option(help="原因, e.g. 台风影响")],
     by: By,
     as_json: Json = False,
+    request: RequestId = None,
+    expect_stage: ExpectStage = None,
 ) -> None:
     """Move the drill to a new date."""
     from models.drill import PostponeInput
 
     day = _required_date(to, "to")
-    _act(code, "postpone", lambda: PostponeInput(new_date=day, reason=reason, by=by), as_json)
+    _act(
+        code,
+        "postpone",
+        lambda: PostponeInput(new_date=day, reason=reason, by=by),
+        as_json,
+        request=request,
+        expect=expect_stage,
+    )
 
 
 @drill_app.command("cancel")
-def drill_cancel(code: Code, reason: Annotated[str, typer.Option()], by: By) -> None:
+def drill_cancel(
+    code: Code,
+    reason: Annotated[str, typer.Option()],
+    by: By,
+    request: RequestId = None,
+    expect_stage: ExpectStage = None,
+) -> None:
     """Cancel a planned drill."""
     from models.drill import CancelInput
 
-    _act(code, "cancel", lambda: CancelInput(reason=reason, by=by), False)
+    _act(
+        code,
+        "cancel",
+        lambda: CancelInput(reason=reason, by=by),
+        False,
+        request=request,
+        expect=expect_stage,
+    )
 
 
 @drill_app.command("conduct")
@@ -196,6 +240,8 @@ def drill_conduct(
     observations: str = "",
     on: Annotated[str | None, typer.Option("--on", help="YYYY-MM-DD, default today")] = None,
     as_json: Json = False,
+    request: RequestId = None,
+    expect_stage: ExpectStage = None,
 ) -> None:
     """Record that the drill took place; the evaluation report falls due."""
     from models.drill import ConductInput
@@ -212,6 +258,8 @@ def drill_conduct(
             by=by,
         ),
         as_json,
+        request=request,
+        expect=expect_stage,
     )
 
 
@@ -226,6 +274,8 @@ def drill_evaluate(
         typer.Option(help='JSON: {"findings": [...], "actions": [...]} (see README)'),
     ] = None,
     as_json: Json = False,
+    request: RequestId = None,
+    expect_stage: ExpectStage = None,
 ) -> None:
     """Record the evaluation: findings (发现问题) and corrective actions (整改)."""
     from models.drill import DrillEvaluateInput
@@ -240,6 +290,8 @@ def drill_evaluate(
             evaluator=evaluator, summary=summary, third_party=third_party, **extra
         ),
         as_json,
+        request=request,
+        expect=expect_stage,
     )
 
 
@@ -251,6 +303,8 @@ def drill_action_done(
     note: str = "",
     on: Annotated[str | None, typer.Option("--on", help="YYYY-MM-DD, default today")] = None,
     as_json: Json = False,
+    request: RequestId = None,
+    expect_stage: ExpectStage = None,
 ) -> None:
     """Mark a corrective action (整改) done; with all done the drill closes."""
     from models.drill import ActionDoneInput
@@ -261,6 +315,8 @@ def drill_action_done(
         "action-done",
         lambda: ActionDoneInput(action=action, by=by, note=note, done_on=day),
         as_json,
+        request=request,
+        expect=expect_stage,
     )
 
 
@@ -381,6 +437,7 @@ def programme_start(
         Path | None,
         typer.Option(help="JSON list of cadence items; default: monthly/quarterly/annual"),
     ] = None,
+    request: RequestId = None,
 ) -> None:
     """Start a unit's programme for a year; each drill starts ahead of its date."""
     from pydantic import TypeAdapter, ValidationError
@@ -397,7 +454,11 @@ def programme_start(
     except OSError as exc:
         raise typer.BadParameter(f"cannot read {cadence}: {exc}", param_hint="--cadence") from exc
     except ValidationError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--cadence") from exc
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'file'}: {e['msg']}" for e in exc.errors()
+        )
+        raise typer.BadParameter(problems, param_hint="--cadence") from None
+    rid = request_id(request)
 
     async def job(settings: Settings) -> ProgrammeView:
         data = ProgrammeInput(
@@ -410,7 +471,7 @@ def programme_start(
             rules=drills.rules_from(settings),
         )
         client = await client_for(settings)
-        await drills.start_programme(client, settings, data)
+        await drills.start_programme(client, settings, data, request_id=rid)
         return await drills.programme_view(client, unit_code, year)
 
     v = run(job, f"programme {unit_code}:{year}")

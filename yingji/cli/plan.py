@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from yingji.cli.common import TYPER, District, client_for, out, parse, parse_date, run, with_engine
+from yingji.cli.common import (
+    TYPER,
+    District,
+    ExpectStage,
+    RequestId,
+    client_for,
+    expecting,
+    out,
+    parse,
+    parse_date,
+    request_id,
+    run,
+    with_engine,
+)
 
 if TYPE_CHECKING:
     from models.plan import (
@@ -98,13 +110,25 @@ Code = Annotated[str, typer.Argument(metavar="CODE", help="plan code, e.g. JD-FX
 Json = Annotated[bool, typer.Option("--json", help="print JSON")]
 
 
-def _act(code: str, action: str, build: Callable[[], Any], as_json: bool) -> None:
+def _act(
+    code: str,
+    action: str,
+    build: Callable[[], Any],
+    as_json: bool,
+    request: str | None = None,
+    expect: str | None = None,
+) -> None:
     from yingji.services import plan as plans
+    from yingji.services.requests import within
+
+    rid = request_id(request)
 
     async def job(settings: Settings) -> PlanView:
-        data = build()
+        data = expecting(build(), expect)
         client = await client_for(settings)
-        return await plans.act(client, code, action, data)
+        call = plans.act(client, code, action, data, update_id=rid)
+        wid = plans.plan_workflow_id(code)
+        return await within(settings.request_wait_seconds, wid, rid, call)
 
     finish(run(job, f"plan {code}"), as_json)
 
@@ -121,12 +145,15 @@ def plan_create(
     drafter: Annotated[str, typer.Option(help="起草人")],
     district: District = None,
     as_json: Json = False,
+    request: RequestId = None,
 ) -> None:
     """Start a plan's lifecycle in drafting (编制)."""
     from models.plan import PlanCreate, PlanKind, PlanLevel
     from yingji.services import plan as plans
+    from yingji.services.requests import within
 
     data_kind, data_level = parse(PlanKind, kind, "kind"), parse(PlanLevel, level, "level")
+    rid = request_id(request)
 
     async def job(settings: Settings) -> PlanView:
         data = PlanCreate(
@@ -139,8 +166,11 @@ def plan_create(
             district=district,
         )
         client = await client_for(settings)
-        await plans.create_plan(client, settings, data)
-        return await plans.show(client, code)
+        await plans.create_plan(client, settings, data, request_id=rid)
+        answer = plans.show(client, code)
+        return await within(
+            settings.request_wait_seconds, plans.plan_workflow_id(code), rid, answer
+        )
 
     finish(run(job, f"plan {code}"), as_json)
 
@@ -151,11 +181,20 @@ def plan_submit(
     by: Annotated[str, typer.Option(help="提交人")],
     note: str = "",
     as_json: Json = False,
+    request: RequestId = None,
+    expect_stage: ExpectStage = None,
 ) -> None:
     """Send the draft for consultation (征求意见)."""
     from models.plan import SubmitDraft
 
-    _act(code, "submit", lambda: SubmitDraft(by=by, note=note), as_json)
+    _act(
+        code,
+        "submit",
+        lambda: SubmitDraft(by=by, note=note),
+        as_json,
+        request=request,
+        expect=expect_stage,
+    )
 
 
 @plan_app.command("review")
@@ -165,6 +204,8 @@ def plan_review(
     opinion: Annotated[str, typer.Option(help="意见")],
     outcome: Annotated[str, typer.Option(help="pass|return (通过|退回修改)")] = "pass",
     as_json: Json = False,
+    request: RequestId = None,
+    expect_stage: ExpectStage = None,
 ) -> None:
     """Record the review of the current stage (consultation, expert or legality review)."""
     from models.plan import ReviewInput, ReviewOutcome
@@ -175,6 +216,8 @@ def plan_review(
         "review",
         lambda: ReviewInput(reviewer=reviewer, opinion=opinion, outcome=result),
         as_json,
+        request=request,
+        expect=expect_stage,
     )
 
 
@@ -186,6 +229,8 @@ def plan_approve(
     collective: Annotated[bool, typer.Option(help="decided by 集体讨论")] = False,
     opinion: str = "",
     as_json: Json = False,
+    request: RequestId = None,
+    expect_stage: ExpectStage = None,
 ) -> None:
     """Approve (or refuse) the plan."""
     from models.plan import ApproveInput
@@ -200,6 +245,8 @@ def plan_approve(
             opinion=opinion,
         ),
         as_json,
+        request=request,
+        expect=expect_stage,
     )
 
 
@@ -210,6 +257,8 @@ def plan_issue(
     issuer: Annotated[str, typer.Option(help="印发单位")],
     issued_on: Annotated[str | None, typer.Option(help="YYYY-MM-DD, default today")] = None,
     as_json: Json = False,
+    request: RequestId = None,
+    expect_stage: ExpectStage = None,
 ) -> None:
     """Issue (印发) the approved plan; the filing and evaluation clocks start."""
     from models.plan import IssueInput
@@ -220,6 +269,8 @@ def plan_issue(
         "issue",
         lambda: IssueInput(document_number=document_number, issuer=issuer, issued_on=day),
         as_json,
+        request=request,
+        expect=expect_stage,
     )
 
 
@@ -231,6 +282,8 @@ def plan_file(
     filed_on: Annotated[str | None, typer.Option(help="YYYY-MM-DD, default today")] = None,
     receipt: Annotated[str, typer.Option(help="备案回执号")] = "",
     as_json: Json = False,
+    request: RequestId = None,
+    expect_stage: ExpectStage = None,
 ) -> None:
     """Record the filing (备案); the plan is then in force."""
     from models.plan import FileInput
@@ -241,6 +294,8 @@ def plan_file(
         "file",
         lambda: FileInput(filed_with=filed_with, filed_by=by, filed_on=day, receipt_number=receipt),
         as_json,
+        request=request,
+        expect=expect_stage,
     )
 
 
@@ -252,6 +307,8 @@ def plan_evaluate(
     findings: Annotated[str, typer.Option(help="评估结论")],
     cause: Annotated[str | None, typer.Option(help="revision cause when revising")] = None,
     as_json: Json = False,
+    request: RequestId = None,
+    expect_stage: ExpectStage = None,
 ) -> None:
     """Conclude an evaluation (评估): still valid, or revise."""
     from models.plan import EvaluateInput, EvaluationOutcome, RevisionCause
@@ -263,6 +320,8 @@ def plan_evaluate(
         "evaluate",
         lambda: EvaluateInput(evaluator=evaluator, outcome=result, findings=findings, cause=why),
         as_json,
+        request=request,
+        expect=expect_stage,
     )
 
 
@@ -275,24 +334,28 @@ def plan_trigger_revision(
     trigger_id: Annotated[
         str | None, typer.Option(help="idempotency key; repeating it records the cause once")
     ] = None,
+    request: RequestId = None,
 ) -> None:
     """Raise a revision cause (修订情形); an in-force plan enters revision."""
     from models.plan import RevisionCause, RevisionTrigger
     from yingji.services import plan as plans
+    from yingji.services.requests import within
 
     why = parse(RevisionCause, cause, "cause")
+    rid = request_id(request)
 
     async def job(settings: Settings) -> PlanView:
         trigger = RevisionTrigger(
             cause=why,
             detail=detail,
             source=source,
-            trigger_id=trigger_id or f"cli:{uuid.uuid4()}",
+            trigger_id=trigger_id or f"cli:{rid}",
         )
         client = await client_for(settings)
-        await plans.show(client, code)  # unknown plan → clear error before signalling
-        await plans.trigger_revision(client, code, trigger)
-        return await plans.show(client, code)
+        call = plans.trigger_revision(client, code, trigger, update_id=rid)
+        view = await within(settings.request_wait_seconds, plans.plan_workflow_id(code), rid, call)
+        assert view is not None  # sent as an update: it answers with the view
+        return view
 
     v = run(job, f"plan {code}")
     out.print(
@@ -301,19 +364,45 @@ def plan_trigger_revision(
 
 
 @plan_app.command("withdraw")
-def plan_withdraw(code: Code, by: str = typer.Option(...), reason: str = typer.Option(...)) -> None:
+def plan_withdraw(
+    code: Code,
+    by: str = typer.Option(...),
+    reason: str = typer.Option(...),
+    request: RequestId = None,
+    expect_stage: ExpectStage = None,
+) -> None:
     """Withdraw a plan before it is issued."""
     from models.plan import CloseInput
 
-    _act(code, "withdraw", lambda: CloseInput(by=by, reason=reason), False)
+    _act(
+        code,
+        "withdraw",
+        lambda: CloseInput(by=by, reason=reason),
+        False,
+        request=request,
+        expect=expect_stage,
+    )
 
 
 @plan_app.command("abolish")
-def plan_abolish(code: Code, by: str = typer.Option(...), reason: str = typer.Option(...)) -> None:
+def plan_abolish(
+    code: Code,
+    by: str = typer.Option(...),
+    reason: str = typer.Option(...),
+    request: RequestId = None,
+    expect_stage: ExpectStage = None,
+) -> None:
     """Abolish (废止) an issued plan."""
     from models.plan import CloseInput
 
-    _act(code, "abolish", lambda: CloseInput(by=by, reason=reason), False)
+    _act(
+        code,
+        "abolish",
+        lambda: CloseInput(by=by, reason=reason),
+        False,
+        request=request,
+        expect=expect_stage,
+    )
 
 
 @plan_app.command("show")

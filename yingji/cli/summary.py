@@ -7,7 +7,17 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from yingji.cli.common import TYPER, CliError, client_for, out, run, with_engine, write_file
+from yingji.cli.common import (
+    TYPER,
+    CliError,
+    RequestId,
+    client_for,
+    out,
+    request_id,
+    run,
+    with_engine,
+    write_file,
+)
 
 if TYPE_CHECKING:
     from models.summary import SummaryDocument
@@ -30,13 +40,20 @@ def _print(doc: SummaryDocument) -> None:
 def summary_run(
     year: Annotated[list[int], typer.Option(help="year(s) to summarise; repeat to backfill")],
     by: Annotated[str, typer.Option(help="who asks")] = "值班员",
+    request: RequestId = None,
 ) -> None:
-    """Run the summary now for one year, or several (backfill)."""
+    """Run the summary now for one year, or several (backfill). Each run makes a new version;
+    the same command repeated with its --request-id answers the runs it made."""
     from yingji.services import summary as summaries
+
+    rid = request_id(request)
 
     async def job(settings: Settings) -> list[SummaryDocument]:
         client = await client_for(settings)
-        return [await summaries.run_summary(client, settings, y, by) for y in sorted(year)]
+        return [
+            await summaries.run_summary(client, settings, y, by, request_id=f"{rid}:{y}")
+            for y in sorted(year)
+        ]
 
     for doc in run(job, f"summary {year}"):
         _print(doc)

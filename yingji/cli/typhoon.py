@@ -8,7 +8,19 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from yingji.cli.common import TYPER, District, client_for, out, parse, run, with_engine
+from yingji.cli.common import (
+    TYPER,
+    District,
+    ExpectStage,
+    RequestId,
+    client_for,
+    expecting,
+    out,
+    parse,
+    request_id,
+    run,
+    with_engine,
+)
 
 if TYPE_CHECKING:
     from models.typhoon import (
@@ -105,6 +117,7 @@ def typhoon_open(
     level: Annotated[str, typer.Option(help="IV|III|II|I|none or Ⅳ级…")] = "none",
     warning: Annotated[str, typer.Option(help="blue|yellow|orange|red|none")] = "none",
     as_json: Json = False,
+    request: RequestId = None,
 ) -> None:
     """Open a typhoon event: its units may report from now on."""
     from models.typhoon import ResponseLevel, TyphoonOpen, WarningColour
@@ -113,6 +126,7 @@ def typhoon_open(
     event_id = _event_id(event)
     year, number = (int(x) for x in event_id.split(":"))
     lvl, warn = parse(ResponseLevel, level, "level"), parse(WarningColour, warning, "warning")
+    rid = request_id(request)
 
     async def job(settings: Settings) -> TyphoonBoard:
         data = TyphoonOpen(
@@ -127,7 +141,7 @@ def typhoon_open(
         client = await client_for(settings)
 
         async def open_it(engine: Any) -> None:
-            await typhoons.open_typhoon(client, engine, settings, data)
+            await typhoons.open_typhoon(client, engine, settings, data, request_id=rid)
 
         await with_engine(settings, open_it)
         return await typhoons.board(client, event_id)
@@ -143,6 +157,8 @@ def typhoon_level(
     by: Annotated[str, typer.Option()],
     note: str = "",
     as_json: Json = False,
+    request: RequestId = None,
+    expect_stage: ExpectStage = None,
 ) -> None:
     """Change the response level and warning colour (timestamped)."""
     from models.typhoon import LevelChange, ResponseLevel, WarningColour
@@ -153,12 +169,16 @@ def typhoon_level(
         parse(ResponseLevel, level, "level"),
         parse(WarningColour, warning, "warning"),
     )
+    rid = request_id(request)
 
     async def job(settings: Settings) -> TyphoonBoard:
+        from yingji.services.requests import within
+
         client = await client_for(settings)
-        return await typhoons.change_level(
-            client, event_id, LevelChange(level=data_level, warning=data_warning, by=by, note=note)
-        )
+        data = LevelChange(level=data_level, warning=data_warning, by=by, note=note)
+        call = typhoons.change_level(client, event_id, expecting(data, expect_stage), update_id=rid)
+        wid = typhoons.typhoon_workflow_id(event_id)
+        return await within(settings.request_wait_seconds, wid, rid, call)
 
     finish(run(job, f"typhoon {event_id}"), as_json)
 
@@ -226,18 +246,27 @@ def typhoon_report(
 
 @typhoon_app.command("close")
 def typhoon_close(
-    event: Event, by: Annotated[str, typer.Option()], note: str = "", as_json: Json = False
+    event: Event,
+    by: Annotated[str, typer.Option()],
+    note: str = "",
+    as_json: Json = False,
+    request: RequestId = None,
+    expect_stage: ExpectStage = None,
 ) -> None:
     """Close the event (the warning must be lifted): the totals become final."""
     from models.typhoon import CloseTyphoon
     from yingji.services import typhoon as typhoons
 
     event_id = _event_id(event)
+    rid = request_id(request)
 
     async def job(settings: Settings) -> TyphoonBoard:
-        return await typhoons.close(
-            await client_for(settings), event_id, CloseTyphoon(by=by, note=note)
-        )
+        from yingji.services.requests import within
+
+        data = expecting(CloseTyphoon(by=by, note=note), expect_stage)
+        call = typhoons.close(await client_for(settings), event_id, data, update_id=rid)
+        wid = typhoons.typhoon_workflow_id(event_id)
+        return await within(settings.request_wait_seconds, wid, rid, call)
 
     finish(run(job, f"typhoon {event_id}"), as_json)
 

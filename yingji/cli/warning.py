@@ -6,7 +6,16 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from yingji.cli.common import TYPER, District, client_for, out, run, with_engine
+from yingji.cli.common import (
+    TYPER,
+    District,
+    RequestId,
+    client_for,
+    out,
+    request_id,
+    run,
+    with_engine,
+)
 
 if TYPE_CHECKING:
     from models.warning import WarningView
@@ -55,10 +64,13 @@ def warning_issue(
     unit: Annotated[
         list[str] | None, typer.Option(help="units to call (default: every 街镇)")
     ] = None,
+    request: RequestId = None,
 ) -> None:
     """Issue a warning: call the A officer of each unit, escalating to the backup."""
     from models.warning import WarningIssue
     from yingji.services import warning as warnings
+
+    rid = request_id(request)
 
     async def job(settings: Settings) -> WarningView:
         where = district or settings.district
@@ -69,7 +81,7 @@ def warning_issue(
             warning_id=warning_id, title=title, district=where, issued_by=by, targets=targets
         )
         client = await client_for(settings)
-        await warnings.issue_warning(client, settings, issue)
+        await warnings.issue_warning(client, settings, issue, request_id=rid)
         return await warnings.show(client, warning_id)
 
     print_warning(run(job, f"warning {warning_id}"))
@@ -80,15 +92,23 @@ def warning_ack(
     warning_id: Annotated[str, typer.Argument()],
     person: Annotated[str, typer.Option(help="who answers")],
     via: str = "phone",
+    request: RequestId = None,
 ) -> None:
     """Record an acknowledgement (应答)."""
     from models.warning import AckInput
     from yingji.services import warning as warnings
 
+    rid = request_id(request)
+
     async def job(settings: Settings) -> WarningView:
-        return await warnings.acknowledge(
-            await client_for(settings), warning_id, AckInput(person=person, via=via)
+        from yingji.services.requests import within
+
+        client = await client_for(settings)
+        call = warnings.acknowledge(
+            client, warning_id, AckInput(person=person, via=via), update_id=rid
         )
+        wid = warnings.warning_workflow_id(warning_id)
+        return await within(settings.request_wait_seconds, wid, rid, call)
 
     print_warning(run(job, f"warning {warning_id}"))
 

@@ -7,14 +7,17 @@ code at a Temporal cluster (or Temporal Cloud) and a PostgreSQL server.
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from yingji.core.errors import DomainRefusal
+from yingji.core.tokens import TokenHolder, check_hash
 
 
 class BureauNotConfigured(DomainRefusal):
@@ -56,15 +59,69 @@ class Settings(BaseSettings):
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: str = "INFO"
 
+    # Requests: a console or CLI mutation waits at most this long for its answer, then says
+    # how to get it (console: 202 and a URL to poll; CLI: send it again with --request-id).
+    request_wait_seconds: float = Field(default=10.0, gt=0, le=600)
+
     # Worker
     worker_graceful_shutdown_seconds: float = 30.0
     worker_metrics_address: str | None = Field(
         default=None, description="host:port for the Temporal SDK's Prometheus metrics"
     )
 
-    # Notifier: log + database outbox always; a webhook too when set.
+    # Notifier: log + database outbox always; a webhook too when set: https (http only to a
+    # loopback host), redirects not followed, the body signed with the secret (HMAC-SHA256).
     notify_webhook_url: str | None = None
+    #: Required in production when the URL is set; validated after it (field order matters).
+    notify_webhook_secret: SecretStr | None = Field(default=None, validate_default=True)
     notify_webhook_timeout_seconds: float = Field(default=5.0, gt=0)
+
+    @field_validator("notify_webhook_url")
+    @classmethod
+    def _webhook_url_is_https(cls, value: str | None) -> str | None:
+        """https, or http to a loopback host (127.0.0.0/8, ::1, localhost) for a local
+        receiver; a blank value is unset. The message names the scheme and host, not the
+        path or query, which may carry a token."""
+        value = value.strip() if value is not None else None
+        if not value:
+            return None
+        what = (
+            "YINGJI_NOTIFY_WEBHOOK_URL must be an https URL "
+            "(http only to a loopback host: 127.0.0.1, ::1, localhost)"
+        )
+        parts = urlsplit(value)
+        try:
+            host, _ = parts.hostname, parts.port
+        except ValueError:
+            raise ValueError(f"{what}; its port is not a number") from None
+        scheme = parts.scheme.lower()
+        if not host:
+            raise ValueError(f"{what}; it has no host")
+        if scheme == "https":
+            return value
+        if scheme == "http" and _is_loopback(host):
+            return value
+        raise ValueError(f"{what}, not {scheme or '(no scheme)'}://{host}")
+
+    @field_validator("notify_webhook_secret")
+    @classmethod
+    def _webhook_secret_in_production(
+        cls, value: SecretStr | None, info: ValidationInfo
+    ) -> SecretStr | None:
+        """Production signs every webhook body; a blank secret is unset."""
+        if value is not None and not value.get_secret_value().strip():
+            value = None
+        if (
+            value is None
+            and info.data.get("notify_webhook_url")
+            and info.data.get("environment") == "production"
+        ):
+            raise ValueError(
+                "YINGJI_NOTIFY_WEBHOOK_SECRET is required in production when "
+                "YINGJI_NOTIFY_WEBHOOK_URL is set: the receiver checks each body's "
+                "X-Yingji-Signature with it"
+            )
+        return value
 
     # 叫应: redial up to N times within M minutes, then 未叫醒 and escalate (DOMAIN.md §4).
     warning_call_attempts: int = Field(default=3, ge=1)
@@ -94,16 +151,31 @@ class Settings(BaseSettings):
     summary_catchup_days: int = Field(default=31, ge=1)
     summary_template_path: Path | None = None
 
-    # Console: bearer token → role (viewer | duty_officer | admin); never logged.
+    # Console. Tokens: SHA-256 hex of a token → who it names, e.g.
+    # {"<64 hex>": {"person": "张三", "role": "reporter", "units": ["南翔镇"]}}; the tokens
+    # themselves are never configured, stored nor logged (``yingji token add``; see README).
     console_enabled: bool = True
     console_host: str = "127.0.0.1"
     console_port: int = 8000
-    console_tokens: dict[str, Literal["viewer", "duty_officer", "admin"]] = Field(
-        default_factory=dict, repr=False
-    )
+    console_tokens: dict[str, TokenHolder] = Field(default_factory=dict, repr=False)
+    #: A token found in the database is trusted this long before it is looked up again: a
+    #: revoked token stops working within this many seconds.
+    console_token_cache_seconds: float = Field(default=10.0, ge=0, le=30)
+    #: /docs and /openapi.json, and /metrics: "token" (a viewer token) or "off" (404).
+    console_docs: Literal["token", "off"] = "token"
+    console_metrics: Literal["token", "off"] = "token"
     #: A request body over this many bytes is refused (413) before auth and parsing; the unit
     #: import (a CSV file) has its own, larger limit.
     console_max_body_bytes: int = Field(default=1_000_000, ge=1024, le=100_000_000)
+
+    @field_validator("console_tokens", mode="before")
+    @classmethod
+    def _token_hashes(cls, value: object) -> object:
+        """Keys are checked first, so that a token configured by mistake (the old format) is
+        refused without being repeated in the message."""
+        if isinstance(value, dict):
+            return {check_hash(str(digest)): holder for digest, holder in value.items()}
+        return value
 
     # Domain rules marked "(verify)" in DOMAIN.md are settings, never literals.
     plan_filing_working_days: int = Field(default=20, ge=1)
@@ -171,6 +243,16 @@ class Settings(BaseSettings):
     @property
     def embedded_database(self) -> bool:
         return self.database_url is None
+
+
+def _is_loopback(host: str) -> bool:
+    """``localhost`` or a loopback address: the only hosts a webhook may use plain http to."""
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 @lru_cache

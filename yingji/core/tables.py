@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, CheckConstraint, Column, DateTime, Identity, Index, text
+from sqlalchemy import BigInteger, CheckConstraint, Column, DateTime, Identity, Index, Text, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
@@ -461,6 +461,12 @@ class DisasterReportRow(SQLModel, table=True):
     towns: list[dict[str, Any]] = Field(sa_column=Column(JSONB, nullable=False))
     reviewer: str | None = None
     review_reason: str = ""
+    # 0012: the report's own words, written once (the workflow keeps only its latest reports').
+    by: str = ""
+    narrative: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    explanation: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    photos: int = 0
+    relocation_from_typhoon: bool = False
 
 
 class DisasterEventRow(SQLModel, table=True):
@@ -487,3 +493,34 @@ class YearSummary(SQLModel, table=True):
     figures: dict[str, Any] = Field(sa_column=Column(JSONB, nullable=False))
     content_hash: str
     created_at: datetime = Field(sa_column=_tz())
+
+
+class ConsoleToken(SQLModel, table=True):
+    """A console token, kept only as its SHA-256 (``yingji token add`` shows the token once).
+    A reporter's token lists the units they may report for; no other role's does. A revoked
+    token is kept (who held it, and when) and refused."""
+
+    __tablename__ = "console_token"
+    __table_args__ = (
+        CheckConstraint("sha256 ~ '^[0-9a-f]{64}$'", name="ck_console_token_sha256"),
+        CheckConstraint(
+            "role IN ('viewer', 'reporter', 'duty_officer', 'approver', 'admin')",
+            name="ck_console_token_role",
+        ),
+        CheckConstraint(
+            "(role = 'reporter') = (jsonb_array_length(units) BETWEEN 1 AND 200)",
+            name="ck_console_token_units",
+        ),
+    )
+
+    sha256: str = Field(primary_key=True, max_length=64)
+    person: str = Field(index=True, max_length=100)
+    role: str = Field(max_length=16)
+    units: list[str] = Field(
+        default_factory=list,
+        sa_column=Column(JSONB, nullable=False, server_default=text("'[]'::jsonb")),
+    )
+    created_at: datetime = Field(sa_column=_tz())
+    revoked_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )

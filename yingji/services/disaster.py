@@ -20,6 +20,7 @@ from models.disaster import (
 from yingji.core.errors import DomainRefusal, refuse_future_start
 from yingji.core.search import attributes
 from yingji.core.settings import Settings
+from yingji.services.requests import start_once
 
 #: The workflow type, as ``workflows/disaster.py`` registers it; clients start, feed and read
 #: it by name, so they never import the workflow code (a test checks the names).
@@ -42,7 +43,11 @@ def rules_from(settings: Settings) -> DisasterRules:
 
 
 async def open_disaster(
-    client: Client, settings: Settings, data: DisasterOpen, task_queue: str | None = None
+    client: Client,
+    settings: Settings,
+    data: DisasterOpen,
+    task_queue: str | None = None,
+    request_id: str | None = None,
 ) -> WorkflowHandle[Any, Any]:
     refuse_future_start(data.occurred_at, "occurred_at")
     oldest = datetime.now(UTC) - timedelta(days=settings.disaster_max_backdate_days)
@@ -54,11 +59,13 @@ async def open_disaster(
             f"{settings.disaster_max_backdate_days} days ago; a past process is entered with "
             "`yingji load` (YINGJI_DISASTER_MAX_BACKDATE_DAYS)"
         )
-    return await client.start_workflow(
+    return await start_once(
+        client,
         WORKFLOW_TYPE,
         DisasterInput(open=data, rules=rules_from(settings)),
         result_type=DisasterView,
         id=disaster_workflow_id(data.code),
+        request_id=request_id,
         task_queue=task_queue or settings.temporal_task_queue,
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         id_conflict_policy=WorkflowIDConflictPolicy.FAIL,

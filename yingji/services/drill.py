@@ -29,6 +29,7 @@ from yingji.core.errors import refuse_future_start
 from yingji.core.search import attributes
 from yingji.core.settings import Settings
 from yingji.core.tables import Drill
+from yingji.services.requests import start_once
 
 #: The workflow type, as ``workflows/drill.py`` registers it; clients start, feed and read
 #: it by name, so they never import the workflow code (a test checks the names).
@@ -57,6 +58,7 @@ async def create_drill(
     data: DrillCreate,
     task_queue: str | None = None,
     historical: bool = False,
+    request_id: str | None = None,
 ) -> WorkflowHandle[Any, Any]:
     """Plan a drill. ``historical``: a past drill (``yingji load``): nobody is reminded, its
     steps carry their times (``at``) and its deadlines are judged against them until
@@ -65,11 +67,13 @@ async def create_drill(
     refuse_future_start(data.at)
     if data.district is None:
         data = data.model_copy(update={"district": settings.district})
-    return await client.start_workflow(
+    return await start_once(
+        client,
         WORKFLOW_TYPE,
         DrillWorkflowInput(create=data, rules=rules_from(settings), historical=historical),
         result_type=DrillOutcome,
         id=drill_workflow_id(data.code),
+        request_id=request_id,
         task_queue=task_queue or settings.temporal_task_queue,
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
@@ -159,16 +163,22 @@ def default_cadence(year: int, linked_plans: list[str] | None = None) -> list[Ca
 
 
 async def start_programme(
-    client: Client, settings: Settings, data: ProgrammeInput, task_queue: str | None = None
+    client: Client,
+    settings: Settings,
+    data: ProgrammeInput,
+    task_queue: str | None = None,
+    request_id: str | None = None,
 ) -> WorkflowHandle[Any, Any]:
     """Start a unit's programme; its drills are the configured district's unless it names one."""
     if data.district is None:
         data = data.model_copy(update={"district": settings.district})
-    return await client.start_workflow(
+    return await start_once(
+        client,
         PROGRAMME_TYPE,
         data,
         result_type=ProgrammeView,
         id=programme_workflow_id(data.unit_code, data.year),
+        request_id=request_id,
         task_queue=task_queue or settings.temporal_task_queue,
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         id_conflict_policy=WorkflowIDConflictPolicy.FAIL,

@@ -23,6 +23,7 @@ from yingji.core.errors import refuse_future_start
 from yingji.core.search import attributes
 from yingji.core.settings import Settings
 from yingji.core.tables import Plan
+from yingji.services.requests import start_once
 
 #: The workflow type, as ``workflows/plan.py`` registers it; clients start, feed and read
 #: it by name, so they never import the workflow code (a test checks the names).
@@ -46,6 +47,7 @@ async def create_plan(
     data: PlanCreate,
     task_queue: str | None = None,
     historical: bool = False,
+    request_id: str | None = None,
 ) -> WorkflowHandle[Any, Any]:
     """Start the plan's lifecycle. A plan code names one plan for good: reusing it is refused.
 
@@ -58,11 +60,13 @@ async def create_plan(
     if data.district is None:
         data = data.model_copy(update={"district": settings.district})
     year = (data.at or datetime.now(CHINA_TZ)).astimezone(CHINA_TZ).year
-    return await client.start_workflow(
+    return await start_once(
+        client,
         WORKFLOW_TYPE,
         PlanWorkflowInput(create=data, rules=rules_from(settings), historical=historical),
         result_type=PlanOutcome,
         id=plan_workflow_id(data.code),
+        request_id=request_id,
         task_queue=task_queue or settings.temporal_task_queue,
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         id_conflict_policy=WorkflowIDConflictPolicy.FAIL,

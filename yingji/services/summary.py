@@ -21,10 +21,12 @@ from temporalio.client import (
     ScheduleUpdate,
 )
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.service import RPCError, RPCStatusCode
 
 from models.summary import SummaryDocument, SummaryInput
 from yingji.core.search import attributes
 from yingji.core.settings import Settings
+from yingji.services.requests import MEMO_KEY
 from yingji.stores import summary as summary_store
 
 #: The workflow type, as ``workflows/summary.py`` registers it; clients start, feed and read
@@ -88,13 +90,34 @@ async def ensure_schedule(
 
 
 async def run_summary(
-    client: Client, settings: Settings, year: int, requested_by: str, task_queue: str | None = None
+    client: Client,
+    settings: Settings,
+    year: int,
+    requested_by: str,
+    task_queue: str | None = None,
+    request_id: str | None = None,
 ) -> SummaryDocument:
-    """One run for ``year``; a second run for the same year at the same time is refused."""
+    """One run for ``year``; a second run for the same year at the same time is refused.
+
+    A run is repeatable (each makes a new version); a request repeated with the same
+    ``request_id`` answers the run it started instead of starting another."""
+    data = summary_input(settings, year, requested_by)  # first: names any missing setting
+    workflow_id = f"year-end-summary:{data.district}:{year}"
+    if request_id is not None:
+        previous = client.get_workflow_handle(workflow_id, result_type=SummaryDocument)
+        try:
+            described = await previous.describe()
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise
+        else:
+            if await described.memo_value(MEMO_KEY, None) == request_id:
+                return await previous.result()
     return await client.execute_workflow(
         WORKFLOW_TYPE,
-        summary_input(settings, year, requested_by),
-        id=f"year-end-summary:{settings.district}:{year}",
+        data,
+        id=workflow_id,
+        memo={MEMO_KEY: request_id} if request_id else None,
         task_queue=task_queue or settings.temporal_task_queue,
         id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
         id_conflict_policy=WorkflowIDConflictPolicy.FAIL,

@@ -21,6 +21,7 @@ from models.typhoon import (
 from yingji.core.errors import refuse_future_start
 from yingji.core.search import attributes
 from yingji.core.settings import Settings
+from yingji.services.requests import start_once
 from yingji.stores import typhoon as typhoon_store
 
 #: The workflow type, as ``workflows/typhoon.py`` registers it; clients start, feed and read
@@ -46,6 +47,7 @@ async def open_typhoon(
     data: TyphoonOpen,
     task_queue: str | None = None,
     historical: bool = False,
+    request_id: str | None = None,
 ) -> WorkflowHandle[Any, Any]:
     """Register the event and its units (so reports are accepted at once), then start it.
 
@@ -58,11 +60,13 @@ async def open_typhoon(
         raise typhoon_store.ReportRejected(
             f"district: no units registered for {data.district}; import the 街镇/村居 first"
         )
-    return await client.start_workflow(
+    return await start_once(
+        client,
         WORKFLOW_TYPE,
         TyphoonWorkflowInput(open=data, rules=rules_from(settings), historical=historical),
         result_type=TyphoonBoard,
         id=workflow_id,
+        request_id=request_id,
         task_queue=task_queue or settings.temporal_task_queue,
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         id_conflict_policy=WorkflowIDConflictPolicy.FAIL,

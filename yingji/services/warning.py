@@ -23,6 +23,7 @@ from models.warning import (
 from yingji.core.errors import DomainRefusal
 from yingji.core.search import attributes
 from yingji.core.settings import Settings
+from yingji.services.requests import start_once
 from yingji.stores.officer import contacts
 from yingji.stores.unit import resolve_in
 
@@ -104,13 +105,19 @@ async def targets_from_roster(
 
 
 async def issue_warning(
-    client: Client, settings: Settings, issue: WarningIssue, task_queue: str | None = None
+    client: Client,
+    settings: Settings,
+    issue: WarningIssue,
+    task_queue: str | None = None,
+    request_id: str | None = None,
 ) -> WorkflowHandle[Any, Any]:
-    return await client.start_workflow(
+    return await start_once(
+        client,
         WORKFLOW_TYPE,
         WarningInput(issue=issue, rules=rules_from(settings)),
         result_type=WarningView,
         id=warning_workflow_id(issue.warning_id),
+        request_id=request_id,
         task_queue=task_queue or settings.temporal_task_queue,
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         id_conflict_policy=WorkflowIDConflictPolicy.FAIL,

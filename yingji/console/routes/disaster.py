@@ -1,33 +1,53 @@
-"""Console routes: disaster."""
+"""Console routes: disaster.
+
+A reporter submits reports for a process of their units (the district, or every 街镇 the report
+breaks down); an approver reviews them; a duty officer opens a process."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, HTTPException, Response
 
 from models.disaster import DisasterOpen, DisasterReportInput, DisasterView
 from models.disaster import ReviewInput as DisasterReview
-from yingji.console.deps import Code, Officer, S, Viewer
+from yingji.console.deps import Approver, Code, Officer, Reporter, S, Viewer
+from yingji.console.mutations import Mut, require_units, tag
 from yingji.services import disaster as disasters
 
 router = APIRouter()
 
 
 @router.get("/api/disasters/{code}")
-async def disaster_state(code: Code, _: Viewer, s: S) -> DisasterView:
-    return await disasters.show(s.client, code)
+async def disaster_state(code: Code, _: Viewer, s: S, response: Response) -> DisasterView:
+    view = await disasters.show(s.client, code)
+    tag(response, view)
+    return view
 
 
 @router.post("/api/disasters/{code}/reports")
-async def disaster_report(code: Code, data: DisasterReportInput, _: Officer, s: S) -> DisasterView:
-    return await disasters.submit(s.client, code, data)
+async def disaster_report(
+    code: Code, data: DisasterReportInput, who: Reporter, s: S, m: Mut
+) -> DisasterView:
+    if who.role == "reporter":
+        current = await disasters.show(s.client, code)
+        if current.district not in who.units:
+            towns = [t.town for t in data.towns]
+            if not towns:
+                raise HTTPException(
+                    403, f"{who.person} (reporter) may not report for {current.district}"
+                )
+            await require_units(s, who, *towns)
+    call = disasters.submit(s.client, code, m.stamp(data, who), update_id=m.key)
+    return await m.run(disasters.disaster_workflow_id(code), call)
 
 
 @router.post("/api/disasters/{code}/reviews")
-async def disaster_review(code: Code, data: DisasterReview, _: Officer, s: S) -> DisasterView:
-    return await disasters.review(s.client, code, data)
+async def disaster_review(code: Code, data: DisasterReview, who: Approver, m: Mut) -> DisasterView:
+    call = disasters.review(m.s.client, code, m.stamp(data, who), update_id=m.key)
+    return await m.run(disasters.disaster_workflow_id(code), call)
 
 
 @router.post("/api/disasters", status_code=201)
-async def disaster_open(data: DisasterOpen, _: Officer, s: S) -> DisasterView:
-    await disasters.open_disaster(s.client, s.settings, data)
-    return await disasters.show(s.client, data.code)
+async def disaster_open(data: DisasterOpen, who: Officer, s: S, m: Mut) -> DisasterView:
+    wid = disasters.disaster_workflow_id(data.code)
+    await m.run(wid, disasters.open_disaster(s.client, s.settings, data, request_id=m.key))
+    return await m.run(wid, disasters.show(s.client, data.code))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from models.drill import (
     ActionDoneInput,
@@ -13,7 +13,8 @@ from models.drill import (
     DrillEvaluateInput,
     DrillView,
 )
-from yingji.console.deps import Code, Officer, S, Viewer
+from yingji.console.deps import Caller, Code, Officer, S, Viewer
+from yingji.console.mutations import Mut, Mutation, tag
 from yingji.services import drill as drills
 
 router = APIRouter()
@@ -27,26 +28,34 @@ async def drill_calendar(
 
 
 @router.get("/api/drills/{code}")
-async def drill_state(code: Code, _: Viewer, s: S) -> DrillView:
-    return await drills.show(s.client, code)
+async def drill_state(code: Code, _: Viewer, s: S, response: Response) -> DrillView:
+    view = await drills.show(s.client, code)
+    tag(response, view)
+    return view
 
 
 @router.post("/api/drills", status_code=201)
-async def drill_plan(data: DrillCreate, _: Officer, s: S) -> DrillView:
-    await drills.create_drill(s.client, s.settings, data)
-    return await drills.show(s.client, data.code)
+async def drill_plan(data: DrillCreate, who: Officer, s: S, m: Mut) -> DrillView:
+    wid = drills.drill_workflow_id(data.code)
+    await m.run(wid, drills.create_drill(s.client, s.settings, data, request_id=m.key))
+    return await m.run(wid, drills.show(s.client, data.code))
+
+
+async def _act(m: Mutation, who: Caller, code: str, action: str, data: Any) -> DrillView:
+    call = drills.act(m.s.client, code, action, m.stamp(data, who), update_id=m.key)
+    return await m.run(drills.drill_workflow_id(code), call)
 
 
 @router.post("/api/drills/{code}/conduct")
-async def drill_conduct(code: Code, data: ConductInput, _: Officer, s: S) -> DrillView:
-    return await drills.act(s.client, code, "conduct", data)
+async def drill_conduct(code: Code, data: ConductInput, who: Officer, m: Mut) -> DrillView:
+    return await _act(m, who, code, "conduct", data)
 
 
 @router.post("/api/drills/{code}/evaluate")
-async def drill_evaluate(code: Code, data: DrillEvaluateInput, _: Officer, s: S) -> DrillView:
-    return await drills.act(s.client, code, "evaluate", data)
+async def drill_evaluate(code: Code, data: DrillEvaluateInput, who: Officer, m: Mut) -> DrillView:
+    return await _act(m, who, code, "evaluate", data)
 
 
 @router.post("/api/drills/{code}/actions/done")
-async def drill_action_done(code: Code, data: ActionDoneInput, _: Officer, s: S) -> DrillView:
-    return await drills.act(s.client, code, "action-done", data)
+async def drill_action_done(code: Code, data: ActionDoneInput, who: Officer, m: Mut) -> DrillView:
+    return await _act(m, who, code, "action-done", data)

@@ -1,10 +1,14 @@
-"""Console routes: plan."""
+"""Console routes: plan.
+
+Drafting steps need a duty officer; review, approval, issue, filing and evaluation decisions
+need an approver. Every POST applies once per ``Idempotency-Key`` and honours ``If-Match``
+(see ``yingji/console/mutations.py``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from models.plan import (
     ApproveInput,
@@ -18,7 +22,8 @@ from models.plan import (
     RevisionTrigger,
     SubmitDraft,
 )
-from yingji.console.deps import Code, Officer, S, Services, Viewer
+from yingji.console.deps import Approver, Caller, Code, Officer, S, Viewer
+from yingji.console.mutations import Mut, Mutation, tag
 from yingji.services import plan as plans
 
 router = APIRouter()
@@ -30,57 +35,64 @@ async def plan_register(_: Viewer, s: S, stage: str | None = None) -> list[dict[
 
 
 @router.get("/api/plans/{code}")
-async def plan_state(code: Code, _: Viewer, s: S) -> PlanView:
-    return await plans.show(s.client, code)
+async def plan_state(code: Code, _: Viewer, s: S, response: Response) -> PlanView:
+    view = await plans.show(s.client, code)
+    tag(response, view)
+    return view
 
 
 @router.post("/api/plans", status_code=201)
-async def plan_create(data: PlanCreate, _: Officer, s: S) -> PlanView:
-    await plans.create_plan(s.client, s.settings, data)
-    return await plans.show(s.client, data.code)
+async def plan_create(data: PlanCreate, who: Officer, s: S, m: Mut) -> PlanView:
+    wid = plans.plan_workflow_id(data.code)
+    await m.run(wid, plans.create_plan(s.client, s.settings, data, request_id=m.key))
+    return await m.run(wid, plans.show(s.client, data.code))
 
 
-async def _plan_act(s: Services, code: str, action: str, data: Any) -> PlanView:
-    return await plans.act(s.client, code, action, data)
+async def _act(m: Mutation, who: Caller, code: str, action: str, data: Any) -> PlanView:
+    call = plans.act(m.s.client, code, action, m.stamp(data, who), update_id=m.key)
+    return await m.run(plans.plan_workflow_id(code), call)
 
 
 @router.post("/api/plans/{code}/submit")
-async def plan_submit(code: Code, data: SubmitDraft, _: Officer, s: S) -> PlanView:
-    return await _plan_act(s, code, "submit", data)
+async def plan_submit(code: Code, data: SubmitDraft, who: Officer, m: Mut) -> PlanView:
+    return await _act(m, who, code, "submit", data)
 
 
 @router.post("/api/plans/{code}/review")
-async def plan_review(code: Code, data: ReviewInput, _: Officer, s: S) -> PlanView:
-    return await _plan_act(s, code, "review", data)
+async def plan_review(code: Code, data: ReviewInput, who: Approver, m: Mut) -> PlanView:
+    return await _act(m, who, code, "review", data)
 
 
 @router.post("/api/plans/{code}/approve")
-async def plan_approve(code: Code, data: ApproveInput, _: Officer, s: S) -> PlanView:
-    return await _plan_act(s, code, "approve", data)
+async def plan_approve(code: Code, data: ApproveInput, who: Approver, m: Mut) -> PlanView:
+    return await _act(m, who, code, "approve", data)
 
 
 @router.post("/api/plans/{code}/issue")
-async def plan_issue(code: Code, data: IssueInput, _: Officer, s: S) -> PlanView:
-    return await _plan_act(s, code, "issue", data)
+async def plan_issue(code: Code, data: IssueInput, who: Approver, m: Mut) -> PlanView:
+    return await _act(m, who, code, "issue", data)
 
 
 @router.post("/api/plans/{code}/file")
-async def plan_file(code: Code, data: FileInput, _: Officer, s: S) -> PlanView:
-    return await _plan_act(s, code, "file", data)
+async def plan_file(code: Code, data: FileInput, who: Approver, m: Mut) -> PlanView:
+    return await _act(m, who, code, "file", data)
 
 
 @router.post("/api/plans/{code}/evaluate")
-async def plan_evaluate(code: Code, data: EvaluateInput, _: Officer, s: S) -> PlanView:
-    return await _plan_act(s, code, "evaluate", data)
+async def plan_evaluate(code: Code, data: EvaluateInput, who: Approver, m: Mut) -> PlanView:
+    return await _act(m, who, code, "evaluate", data)
 
 
 @router.post("/api/plans/{code}/withdraw")
-async def plan_withdraw(code: Code, data: CloseInput, _: Officer, s: S) -> PlanView:
-    return await _plan_act(s, code, "withdraw", data)
+async def plan_withdraw(code: Code, data: CloseInput, who: Officer, m: Mut) -> PlanView:
+    return await _act(m, who, code, "withdraw", data)
 
 
 @router.post("/api/plans/{code}/revision-triggers", status_code=202)
-async def plan_trigger(code: Code, data: RevisionTrigger, _: Officer, s: S) -> PlanView:
-    await plans.show(s.client, code)  # 404 for an unknown plan, before signalling
-    await plans.trigger_revision(s.client, code, data)
-    return await plans.show(s.client, code)
+async def plan_trigger(code: Code, data: RevisionTrigger, who: Officer, m: Mut) -> PlanView:
+    """A revision cause, sent as an update so that it applies once per request and answers
+    with the view once it is recorded (a repeated ``trigger_id`` is recorded once too)."""
+    call = plans.trigger_revision(m.s.client, code, m.stamp(data, who), update_id=m.key)
+    view = await m.run(plans.plan_workflow_id(code), call)
+    assert view is not None  # an update always answers
+    return view

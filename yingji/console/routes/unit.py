@@ -14,7 +14,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Request
 
 from models.unit import DISTRICT_MAX, UnitImportResult, UnitLevel, UnitView
-from yingji.console.deps import Officer, S, Viewer
+from yingji.console.deps import Admin, S, Viewer
 from yingji.services import unit as units
 
 router = APIRouter()
@@ -48,7 +48,7 @@ async def unit_list(
 
 
 @router.post("/api/units", openapi_extra=CSV_BODY)
-async def unit_import(request: Request, _: Officer, s: S) -> UnitImportResult:
+async def unit_import(request: Request, _: Admin, s: S) -> UnitImportResult:
     """Import units from a CSV body: upsert by code, all or nothing."""
     body = bytearray()
     async for chunk in request.stream():

@@ -1,0 +1,165 @@
+"""How every console POST applies once, conditionally, and without hanging.
+
+- ``Idempotency-Key`` (8–128 printable ASCII characters; generated when absent and sent back in
+  the answer's ``Idempotency-Key`` header) is the Temporal update id, or the memo of a start: a
+  repeat answers with the first outcome and records nothing.
+- ``If-Match: "<n>"`` (the ``ETag`` of a view: its event number) makes the update conditional:
+  if the workflow has moved on it is refused with 412, naming the current stage.
+- An answer not ready within ``YINGJI_REQUEST_WAIT_SECONDS`` is a 202 with the request id and a
+  URL to poll (``GET /api/requests/{workflow_id}/{request_id}``).
+- The caller's person becomes the input's ``actor``: every event names them; the free-text
+  name in the body is kept as 代填.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable
+from typing import Annotated, Any, TypeVar
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request, Response
+from fastapi import Path as PathParam
+from fastapi.responses import JSONResponse
+
+from models.common import Request as UpdateInput
+from yingji.console.deps import Caller, S, Viewer
+from yingji.services import requests
+from yingji.services import unit as units
+
+T = TypeVar("T")
+M = TypeVar("M", bound=UpdateInput)
+
+_ETAG = re.compile(r'^(?:W/)?"?(\d{1,18})"?$')
+
+
+class Mutation:
+    """One POST: its request id, its condition, and where its answer's headers go."""
+
+    def __init__(self, s: Any, response: Response, key: str, expect_seq: int | None) -> None:
+        self.s, self.response, self.key, self.expect_seq = s, response, key, expect_seq
+        response.headers["Idempotency-Key"] = key
+
+    def stamp(self, data: M, caller: Caller) -> M:
+        """The input as the workflow gets it: the caller as actor, the If-Match condition."""
+        update: dict[str, Any] = {"actor": caller.person}
+        if self.expect_seq is not None:
+            update["expect_seq"] = self.expect_seq
+        return data.model_copy(update=update)
+
+    async def run(self, workflow_id: str, call: Awaitable[T]) -> T:
+        """``call``'s answer (with its ``ETag``), or 202 after the configured wait."""
+        answer = await requests.within(
+            self.s.settings.request_wait_seconds, workflow_id, self.key, call
+        )
+        tag(self.response, answer)
+        return answer
+
+
+def filled(person: str, given: str, limit: int = 100) -> str:
+    """A name field as stored when the caller filled it in for someone else:
+    ``person（代填：given）``, within the field's bound (the given name cut short if need be)."""
+    if given == person:
+        return person
+    room = limit - len(person) - len("（代填：）")
+    return f"{person}（代填：{given[:room]}）" if room > 0 else person[:limit]
+
+
+def tag(response: Response, view: Any) -> None:
+    """A view's ``ETag``: its event number, which every change moves on."""
+    seq = getattr(view, "last_seq", None)
+    if isinstance(seq, int):
+        response.headers["ETag"] = f'"{seq}"'
+
+
+def _mutation(
+    s: S,
+    response: Response,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            pattern=requests.REQUEST_ID_PATTERN,
+            description="makes a retried request apply once (8–128 printable ASCII)",
+        ),
+    ] = None,
+    if_match: Annotated[
+        str | None,
+        Header(
+            alias="If-Match",
+            max_length=40,
+            description='the ETag of the view the request was made from, e.g. "12"',
+        ),
+    ] = None,
+) -> Mutation:
+    expect = None
+    if if_match is not None and if_match.strip() != "*":
+        found = _ETAG.match(if_match.strip())
+        if found is None:
+            raise HTTPException(400, f'If-Match: expected an ETag such as "12", got {if_match!r}')
+        expect = int(found.group(1))
+    return Mutation(s, response, idempotency_key or requests.new_request_id(), expect)
+
+
+Mut = Annotated[Mutation, Depends(_mutation)]
+
+
+async def require_units(s: Any, caller: Caller, *names: str) -> None:
+    """A reporter reports only for the units of their token (by code or name)."""
+    if caller.role != "reporter":
+        if not caller.at_least("duty_officer"):
+            raise HTTPException(403, f"role {caller.role} may not report")
+        return
+    allowed: set[str] = set()
+    for unit in caller.units:
+        allowed.add(unit)
+        try:
+            allowed.add(await units.resolve(s.engine, None, unit))
+        except units.UnitError:  # a unit since removed from the register: its name counts
+            pass
+    for name in names:
+        try:
+            code = await units.resolve(s.engine, None, name)
+        except units.UnitError:
+            code = name
+        if name not in allowed and code not in allowed:
+            raise HTTPException(403, f"{caller.person} (reporter) may not report for {name}")
+
+
+router = APIRouter()
+
+
+@router.get("/api/requests/{workflow_id}/{request_id}")
+async def request_outcome(
+    workflow_id: Annotated[str, PathParam(pattern=r"^[a-z]+:[^\s/\x00-\x1f]{1,80}$")],
+    request_id: Annotated[str, PathParam(pattern=requests.REQUEST_ID_PATTERN)],
+    _: Viewer,
+    s: S,
+    response: Response,
+) -> Any:
+    """The answer of a request that was answered 202: 202 again while it runs, 404 when Temporal
+    does not know it (send it again with the same Idempotency-Key: it will not apply twice)."""
+    try:
+        answer = await requests.outcome(
+            s.client, workflow_id, request_id, min(s.settings.request_wait_seconds, 5.0)
+        )
+    except LookupError as exc:
+        raise HTTPException(404, str(exc)) from exc
+    if isinstance(answer, dict) and isinstance(answer.get("last_seq"), int):
+        response.headers["ETag"] = f'"{answer["last_seq"]}"'
+    return answer
+
+
+def install(app: FastAPI) -> None:
+    """The 202 answer of a request still running, and the poll route."""
+
+    @app.exception_handler(requests.StillRunning)
+    async def still_running(request: Request, exc: requests.StillRunning) -> JSONResponse:
+        poll = f"/api/requests/{quote(exc.workflow_id, safe=':')}/{quote(exc.request_id)}"
+        return JSONResponse(
+            {"detail": str(exc), "request_id": exc.request_id, "poll": poll},
+            status_code=202,
+            headers={"Location": poll, "Idempotency-Key": exc.request_id},
+        )
+
+    app.include_router(router)
