@@ -20,6 +20,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities.calendar import add_working_days
 from activities.disaster import DisasterActivities
 from activities.drill import DrillActivities
+from activities.fanout import FanoutActivities
 from activities.notify import NotifierActivities
 from activities.plan import PlanActivities
 from activities.programme import programme_dates
@@ -28,6 +29,7 @@ from activities.typhoon import TyphoonActivities
 from activities.warning import WarningActivities
 from workflows.disaster import DisasterWorkflow
 from workflows.drill import DrillWorkflow, ProgrammeWorkflow
+from workflows.fanout import WarningBatchWorkflow, WarningFanoutWorkflow
 from workflows.plan import PlanWorkflow
 from workflows.summary import SummaryWorkflow
 from workflows.typhoon import TyphoonWorkflow
@@ -45,6 +47,8 @@ WORKFLOWS: Sequence[type] = (
     ProgrammeWorkflow,
     TyphoonWorkflow,
     WarningWorkflow,
+    WarningFanoutWorkflow,
+    WarningBatchWorkflow,
     DisasterWorkflow,
     SummaryWorkflow,
 )
@@ -72,6 +76,7 @@ def activities(engine: AsyncEngine, settings: Settings | None = None) -> list[An
     typhoons = TyphoonActivities(engine)
     disasters = DisasterActivities(engine)
     summary = SummaryActivities(engine, settings.summary_template_path)
+    fanout = FanoutActivities(engine, notifier)
     return [
         plans.project_plan,
         add_working_days,
@@ -84,6 +89,12 @@ def activities(engine: AsyncEngine, settings: Settings | None = None) -> list[An
         typhoons.close_intake,
         typhoons.project_typhoon,
         WarningActivities(engine).project_warning,
+        fanout.plan_warning,
+        fanout.batch_chains,
+        fanout.queue_calls,
+        fanout.deliver_calls,
+        fanout.project_batch,
+        fanout.project_fanout,
         disasters.typhoon_relocation,
         disasters.project_disaster,
         summary.figures,

@@ -255,14 +255,15 @@ async def test_a_warning_issued_and_answered_through_the_api(
         "title": "台风红色预警",
         "district": district,
         "issued_by": "区防指",
+        "who": "officer",
     }
     r = await api.post("/api/warnings", json=body, headers=auth(D))
-    assert r.status_code == 201 and r.json()["calls"][0]["person"] == "王强"
+    assert r.status_code == 201 and r.json()["towns"][0]["town_name"] == "第一镇"
     r = await api.post(f"/api/warnings/{code}-W/ack", json={"person": "王强"}, headers=auth(D))
-    assert r.json()["answered"] == 1
+    assert r.status_code == 200 and r.json()["status"] == "answered"
     r = await api.post(
         "/api/warnings",
         json={**body, "warning_id": f"{code}-X", "district": "无人区"},
         headers=auth(D),
     )
-    assert r.status_code == 422 and "no active officer" in r.json()["detail"]
+    assert r.status_code == 422 and "nobody to call" in r.json()["detail"]

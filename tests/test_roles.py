@@ -69,6 +69,9 @@ LEAST = {
     ("GET", "/api/summaries/{year}/export"): "viewer",
     ("GET", "/api/units"): "viewer",
     ("POST", "/api/units"): "admin",
+    ("GET", "/api/responsible"): "viewer",
+    ("GET", "/api/responsible/gaps"): "viewer",
+    ("POST", "/api/responsible"): "admin",
 }
 SAMPLE = {
     "code": "ROLE-T1",

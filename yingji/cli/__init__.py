@@ -26,6 +26,11 @@ GROUPS: dict[str, tuple[str, str, str]] = {
     "disaster": ("yingji.cli.disaster", "disaster_app", "Disaster reports (灾情报告)."),
     "summary": ("yingji.cli.summary", "summary_app", "Year-end summaries (年度总结)."),
     "unit": ("yingji.cli.unit", "unit_app", "Administrative units (行政区划: 市/区/街镇/村居)."),
+    "responsible": (
+        "yingji.cli.responsible",
+        "responsible_app",
+        "Responsible people (防汛防台责任人): whom 叫应 calls, in order.",
+    ),
     "token": (
         "yingji.cli.token",
         "token_app",

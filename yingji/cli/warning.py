@@ -1,8 +1,12 @@
-"""``yingji warning``: 叫应, calling each responsible person until they answer."""
+"""``yingji warning``: 叫应, calling each responsible person until they answer.
+
+A warning issued now calls the register of responsible people (``yingji responsible``), fanned
+out by 街镇 (``WarningFanout``); a warning issued before, or loaded from a past year, is the
+older ``WarningCall``, which ``show`` and ``ack`` still serve."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -18,6 +22,7 @@ from yingji.cli.common import (
 )
 
 if TYPE_CHECKING:
+    from models.fanout import FanoutView
     from models.warning import WarningView
     from yingji.core.settings import Settings
 
@@ -55,70 +60,146 @@ def print_warning(v: WarningView) -> None:
     out.print(table)
 
 
+def print_fanout(v: FanoutView) -> None:
+    from rich.table import Table
+
+    from models.fanout import BUCKETS
+
+    out.print(
+        f"[bold]{v.title}[/bold] ({v.warning_id}) {v.district}, {v.level.label}级, "
+        f"{v.who.label}, issued by {v.issued_by}\n"
+        f"  叫应率 {v.call_response_rate:.0%}; {v.answered}/{v.chains} answered, "
+        f"未叫醒 {v.not_reached}, 未送达 {v.undelivered}; "
+        f"{'finished' if v.finished else 'calling'}",
+        highlight=False,
+    )
+    limits = [f"≤{s}s" for s in BUCKETS] + [f">{BUCKETS[-1]}s"]
+    if any(v.histogram):
+        out.print(
+            "  response times: "
+            + ", ".join(f"{k} {n}" for k, n in zip(limits, v.histogram, strict=True) if n),
+            highlight=False,
+        )
+    if v.gaps:
+        out.print(f"  nobody to call (无责任人): {'、'.join(v.gaps[:20])}", highlight=False)
+    table = Table(title="街镇", title_justify="left")
+    for col in ("街镇", "chains", "answered", "未叫醒", "未送达", "calling"):
+        table.add_column(col)
+    for t in v.towns:
+        table.add_row(
+            t.town_name,
+            str(t.chains),
+            str(t.answered),
+            str(t.not_reached),
+            str(t.undelivered),
+            str(t.calling),
+        )
+    out.print(table)
+
+
 @warning_app.command("issue")
 def warning_issue(
     warning_id: Annotated[str, typer.Argument(help="e.g. JD-2024-0916-RED")],
     title: Annotated[str, typer.Option(help="e.g. 台风红色预警")],
     by: Annotated[str, typer.Option(help="发布人")],
     district: District = None,
+    level: Annotated[str, typer.Option(help="district|town|village: whom to call")] = "town",
     unit: Annotated[
-        list[str] | None, typer.Option(help="units to call (default: every 街镇)")
+        list[str] | None,
+        typer.Option(help="narrow to these units (code or name; a 街镇 for its 村居)"),
     ] = None,
+    who: Annotated[
+        str, typer.Option(help="responsible (防汛防台责任人)|officer (灾害信息员)|both")
+    ] = "responsible",
     request: RequestId = None,
 ) -> None:
-    """Issue a warning: call the A officer of each unit, escalating to the backup."""
-    from models.warning import WarningIssue
-    from yingji.services import warning as warnings
+    """Issue a warning: call every responsible person of that level, by 街镇, escalating down
+    each unit's order (1 first, then 2 …) until someone answers."""
+    from models.fanout import CallLevel, CallSource, FanoutIssue
+    from yingji.cli.common import parse
+    from yingji.services import fanout
+    from yingji.services.requests import within
+    from yingji.services.warning import warning_workflow_id
 
+    call_level, source = parse(CallLevel, level, "level"), parse(CallSource, who, "who")
     rid = request_id(request)
 
-    async def job(settings: Settings) -> WarningView:
-        where = district or settings.district
-        targets = await with_engine(
-            settings, lambda engine: warnings.targets_from_roster(engine, where, unit)
-        )
-        issue = WarningIssue(
-            warning_id=warning_id, title=title, district=where, issued_by=by, targets=targets
+    async def job(settings: Settings) -> FanoutView:
+        data = FanoutIssue(
+            warning_id=warning_id,
+            title=title,
+            district=district or settings.district,
+            issued_by=by,
+            level=call_level,
+            who=source,
+            units=unit or None,
         )
         client = await client_for(settings)
-        await warnings.issue_warning(client, settings, issue, request_id=rid)
-        return await warnings.show(client, warning_id)
+        await with_engine(
+            settings,
+            lambda engine: fanout.issue(client, settings, data, request_id=rid, engine=engine),
+        )
+        wid = warning_workflow_id(warning_id)
 
-    print_warning(run(job, f"warning {warning_id}"))
+        return await within(
+            settings.request_wait_seconds, wid, rid, fanout.laid_out(client, warning_id)
+        )
+
+    print_fanout(run(job, f"warning {warning_id}"))
 
 
 @warning_app.command("ack")
 def warning_ack(
     warning_id: Annotated[str, typer.Argument()],
-    person: Annotated[str, typer.Option(help="who answers")],
+    person: Annotated[str, typer.Option(help="who answers: person id, phone, or name")],
     via: str = "phone",
     request: RequestId = None,
 ) -> None:
-    """Record an acknowledgement (应答)."""
+    """Record an answer (应答); it reaches the batch that calls the person."""
+    from models.fanout import FanoutAck
     from models.warning import AckInput
+    from yingji.services import fanout
     from yingji.services import warning as warnings
+    from yingji.services.requests import within
 
     rid = request_id(request)
 
-    async def job(settings: Settings) -> WarningView:
-        from yingji.services.requests import within
-
+    async def job(settings: Settings) -> str:
         client = await client_for(settings)
-        call = warnings.acknowledge(
-            client, warning_id, AckInput(person=person, via=via), update_id=rid
-        )
         wid = warnings.warning_workflow_id(warning_id)
-        return await within(settings.request_wait_seconds, wid, rid, call)
+        if await fanout.kind(client, warning_id) == warnings.WORKFLOW_TYPE:
+            call = warnings.acknowledge(
+                client, warning_id, AckInput(person=person, via=via), update_id=rid
+            )
+            v = await within(settings.request_wait_seconds, wid, rid, call)
+            return f"answered; 叫应率 {v.call_response_rate:.0%}"
 
-    print_warning(run(job, f"warning {warning_id}"))
+        async def answer(engine: Any) -> str:
+            ack = FanoutAck(person=person, via=via)
+            call = fanout.acknowledge(client, engine, warning_id, ack, update_id=rid)
+            result = await within(settings.request_wait_seconds, wid, rid, call)
+            seconds = f" after {result.response_seconds:.0f}s" if result.response_seconds else ""
+            return f"{result.chain_id}: {result.status.label}{seconds}"
+
+        return await with_engine(settings, answer)
+
+    out.print(run(job, f"warning {warning_id}"), highlight=False)
 
 
 @warning_app.command("show")
 def warning_show(warning_id: Annotated[str, typer.Argument()]) -> None:
-    """Each call's state, the 叫应率 and the response times."""
+    """Each 街镇's progress, the 叫应率 and the response times."""
+    from yingji.services import fanout
     from yingji.services import warning as warnings
 
-    async def job(settings: Settings) -> WarningView:
-        return await warnings.show(await client_for(settings), warning_id)
+    async def job(settings: Settings) -> Any:
+        client = await client_for(settings)
+        if await fanout.kind(client, warning_id) == warnings.WORKFLOW_TYPE:
+            return await warnings.show(client, warning_id)
+        return await fanout.show(client, warning_id)
 
-    print_warning(run(job, f"warning {warning_id}"))
+    view = run(job, f"warning {warning_id}")
+    if hasattr(view, "calls"):
+        print_warning(view)
+    else:
+        print_fanout(view)

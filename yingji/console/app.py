@@ -38,6 +38,7 @@ from yingji.console.routes import (
     disaster,
     drill,
     plan,
+    responsible,
     summary,
     token,
     typhoon,
@@ -72,7 +73,8 @@ log = get_logger("yingji.console")
 
 #: One router per capability, each in ``yingji/console/routes/<kind>.py``.
 ROUTERS = [
-    r.router for r in (workflow, plan, drill, typhoon, warning, disaster, summary, unit, token)
+    r.router
+    for r in (workflow, plan, drill, typhoon, warning, disaster, summary, unit, responsible, token)
 ]
 
 
@@ -180,7 +182,10 @@ def create_app(
     app.add_middleware(
         BodyLimit,
         limit=settings.console_max_body_bytes,
-        overrides={"/api/units": max(settings.console_max_body_bytes, unit_service.MAX_BYTES)},
+        overrides={
+            path: max(settings.console_max_body_bytes, unit_service.MAX_BYTES)
+            for path in ("/api/units", "/api/responsible")  # the CSV imports
+        },
     )
     app.add_middleware(SecurityHeaders)  # added last: outermost, so on every response
 

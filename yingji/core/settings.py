@@ -127,6 +127,10 @@ class Settings(BaseSettings):
     warning_call_attempts: int = Field(default=3, ge=1)
     warning_call_window_minutes: float = Field(default=5, gt=0)
     warning_escalation_wait_minutes: float = Field(default=60, gt=0)
+    #: Call chains one batch (one child workflow) of a warning calls, and how often a batch
+    #: reports its progress to the warning at most (seconds).
+    warning_batch_size: int = Field(default=250, ge=1, le=1000)
+    warning_progress_seconds: float = Field(default=2.0, gt=0, le=60)
 
     # Disaster reports (应急〔2020〕19号): 初报 in 2 h, 续报 by 09:00, 核报 N working days.
     disaster_initial_hours: float = Field(default=2.0, gt=0)

@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, CheckConstraint, Column, DateTime, Identity, Index, Text, text
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Identity,
+    Index,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
@@ -171,6 +181,11 @@ class NotificationRow(SQLModel, table=True):
     delivered_at: datetime | None = Field(
         default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
     )
+    # 0014: a notification the webhook could not take (未送达), and why.
+    failed_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
+    failure: str | None = None
 
 
 class AdminUnit(SQLModel, table=True):
@@ -524,3 +539,84 @@ class ConsoleToken(SQLModel, table=True):
     revoked_at: datetime | None = Field(
         default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
     )
+
+
+class ResponsiblePersonRow(SQLModel, table=True):
+    """A responsible person (防汛防台责任人) of a unit: for each unit and role, the people to call
+    in ``order`` (1 first, 2 the backup, …). Apart from the officer roster; see
+    ``yingji.stores.responsible``. ``district`` and ``level`` are the unit's, copied from the
+    register at each import. (unit, role, order) is unique, checked at the end of each statement
+    (deferrable) so that one import may swap two people's orders."""
+
+    __tablename__ = "responsible_person"
+    __table_args__ = (
+        CheckConstraint('"order" BETWEEN 1 AND 9', name="ck_responsible_person_order"),
+        CheckConstraint(
+            "level IN ('city', 'district', 'town', 'village')",
+            name="ck_responsible_person_level",
+        ),
+        UniqueConstraint(
+            "unit_code",
+            "role",
+            "order",
+            name="uq_responsible_person_unit_role_order",
+            deferrable=True,
+            initially="IMMEDIATE",
+        ),
+    )
+
+    person_id: str = Field(primary_key=True, max_length=200)
+    unit_code: str = Field(foreign_key="admin_unit.code", max_length=100)
+    role: str = Field(max_length=50)
+    name: str = Field(max_length=100)
+    phone: str = Field(max_length=32)
+    order: int
+    district: str = Field(index=True)
+    level: str = Field(max_length=16)
+    updated_at: datetime = Field(sa_column=_tz())
+
+
+class WarningChainRow(SQLModel, table=True):
+    """One call chain of a fanned-out warning (0014), kept current by its batch."""
+
+    __tablename__ = "warning_chain"
+    __table_args__ = (Index("ix_warning_chain_batch", "warning_id", "batch_id"),)
+
+    warning_id: str = Field(primary_key=True, max_length=64)
+    chain_id: str = Field(primary_key=True, max_length=200)
+    batch_id: str = Field(max_length=200)
+    town_code: str
+    town_name: str
+    unit_code: str
+    unit_name: str
+    role: str
+    persons: list[dict[str, Any]] = Field(sa_column=Column(JSONB, nullable=False))
+    status: str = Field(default="calling", sa_column_kwargs={"server_default": "calling"})
+    current_person: str | None = None
+    attempt: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    first_call_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
+    acked_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
+    acked_by: str | None = None
+    response_seconds: float | None = None
+    undelivered: str | None = None
+
+
+class WarningPersonRow(SQLModel, table=True):
+    """A person a fanned-out warning calls (0014): where an answer goes."""
+
+    __tablename__ = "warning_person"
+    __table_args__ = (
+        Index("ix_warning_person_phone", "warning_id", "phone"),
+        Index("ix_warning_person_name", "warning_id", "name"),
+    )
+
+    warning_id: str = Field(primary_key=True, max_length=64)
+    person_id: str = Field(primary_key=True, max_length=200)
+    chain_id: str = Field(max_length=200)
+    batch_id: str = Field(max_length=200)
+    name: str
+    phone: str

@@ -1,0 +1,193 @@
+"""叫应 at one batch's scale: call, redial, 未叫醒, the backup, a late answer; answers by phone
+and by name; a webhook that is down or refuses.
+
+On the dev server in real time, with the call window in seconds (the time-skipping test server
+loses track of an update that waits across a skipped timer)."""
+
+from __future__ import annotations
+
+import asyncio
+import http.server
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import asynccontextmanager
+
+import pytest
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+
+from models.fanout import CallLevel, ChainStatus, FanoutAck, FanoutIssue, FanoutView
+from tests.conftest import make_settings
+from tests.helpers import eventually, free_port, rows
+from yingji.core.errors import DomainRefusal
+from yingji.services import fanout
+from yingji.services import unit as units
+from yingji.stores import responsible
+
+RULES = {
+    "warning_call_attempts": 3,
+    "warning_call_window_minutes": 0.1,  # a call every 2 seconds
+    "warning_escalation_wait_minutes": 0.1,  # late answers taken for 6 s once all are settled
+    "warning_progress_seconds": 0.5,
+}
+WINDOW = 6.0
+
+
+async def district_of_two(engine, code: str) -> str:  # type: ignore[no-untyped-def]
+    """A district of two 街镇 whose first responsible people are both 王强."""
+    district = f"叫应区{code}"
+    await units.import_csv(
+        engine,
+        (
+            "code,name,level,parent_code,district\n"
+            f"{code}-T1,甲镇,town,,{district}\n"
+            f"{code}-T2,乙镇,town,,{district}\n"
+        ).encode(),
+    )
+    await responsible.import_csv(
+        engine,
+        (
+            "unit,role,name,phone,order\n"
+            f"{code}-T1,党政主要负责人,王强,13900000001,1\n"
+            f"{code}-T1,党政主要负责人,李四,13900000002,2\n"
+            f"{code}-T2,党政主要负责人,王强,13900000003,1\n"
+            f"{code}-T2,党政主要负责人,赵六,13900000004,2\n"
+        ).encode(),
+    )
+    return district
+
+
+@asynccontextmanager
+async def worker_with(env: WorkflowEnvironment, engine, task_queue: str, **settings):  # type: ignore[no-untyped-def]
+    from worker import build_worker
+
+    config = make_settings(temporal_task_queue=task_queue, **RULES, **settings)
+    async with build_worker(env.client, config, engine, task_queue):
+        yield config
+
+
+def issued(code: str, district: str) -> FanoutIssue:
+    return FanoutIssue(
+        warning_id=f"W{code}",
+        title="台风红色预警",
+        district=district,
+        issued_by="值班员",
+        level=CallLevel.TOWN,
+    )
+
+
+async def chains(engine, warning_id: str) -> dict[str, dict]:  # type: ignore[no-untyped-def]
+    found = await rows(
+        engine,
+        "SELECT unit_code, status, current_person, attempt, undelivered, response_seconds "
+        "FROM warning_chain WHERE warning_id = :w",
+        w=warning_id,
+    )
+    return {r["unit_code"]: r for r in found}
+
+
+async def test_call_redial_backup_not_reached_and_answers(
+    dev_env: WorkflowEnvironment, engine, task_queue: str, code: str
+) -> None:
+    district = await district_of_two(engine, code)
+    client: Client = dev_env.client
+    async with worker_with(dev_env, engine, task_queue) as config:
+        data = issued(code, district)
+        await fanout.issue(client, config, data, task_queue=task_queue)
+        wid = data.warning_id
+        view = await eventually(lambda: fanout.show(client, wid), lambda v: v.chains == 2)
+        assert [t.town_name for t in view.towns] == ["甲镇", "乙镇"]
+
+        # Two 王强: a name alone names nobody; the phone names one.
+        with pytest.raises(DomainRefusal, match="several people"):
+            await fanout.acknowledge(client, engine, wid, FanoutAck(person="王强"))
+        await asyncio.sleep(1)
+        answer = await fanout.acknowledge(client, engine, wid, FanoutAck(person="139-0000-0001"))
+        assert answer.status is ChainStatus.ANSWERED and 0.5 <= answer.response_seconds < 3
+        # The same answer again changes nothing.
+        again = await fanout.acknowledge(client, engine, wid, FanoutAck(person="13900000001"))
+        assert again.response_seconds == answer.response_seconds
+
+        # 乙镇's 王强 never answers: three calls in six seconds, then 赵六 (the backup), three
+        # calls, then 未叫醒.
+        await eventually(
+            lambda: chains(engine, wid),
+            lambda c: c[f"{code}-T2"]["current_person"].endswith("13900000004"),
+        )
+        await eventually(
+            lambda: chains(engine, wid), lambda c: c[f"{code}-T2"]["status"] == "not_reached"
+        )
+        calls = await rows(
+            engine,
+            "SELECT address FROM notification WHERE source LIKE :s",
+            s=f"warning:{wid}:%",
+        )
+        by_phone = sorted(r["address"] for r in calls)
+        assert by_phone.count("13900000003") == 3 and by_phone.count("13900000004") == 3
+        assert by_phone.count("13900000001") == 1
+
+        # A late answer from the backup is still recorded.
+        late = await fanout.acknowledge(client, engine, wid, FanoutAck(person="赵六"))
+        assert late.status is ChainStatus.BACKUP_ANSWERED
+        view = await eventually(
+            lambda: fanout.show(client, wid), lambda v: v.answered == 2, within=30
+        )
+        assert view.call_response_rate == 0.5  # one of two answered by the first person
+        final = await client.get_workflow_handle(f"warning:{wid}", result_type=FanoutView).result()
+        assert final.finished and final.answered == 2 and final.chains == 2
+
+
+@pytest.fixture
+def refusing_webhook() -> Iterator[str]:
+    class Refuse(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            self.send_response(400)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            return
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Refuse)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/hook"
+    server.shutdown()
+
+
+@pytest.mark.parametrize("webhook", ["down", "refusing"])
+async def test_an_undelivered_call_is_marked_and_escalation_keeps_its_time(  # type: ignore[no-untyped-def]
+    dev_env: WorkflowEnvironment, engine, task_queue: str, code: str, webhook, refusing_webhook
+) -> None:
+    url = f"http://127.0.0.1:{free_port()}/hook" if webhook == "down" else refusing_webhook
+    district = await district_of_two(engine, code)
+    client: Client = dev_env.client
+    async with worker_with(dev_env, engine, task_queue, notify_webhook_url=url) as config:
+        data = issued(code, district)
+        await fanout.issue(client, config, data, task_queue=task_queue)
+        wid = data.warning_id
+        # Nobody can be reached: each chain moves to its backup after six seconds and is 未叫醒
+        # after twelve, on time, whatever the channel does.
+        started = time.monotonic()
+        found = await eventually(
+            lambda: chains(engine, wid),
+            lambda c: (
+                len(c) == 2
+                and all(x["status"] == "not_reached" and x["undelivered"] for x in c.values())
+            ),
+            within=60,
+        )
+        assert time.monotonic() - started < 2 * WINDOW + 6  # escalation kept its time
+        reason = found[f"{code}-T1"]["undelivered"]
+        assert ("400" in reason) if webhook == "refusing" else reason
+        failed = await eventually(
+            lambda: rows(
+                engine,
+                "SELECT failure FROM notification WHERE source LIKE :s AND failed_at IS NOT NULL",
+                s=f"warning:{wid}:%",
+            ),
+            lambda f: len(f) == 12,  # 2 chains × 2 people × 3 calls, none delivered
+        )
+        assert all("will retry" not in f["failure"] for f in failed)
+        view = await fanout.show(client, wid)
+        assert view.undelivered == 2 and view.not_reached == 2

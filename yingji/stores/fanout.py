@@ -1,0 +1,270 @@
+"""The SQL of fanned-out 叫应: a warning's chains and people, its batches, its board.
+
+Every write is idempotent (keyed by warning and chain, person or notification key), so an
+activity retried after a crash writes nothing twice.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from models.fanout import (
+    AckResult,
+    BatchRef,
+    CallChain,
+    ChainRow,
+    ChainStatus,
+    QueueCalls,
+    TownProgress,
+)
+from yingji.core.errors import DomainRefusal
+from yingji.core.tables import NotificationRow, WarningChainRow, WarningPersonRow
+
+#: Rows per INSERT statement (PostgreSQL takes at most 32,767 parameters in one).
+_CHUNK = 1000
+
+
+class AckRefused(DomainRefusal):
+    """An answer that names nobody this warning called, or several people."""
+
+
+def batches_of(chains: Sequence[CallChain], size: int) -> dict[str, list[CallChain]]:
+    """Chains by batch: by 街镇 (in code order), a 街镇 with more than ``size`` split in parts."""
+    by_town: dict[str, list[CallChain]] = defaultdict(list)
+    for chain in sorted(chains, key=lambda c: (c.town_code, c.chain_id)):
+        by_town[chain.town_code].append(chain)
+    out: dict[str, list[CallChain]] = {}
+    for town, members in by_town.items():
+        parts = [members[i : i + size] for i in range(0, len(members), size)]
+        for k, part in enumerate(parts, start=1):
+            out[town if len(parts) == 1 else f"{town}.{k}"] = part
+    return out
+
+
+async def write_plan(
+    engine: AsyncEngine, warning_id: str, chains: Sequence[CallChain], size: int
+) -> list[BatchRef]:
+    """Write a warning's chains and people down once; answer its batches."""
+    batches = batches_of(chains, size)
+    chain_rows: list[dict[str, Any]] = []
+    person_rows: list[dict[str, Any]] = []
+    for batch_id, members in batches.items():
+        for c in members:
+            chain_rows.append(
+                {
+                    "warning_id": warning_id,
+                    "chain_id": c.chain_id,
+                    "batch_id": batch_id,
+                    "town_code": c.town_code,
+                    "town_name": c.town_name,
+                    "unit_code": c.unit_code,
+                    "unit_name": c.unit_name,
+                    "role": c.role,
+                    "persons": [p.model_dump() for p in c.persons],
+                    "status": ChainStatus.CALLING.value,
+                    "attempt": 0,
+                }
+            )
+            person_rows.extend(
+                {
+                    "warning_id": warning_id,
+                    "person_id": p.person_id,
+                    "chain_id": c.chain_id,
+                    "batch_id": batch_id,
+                    "name": p.name,
+                    "phone": p.phone,
+                }
+                for p in c.persons
+            )
+    async with engine.begin() as conn:
+        for table, rows in (
+            (WarningChainRow.__table__, chain_rows),
+            (WarningPersonRow.__table__, person_rows),
+        ):
+            for i in range(0, len(rows), _CHUNK):
+                await conn.execute(
+                    insert(table).values(rows[i : i + _CHUNK]).on_conflict_do_nothing()
+                )
+    return [
+        BatchRef(
+            batch_id=batch_id,
+            town_code=members[0].town_code,
+            town_name=members[0].town_name,
+            chains=len(members),
+        )
+        for batch_id, members in batches.items()
+    ]
+
+
+async def batch_chains(engine: AsyncEngine, warning_id: str, batch_id: str) -> list[CallChain]:
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            text(
+                "SELECT chain_id, unit_code, unit_name, town_code, town_name, role, persons "
+                "FROM warning_chain WHERE warning_id = :w AND batch_id = :b ORDER BY chain_id"
+            ),
+            {"w": warning_id, "b": batch_id},
+        )
+        return [CallChain.model_validate(dict(r)) for r in rows.mappings()]
+
+
+async def queue_calls(engine: AsyncEngine, data: QueueCalls, source: str) -> int:
+    """Put each call's notification in the outbox (once per key); delivery is apart."""
+    now = datetime.now(UTC)
+    rows = [
+        {
+            "key": c.key,
+            "recipient": c.person.name,
+            "address": c.person.phone,
+            "subject": f"【叫应】{data.title}：请立即回复确认",
+            "body": f"第{c.attempt}次呼叫。回复“收到”即应答。",
+            "source": source,
+            "created_at": now,
+        }
+        for c in data.calls
+    ]
+    if not rows:
+        return 0
+    async with engine.begin() as conn:
+        result = await conn.execute(
+            insert(NotificationRow.__table__).values(rows).on_conflict_do_nothing()
+        )
+    return result.rowcount
+
+
+async def project_chains(engine: AsyncEngine, warning_id: str, chains: Sequence[ChainRow]) -> None:
+    if not chains:
+        return
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                """
+                UPDATE warning_chain AS w SET
+                    status = c.status, current_person = c.current_person, attempt = c.attempt,
+                    first_call_at = c.first_call_at, acked_at = c.acked_at,
+                    acked_by = c.acked_by, response_seconds = c.response_seconds,
+                    undelivered = c.undelivered
+                FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS c(
+                    chain_id text, status text, current_person text, attempt int,
+                    first_call_at timestamptz, acked_at timestamptz, acked_by text,
+                    response_seconds float8, undelivered text)
+                WHERE w.warning_id = :w AND w.chain_id = c.chain_id
+                """
+            ),
+            {
+                "w": warning_id,
+                "rows": "[" + ",".join(c.model_dump_json() for c in chains) + "]",
+            },
+        )
+
+
+async def route_ack(engine: AsyncEngine, warning_id: str, who: str) -> tuple[str, str]:
+    """(person id, batch id) of the person ``who`` names: an id, a phone, or a name that only
+    one person of this warning has."""
+    who = who.strip()
+    phone = "".join(ch for ch in who if ch.isdigit() or ch == "+")
+    async with engine.connect() as conn:
+        rows = (
+            (
+                await conn.execute(
+                    text(
+                        "SELECT person_id, batch_id, name, phone, chain_id FROM warning_person "
+                        "WHERE warning_id = :w AND (person_id = :who OR name = :who "
+                        "OR (CAST(:phone AS text) <> '' AND phone = :phone))"
+                    ),
+                    {"w": warning_id, "who": who, "phone": phone if len(phone) >= 5 else ""},
+                )
+            )
+            .mappings()
+            .all()
+        )
+    by_id = [r for r in rows if r["person_id"] == who]
+    by_phone = [r for r in rows if phone and r["phone"] == phone]
+    found = by_id or by_phone or [r for r in rows if r["name"] == who]
+    if not found:
+        raise AckRefused(f"person: nobody called for warning {warning_id} is '{who}'")
+    if len({r["person_id"] for r in found}) > 1:
+        listed = ", ".join(f"{r['name']} ({r['person_id']})" for r in found[:10])
+        raise AckRefused(
+            f"person: '{who}' names several people of warning {warning_id}: {listed}; "
+            "answer by person id or phone"
+        )
+    return found[0]["person_id"], found[0]["batch_id"]
+
+
+async def recorded_ack(engine: AsyncEngine, warning_id: str, person_id: str) -> AckResult | None:
+    """The answer ``person_id`` gave, as its chain recorded it (None if they gave none)."""
+    async with engine.connect() as conn:
+        row = (
+            (
+                await conn.execute(
+                    text(
+                        "SELECT c.chain_id, c.status, c.response_seconds FROM warning_chain c "
+                        "JOIN warning_person p USING (warning_id, chain_id) "
+                        "WHERE c.warning_id = :w AND p.person_id = :p AND c.acked_by = :p"
+                    ),
+                    {"w": warning_id, "p": person_id},
+                )
+            )
+            .mappings()
+            .first()
+        )
+    return AckResult.model_validate(dict(row)) if row else None
+
+
+async def towns(engine: AsyncEngine, warning_id: str) -> list[TownProgress]:
+    """Each 街镇's progress, from the chains its batches keep current."""
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            text(
+                """
+                SELECT town_code, min(town_name) AS town_name, count(*) AS chains,
+                       count(*) FILTER (WHERE status IN ('answered', 'backup_answered'))
+                           AS answered,
+                       count(*) FILTER (WHERE status = 'not_reached') AS not_reached,
+                       count(*) FILTER (WHERE undelivered IS NOT NULL) AS undelivered,
+                       count(*) FILTER (WHERE status = 'calling') AS calling
+                FROM warning_chain WHERE warning_id = :w
+                GROUP BY town_code ORDER BY town_code
+                """
+            ),
+            {"w": warning_id},
+        )
+        return [TownProgress.model_validate(dict(r)) for r in rows.mappings()]
+
+
+async def mark_delivery(
+    engine: AsyncEngine, delivered: Sequence[str], failed: dict[str, str]
+) -> None:
+    """Record what the webhook took, and what it could not take (未送达) with why."""
+    async with engine.begin() as conn:
+        if delivered:
+            await conn.execute(
+                text("UPDATE notification SET delivered_at = now() WHERE key = ANY(:k)"),
+                {"k": list(delivered)},
+            )
+        for key, reason in failed.items():
+            await conn.execute(
+                text("UPDATE notification SET failed_at = now(), failure = :r WHERE key = :k"),
+                {"k": key, "r": reason[:500]},
+            )
+
+
+async def pending_delivery(engine: AsyncEngine, keys: Sequence[str]) -> list[dict[str, Any]]:
+    """The notifications of ``keys`` not yet delivered nor failed."""
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            text(
+                "SELECT key, recipient, address, subject, body, source FROM notification "
+                "WHERE key = ANY(:k) AND delivered_at IS NULL AND failed_at IS NULL"
+            ),
+            {"k": list(keys)},
+        )
+        return [dict(r) for r in rows.mappings()]
