@@ -15,6 +15,7 @@ from pydantic import (
     ValidationInfo,
     field_validator,
 )
+from pydantic.json_schema import SkipJsonSchema
 
 # China has kept UTC+8 without daylight saving since 1991; a fixed offset is exact and needs no
 # tz database inside the workflow sandbox.
@@ -136,8 +137,11 @@ class Request(Model):
     reaches history, unless the workflow is still in that stage / at that event number (the
     view's ``last_seq``, the console's ``ETag``)."""
 
-    actor: str | None = Field(default=None, min_length=1, max_length=ACTOR_MAX)
+    actor: SkipJsonSchema[str | None] = Field(default=None, min_length=1, max_length=ACTOR_MAX)
     expect_stage: str | None = Field(
-        default=None, min_length=1, max_length=32, pattern=r"^[a-z_]+$"
+        default=None,
+        min_length=1,
+        max_length=32,
+        description="the stage it must still be in: its name (drafting) or label (编制)",
     )
     expect_seq: int | None = Field(default=None, ge=0)

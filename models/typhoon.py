@@ -79,6 +79,16 @@ class Figures(Model):
     shelters_open: int = Field(default=0, ge=0, le=MAX_PEOPLE, description="开放避难场所")
     sheltered_now: int = Field(default=0, ge=0, le=MAX_PEOPLE, description="避难场所在住人数")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _whole_from_parts(cls, data: Any) -> Any:
+        """紧急转移安置 left out is 集中 + 分散 (as the CLI has always done)."""
+        if isinstance(data, dict) and data.get("relocated") is None:
+            parts = [data.get("centralized", 0), data.get("dispersed", 0)]
+            if all(isinstance(p, int) and not isinstance(p, bool) for p in parts):
+                data = {**data, "relocated": sum(parts)}
+        return data
+
     @model_validator(mode="after")
     def _parts_make_the_whole(self) -> Figures:
         if self.centralized + self.dispersed != self.relocated:

@@ -342,3 +342,17 @@ async def test_a_long_process_keeps_every_report_in_the_database_and_only_the_la
     assert len(stored["R-0"]["towns"]) == TOWNS_MAX
     assert stored["R-0"]["narrative"] == "初报：全区平稳" * 100
     assert stored["R-0"]["by"] == "区A岗信息员"
+
+
+async def test_a_process_linked_to_a_typhoon_never_opened_is_refused(
+    ts_env: WorkflowEnvironment, ts_client: Client, task_queue: str, code: str
+) -> None:
+    """Newcomer: ``disaster open --typhoon 2022:12`` took a typhoon never opened, and its 初报
+    then showed 紧急转移安置 0."""
+    from yingji.core.errors import DomainRefusal
+
+    now = (await ts_env.get_current_time()).astimezone(CHINA_TZ)
+    with pytest.raises(DomainRefusal, match="no typhoon 2099:1 has been opened"):
+        await disasters.open_disaster(
+            ts_client, make_settings(), opened(code, now, typhoon="2099:1"), task_queue=task_queue
+        )

@@ -222,3 +222,103 @@ async def test_the_cli_does_not_hang_without_a_worker(  # type: ignore[no-untype
     assert r.exit_code == 1, r.output
     assert time.monotonic() - started < 10
     assert "--request-id cli-create-0002" in r.output and "worker" in r.output
+
+
+async def test_a_key_sent_with_another_request_is_refused(
+    ts_client: Client, engine, task_queue: str, code: str
+) -> None:
+    """Newcomer: the same Idempotency-Key with another body, or on another action, answered 200
+    with the old view and did nothing. It is refused now, naming what the key was used for."""
+    async with console(ts_client, engine, task_queue) as api:
+        await api.post("/api/plans", json={**PLAN, "code": code}, headers=auth(D))
+        r = await api.post(
+            f"/api/plans/{code}/submit", json={"by": "张敏"}, headers=auth(D, "key-used-once")
+        )
+        assert r.status_code == 200
+        r = await api.post(
+            f"/api/plans/{code}/submit", json={"by": "李四"}, headers=auth(D, "key-used-once")
+        )
+        assert r.status_code == 422 and "already used for another request" in r.json()["detail"]
+        r = await api.post(
+            f"/api/plans/{code}/withdraw",
+            json={"by": "张敏", "reason": "x"},
+            headers=auth(D, "key-used-once"),
+        )
+        assert r.status_code == 422 and f"plan:{code} submit" in r.json()["detail"]
+        # The same request again is still a repeat; another person sending it changes nothing.
+        r = await api.post(
+            f"/api/plans/{code}/submit", json={"by": "张敏"}, headers=auth(A, "key-used-once")
+        )
+        assert r.status_code == 200 and r.json()["stage"] == "consultation"
+        # A weak ETag never matches; a malformed key is refused in plain words.
+        r = await api.post(
+            f"/api/plans/{code}/withdraw",
+            json={"by": "张敏", "reason": "x"},
+            headers=auth(D, **{"If-Match": 'W/"3"'}),
+        )
+        assert r.status_code == 412 and "weak" in r.json()["detail"]
+        r = await api.post(f"/api/plans/{code}/withdraw", json={}, headers=auth(D, "short"))
+        assert r.status_code == 400 and "8 to 128 printable ASCII" in r.json()["detail"]
+
+
+async def test_without_a_worker_a_view_answers_503_and_a_start_can_be_polled(
+    dev_env: WorkflowEnvironment, engine, task_queue: str, code: str
+) -> None:
+    """Newcomer: a view hung 30 s without a worker; a started plan's poll URL said 404 for ever."""
+    client = dev_env.client
+    async with console(client, engine, task_queue, wait=1.0) as api:
+        r = await api.post(
+            "/api/plans", json={**PLAN, "code": code}, headers=auth(D, "start-poll-1")
+        )
+        assert r.status_code == 202, r.text
+        poll = r.json()["poll"]
+        started = time.monotonic()
+        r = await api.get(f"/api/plans/{code}", headers=auth(D))
+        assert r.status_code == 503 and "is a worker running" in r.json()["detail"]
+        assert time.monotonic() - started < 5
+        async with worker(client, engine, task_queue):
+
+            async def polled() -> httpx.Response:
+                return await api.get(poll, headers=auth(D))
+
+            r = await eventually(polled, lambda r: r.status_code == 200)
+            assert r.json()["stage"] == "drafting" and r.json()["code"] == code
+
+
+async def test_expect_stage_takes_the_chinese_label(
+    ts_client: Client, engine, task_queue: str, code: str
+) -> None:
+    async with console(ts_client, engine, task_queue) as api:
+        await api.post("/api/plans", json={**PLAN, "code": code}, headers=auth(D))
+        r = await api.post(
+            f"/api/plans/{code}/submit",
+            json={"by": "张敏", "expect_stage": "编制"},
+            headers=auth(D),
+        )
+        assert r.status_code == 200 and r.json()["stage"] == "consultation"
+        r = await api.post(
+            f"/api/plans/{code}/withdraw",
+            json={"by": "张敏", "reason": "x", "expect_stage": "编制"},
+            headers=auth(D),
+        )
+        assert r.status_code == 412 and "征求意见" in r.json()["detail"]
+
+
+def test_a_refused_command_exits_1_every_time(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Newcomer: a refused command sometimes aborted with exit 134 ("Fatal Python error:
+    PyGILState_Release") as the interpreter finalized with the Temporal client's threads."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    yingji = str(Path(sys.executable).parent / "yingji")
+    env = {**os.environ, "YINGJI_TEMPORAL_ADDRESS": "127.0.0.1:1", "YINGJI_DATA_DIR": str(tmp_path)}
+    env["YINGJI_DATABASE_URL"] = "postgresql://nobody@127.0.0.1:1/none"
+    codes = [
+        subprocess.run(
+            [yingji, "plan", "show", "NOPE"], env=env, capture_output=True, timeout=60
+        ).returncode
+        for _ in range(6)
+    ]
+    assert codes == [1] * 6

@@ -15,6 +15,7 @@ import httpx
 import pytest
 from temporalio.client import Client
 
+from models.disaster import ReportKind
 from models.warning import CallRecord, WarningView
 from tests.conftest import console_tokens_for, make_settings
 from yingji.console.app import create_app
@@ -141,6 +142,41 @@ async def test_a_reporter_reports_only_for_its_units(api: httpx.AsyncClient) -> 
     assert r.status_code == 403 and "马陆镇" in r.json()["detail"]
     r = await api.post("/api/typhoons/reports", json={**report, "unit": "南翔镇"}, headers=headers)
     assert r.status_code not in (401, 403), r.text  # refused further on: no such event
+
+
+async def test_a_districts_reporter_sends_its_disaster_reports(
+    ts_env, ts_client: Client, engine, task_queue: str, code: str
+) -> None:
+    """Newcomer: a reporter could never send a disaster report: the district's reports are not a
+    街镇's, and a token could not name the district. A token for the district sends them; a
+    街镇's reporter may not send one without its towns."""
+    from models.common import CHINA_TZ
+    from tests.test_disaster import ZERO, opened, report
+    from yingji.services import disaster as disasters
+
+    district_token = "district-reporter-token-0123456789abcdef"
+    tokens = console_tokens_for(
+        {
+            district_token: ("区信息员", "reporter", ["嘉定区"]),
+            TOKENS["reporter"]: ("reporter-person", "reporter", REPORTER_UNITS),
+        }
+    )
+    now = (await ts_env.get_current_time()).astimezone(CHINA_TZ)
+    await disasters.open_disaster(
+        ts_client, make_settings(), opened(code, now), task_queue=task_queue
+    )
+    body = report(ReportKind.INITIAL, "R-1", now, ZERO).model_dump(mode="json")
+    settings = make_settings(console_tokens=tokens, temporal_task_queue=task_queue)
+    app = create_app(settings, client=ts_client, engine=engine)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://console") as http:
+        town = {"Authorization": f"Bearer {TOKENS['reporter']}"}
+        r = await http.post(f"/api/disasters/{code}/reports", json=body, headers=town)
+        assert r.status_code == 403 and "嘉定镇街道" in r.json()["detail"]
+        mine = {"Authorization": f"Bearer {district_token}"}
+        r = await http.post(f"/api/disasters/{code}/reports", json=body, headers=mine)
+        assert r.status_code == 200, r.text
+        assert r.json()["reports"][0]["report_id"] == "R-1"
 
 
 def test_a_viewer_sees_phone_numbers_masked() -> None:

@@ -81,7 +81,7 @@ class Guarded:
     def _check_expected(self, data: Any) -> None:
         stage = self._stage_now()
         expected = getattr(data, "expect_stage", None)
-        if expected is not None and expected != stage.value:
+        if expected is not None and expected not in (stage.value, stage.label):
             raise stale(
                 f"expect_stage: it is now in stage '{stage.value}' ({stage.label}), "
                 f"not '{expected}'"
@@ -89,8 +89,8 @@ class Guarded:
         seq = getattr(data, "expect_seq", None)
         if seq is not None and seq != self._seq_now():
             raise stale(
-                f"expect_seq: it has changed since event {seq} (now {self._seq_now()}, "
-                f"stage '{stage.value}' ({stage.label}))"
+                f"expect_seq (If-Match): it has changed since event {seq} (now "
+                f"{self._seq_now()}, stage '{stage.value}' ({stage.label}))"
             )
 
 

@@ -113,4 +113,21 @@ def console_command() -> None:
 
 
 def main() -> None:
-    app()
+    """The ``yingji`` command. It leaves with ``os._exit`` once the command is done (its own
+    clean-up already ran): the Temporal client's threads could otherwise call into Python
+    while the interpreter finalizes, which aborted a refused command with exit 134 ("Fatal
+    Python error: PyGILState_Release") about one time in five."""
+    import os
+    import sys
+
+    code: int = 0
+    try:
+        app()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        if not isinstance(exc.code, int) and exc.code is not None:
+            print(exc.code, file=sys.stderr)
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(code)

@@ -75,6 +75,13 @@ def request_id(given: str | None) -> str:
     return rid
 
 
+async def claim(settings: Settings, rid: str, target: str, data: Any) -> None:
+    """Remember what ``--request-id`` asks; refuse it if it asked something else before."""
+    from yingji.services.requests import claim as remember
+
+    await with_engine(settings, lambda engine: remember(engine, rid, target, data))
+
+
 def expecting(data: M, stage: str | None) -> M:
     """``data`` with ``--expect-stage`` (checked by the workflow before it applies the step)."""
     if stage is None:

@@ -13,6 +13,7 @@ from yingji.cli.common import (
     District,
     ExpectStage,
     RequestId,
+    claim,
     client_for,
     expecting,
     out,
@@ -109,10 +110,17 @@ def finish(v: DisasterView, as_json: bool) -> None:
         print_disaster(v)
 
 
-async def _within(settings: Settings, code: str, rid: str, call: Any) -> DisasterView:
+async def _within(
+    settings: Settings, code: str, rid: str, call: Any, action: str, data: Any
+) -> DisasterView:
     from yingji.services import disaster as disasters
     from yingji.services.requests import within
 
+    try:
+        await claim(settings, rid, f"{disasters.disaster_workflow_id(code)} {action}", data)
+    except BaseException:
+        call.close()  # never started
+        raise
     return await within(
         settings.request_wait_seconds, disasters.disaster_workflow_id(code), rid, call
     )
@@ -199,7 +207,7 @@ def disaster_report(
         call = disasters.submit(
             await client_for(settings), code, expecting(data, expect_stage), update_id=rid
         )
-        return await _within(settings, code, rid, call)
+        return await _within(settings, code, rid, call, "report", data)
 
     finish(run(job, f"disaster {code}"), as_json)
 
@@ -238,7 +246,7 @@ def disaster_review(
         call = disasters.review(
             await client_for(settings), code, expecting(data, expect_stage), update_id=rid
         )
-        return await _within(settings, code, rid, call)
+        return await _within(settings, code, rid, call, "review", data)
 
     finish(run(job, f"disaster {code}"), as_json)
 
@@ -262,7 +270,7 @@ def disaster_stable(
     async def job(settings: Settings) -> DisasterView:
         data = expecting(StableInput(by=by, stable_on=day), expect_stage)
         call = disasters.declare_stable(await client_for(settings), code, data, update_id=rid)
-        return await _within(settings, code, rid, call)
+        return await _within(settings, code, rid, call, "stable", data)
 
     finish(run(job, f"disaster {code}"), as_json)
 

@@ -15,6 +15,7 @@ from yingji.cli.common import (
     District,
     ExpectStage,
     RequestId,
+    claim,
     client_for,
     expecting,
     out,
@@ -123,9 +124,10 @@ def _act(
 
     async def job(settings: Settings) -> DrillView:
         data = expecting(build(), expect)
+        wid = drills.drill_workflow_id(code)
+        await claim(settings, rid, f"{wid} {action}", data)
         client = await client_for(settings)
         call = drills.act(client, code, action, data, update_id=rid)
-        wid = drills.drill_workflow_id(code)
         return await within(settings.request_wait_seconds, wid, rid, call)
 
     finish(run(job, f"drill {code}"), as_json)

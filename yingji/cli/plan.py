@@ -13,6 +13,7 @@ from yingji.cli.common import (
     District,
     ExpectStage,
     RequestId,
+    claim,
     client_for,
     expecting,
     out,
@@ -125,9 +126,10 @@ def _act(
 
     async def job(settings: Settings) -> PlanView:
         data = expecting(build(), expect)
+        wid = plans.plan_workflow_id(code)
+        await claim(settings, rid, f"{wid} {action}", data)
         client = await client_for(settings)
         call = plans.act(client, code, action, data, update_id=rid)
-        wid = plans.plan_workflow_id(code)
         return await within(settings.request_wait_seconds, wid, rid, call)
 
     finish(run(job, f"plan {code}"), as_json)
@@ -351,6 +353,7 @@ def plan_trigger_revision(
             source=source,
             trigger_id=trigger_id or f"cli:{rid}",
         )
+        await claim(settings, rid, f"{plans.plan_workflow_id(code)} revision-trigger", trigger)
         client = await client_for(settings)
         call = plans.trigger_revision(client, code, trigger, update_id=rid)
         view = await within(settings.request_wait_seconds, plans.plan_workflow_id(code), rid, call)

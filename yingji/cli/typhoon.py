@@ -13,6 +13,7 @@ from yingji.cli.common import (
     District,
     ExpectStage,
     RequestId,
+    claim,
     client_for,
     expecting,
     out,
@@ -176,6 +177,7 @@ def typhoon_level(
 
         client = await client_for(settings)
         data = LevelChange(level=data_level, warning=data_warning, by=by, note=note)
+        await claim(settings, rid, f"{typhoons.typhoon_workflow_id(event_id)} level", data)
         call = typhoons.change_level(client, event_id, expecting(data, expect_stage), update_id=rid)
         wid = typhoons.typhoon_workflow_id(event_id)
         return await within(settings.request_wait_seconds, wid, rid, call)
@@ -264,6 +266,7 @@ def typhoon_close(
         from yingji.services.requests import within
 
         data = expecting(CloseTyphoon(by=by, note=note), expect_stage)
+        await claim(settings, rid, f"{typhoons.typhoon_workflow_id(event_id)} close", data)
         call = typhoons.close(await client_for(settings), event_id, data, update_id=rid)
         wid = typhoons.typhoon_workflow_id(event_id)
         return await within(settings.request_wait_seconds, wid, rid, call)

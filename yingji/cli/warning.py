@@ -14,6 +14,7 @@ from yingji.cli.common import (
     TYPER,
     District,
     RequestId,
+    claim,
     client_for,
     out,
     request_id,
@@ -167,6 +168,7 @@ def warning_ack(
     async def job(settings: Settings) -> str:
         client = await client_for(settings)
         wid = warnings.warning_workflow_id(warning_id)
+        await claim(settings, rid, f"{wid} ack", {"person": person, "via": via})
         if await fanout.kind(client, warning_id) == warnings.WORKFLOW_TYPE:
             call = warnings.acknowledge(
                 client, warning_id, AckInput(person=person, via=via), update_id=rid

@@ -118,8 +118,9 @@ async def warn_without_tokens(services: Services) -> None:
         stored = await tokens.count_active(services.engine)
     except Exception as exc:  # a warning only; a request will say more
         log.warning(
-            "console: none in settings and the database cannot be asked; "
-            "a request will be refused (401) unless the database has one",
+            "console: no token in settings, and the database's tokens cannot be read yet "
+            "(a first start, before the worker has migrated it?); requests are refused (401) "
+            "until `yingji token add` has made one",
             error=type(exc).__name__,
         )
         return

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Awaitable
 from typing import Annotated, Any, TypeVar
@@ -30,7 +31,7 @@ from yingji.services import unit as units
 T = TypeVar("T")
 M = TypeVar("M", bound=UpdateInput)
 
-_ETAG = re.compile(r'^(?:W/)?"?(\d{1,18})"?$')
+_ETAG = re.compile(r'^"?(\d{1,18})"?$')
 
 
 class Mutation:
@@ -47,13 +48,40 @@ class Mutation:
             update["expect_seq"] = self.expect_seq
         return data.model_copy(update=update)
 
-    async def run(self, workflow_id: str, call: Awaitable[T]) -> T:
-        """``call``'s answer (with its ``ETag``), or 202 after the configured wait."""
+    async def run(
+        self, workflow_id: str, call: Awaitable[T], asking: tuple[str, Any] | None = None
+    ) -> T:
+        """``call``'s answer (with its ``ETag``), or 202 after the configured wait.
+
+        ``asking`` (the action and its input) is remembered with the request's key: the same
+        key sent with another request is refused (422) before anything is sent."""
+        if asking is not None:
+            action, data = asking
+            try:
+                await requests.claim(self.s.engine, self.key, f"{workflow_id} {action}", data)
+            except requests.KeyReused:
+                if asyncio.iscoroutine(call):
+                    call.close()  # never started
+                raise
         answer = await requests.within(
             self.s.settings.request_wait_seconds, workflow_id, self.key, call
         )
         tag(self.response, answer)
         return answer
+
+
+async def read(s: Any, workflow_id: str, call: Awaitable[T], response: Response) -> T:
+    """A view, or 503 when no worker answers within ``YINGJI_REQUEST_WAIT_SECONDS``."""
+    try:
+        view = await requests.within(s.settings.request_wait_seconds, workflow_id, "-", call)
+    except requests.StillRunning:
+        raise HTTPException(
+            503,
+            f"{workflow_id}: no answer within {s.settings.request_wait_seconds:g} s; "
+            "is a worker running?",
+        ) from None
+    tag(response, view)
+    return view
 
 
 def filled(person: str, given: str, limit: int = 100) -> str:
@@ -79,7 +107,6 @@ def _mutation(
         str | None,
         Header(
             alias="Idempotency-Key",
-            pattern=requests.REQUEST_ID_PATTERN,
             description="makes a retried request apply once (8–128 printable ASCII)",
         ),
     ] = None,
@@ -92,7 +119,11 @@ def _mutation(
         ),
     ] = None,
 ) -> Mutation:
+    if idempotency_key is not None and not re.match(requests.REQUEST_ID_PATTERN, idempotency_key):
+        raise HTTPException(400, "Idempotency-Key: 8 to 128 printable ASCII characters, no blanks")
     expect = None
+    if if_match is not None and if_match.strip().startswith("W/"):
+        raise HTTPException(412, "If-Match: a weak ETag never matches (RFC 9110 §13.1.1)")
     if if_match is not None and if_match.strip() != "*":
         found = _ETAG.match(if_match.strip())
         if found is None:
@@ -141,7 +172,11 @@ async def request_outcome(
     does not know it (send it again with the same Idempotency-Key: it will not apply twice)."""
     try:
         answer = await requests.outcome(
-            s.client, workflow_id, request_id, min(s.settings.request_wait_seconds, 5.0)
+            s.client,
+            workflow_id,
+            request_id,
+            min(s.settings.request_wait_seconds, 5.0),
+            view_query="board" if workflow_id.startswith("typhoon:") else "view",
         )
     except LookupError as exc:
         raise HTTPException(404, str(exc)) from exc

@@ -620,3 +620,14 @@ class WarningPersonRow(SQLModel, table=True):
     batch_id: str = Field(max_length=200)
     name: str
     phone: str
+
+
+class RequestKey(SQLModel, table=True):
+    """A request id (Idempotency-Key, --request-id) and what it asked (0015)."""
+
+    __tablename__ = "request_key"
+
+    key: str = Field(primary_key=True, max_length=128)
+    fingerprint: str = Field(max_length=64)
+    target: str = Field(max_length=300)
+    created_at: datetime = Field(sa_column=_tz())

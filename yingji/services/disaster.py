@@ -7,6 +7,7 @@ from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.service import RPCError, RPCStatusCode
 
 from models.disaster import (
     DisasterInput,
@@ -59,6 +60,17 @@ async def open_disaster(
             f"{settings.disaster_max_backdate_days} days ago; a past process is entered with "
             "`yingji load` (YINGJI_DISASTER_MAX_BACKDATE_DAYS)"
         )
+    if data.typhoon_event_id is not None:
+        # Its 紧急转移安置 come from that typhoon's tally: a typhoon never opened would give 0.
+        try:
+            await client.get_workflow_handle(f"typhoon:{data.typhoon_event_id}").describe()
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise
+            raise DomainRefusal(
+                f"typhoon_event_id: no typhoon {data.typhoon_event_id} has been opened "
+                "(`yingji typhoon open`); its tally would give this process its relocation"
+            ) from None
     return await start_once(
         client,
         WORKFLOW_TYPE,

@@ -14,13 +14,22 @@ answer once it has one.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import uuid
 from collections.abc import Awaitable
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from sqlalchemy import text
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client, WorkflowHandle
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
+
+from yingji.core.errors import DomainRefusal
+from yingji.core.tables import RequestKey
 
 T = TypeVar("T")
 
@@ -28,6 +37,44 @@ T = TypeVar("T")
 MEMO_KEY = "request_id"
 #: Request ids as the console and the CLI accept them (printable ASCII, no blanks).
 REQUEST_ID_PATTERN = r"^[\x21-\x7e]{8,128}$"
+
+
+class KeyReused(DomainRefusal):
+    """A request id sent again with another request."""
+
+
+#: Fields of an input that say who sent it or on what condition, not what it asks.
+_NOT_ASKED = {"actor", "expect_stage", "expect_seq"}
+
+
+def fingerprint(target: str, data: Any) -> str:
+    """What a request asks: its target (workflow and action) and its input."""
+    asked = (
+        data.model_dump(mode="json", exclude=_NOT_ASKED) if hasattr(data, "model_dump") else data
+    )
+    text = json.dumps([target, asked], ensure_ascii=False, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+async def claim(engine: AsyncEngine, key: str, target: str, data: Any) -> None:
+    """Remember what ``key`` asks; refuse it if it was used before for another request."""
+    mark = fingerprint(target, data)
+    async with engine.begin() as conn:
+        await conn.execute(
+            insert(RequestKey.__table__)
+            .values(key=key, fingerprint=mark, target=target[:300], created_at=datetime.now(UTC))
+            .on_conflict_do_nothing()
+        )
+        known = (
+            await conn.execute(
+                text("SELECT fingerprint, target FROM request_key WHERE key = :k"), {"k": key}
+            )
+        ).one()
+    if known.fingerprint != mark:
+        raise KeyReused(
+            f"request id {key} was already used for another request ({known.target}); "
+            "a repeat must be the same request — use a new id for a new one"
+        )
 
 
 def new_request_id() -> str:
@@ -81,19 +128,31 @@ async def start_once(
         return handle
 
 
-async def outcome(client: Client, workflow_id: str, request_id: str, wait: float) -> Any:
+async def outcome(
+    client: Client, workflow_id: str, request_id: str, wait: float, view_query: str = "view"
+) -> Any:
     """The answer of an update sent earlier with ``request_id`` (as JSON-ready data).
 
     Raises :class:`StillRunning` while it runs, and ``LookupError`` when Temporal does not know
     it: never received, or answered in an earlier run of a workflow that has since continued as
     new (sending it again with the same id then answers without applying it twice)."""
-    update = client.get_workflow_handle(workflow_id).get_update_handle(request_id)
+    handle = client.get_workflow_handle(workflow_id)
+    update = handle.get_update_handle(request_id)
     try:
         return await within(wait, workflow_id, request_id, update.result())
     except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND:
-            raise LookupError(
-                f"{workflow_id}: no request {request_id} in its current run; send it again with "
-                "the same id (it will not apply twice)"
-            ) from exc
-        raise
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            raise
+    # Not an update: perhaps the start of the workflow (its memo keeps the request id).
+    try:
+        described = await handle.describe()
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            raise
+    else:
+        if await described.memo_value(MEMO_KEY, None) == request_id:
+            return await within(wait, workflow_id, request_id, handle.query(view_query))
+    raise LookupError(
+        f"{workflow_id}: no request {request_id} in its current run; send it again with "
+        "the same id (it will not apply twice)"
+    )

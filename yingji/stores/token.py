@@ -75,7 +75,17 @@ async def issue(
     now = datetime.now(UTC)
     async with engine.begin() as conn:
         if who.units:
-            found = await resolve_in(conn, None, who.units)
+            # A district's own name counts too: its reporter sends the district's disaster
+            # reports (初报 by 街镇, 续报, 核报), which no 街镇 reporter may send.
+            districts = set(
+                (
+                    await conn.execute(
+                        text("SELECT DISTINCT district FROM admin_unit WHERE district = ANY(:u)"),
+                        {"u": list(who.units)},
+                    )
+                ).scalars()
+            )
+            found = await resolve_in(conn, None, [u for u in who.units if u not in districts])
             problems = found.problems(None)
             if problems:
                 raise TokenError("; ".join(problems))

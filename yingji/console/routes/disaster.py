@@ -10,7 +10,7 @@ from fastapi import APIRouter, HTTPException, Response
 from models.disaster import DisasterOpen, DisasterReportInput, DisasterView
 from models.disaster import ReviewInput as DisasterReview
 from yingji.console.deps import Approver, Code, Officer, Reporter, S, Viewer
-from yingji.console.mutations import Mut, require_units, tag
+from yingji.console.mutations import Mut, read, require_units
 from yingji.services import disaster as disasters
 
 router = APIRouter()
@@ -18,9 +18,8 @@ router = APIRouter()
 
 @router.get("/api/disasters/{code}")
 async def disaster_state(code: Code, _: Viewer, s: S, response: Response) -> DisasterView:
-    view = await disasters.show(s.client, code)
-    tag(response, view)
-    return view
+    call = disasters.show(s.client, code)
+    return await read(s, disasters.disaster_workflow_id(code), call, response)
 
 
 @router.post("/api/disasters/{code}/reports")
@@ -37,17 +36,18 @@ async def disaster_report(
                 )
             await require_units(s, who, *towns)
     call = disasters.submit(s.client, code, m.stamp(data, who), update_id=m.key)
-    return await m.run(disasters.disaster_workflow_id(code), call)
+    return await m.run(disasters.disaster_workflow_id(code), call, asking=("report", data))
 
 
 @router.post("/api/disasters/{code}/reviews")
 async def disaster_review(code: Code, data: DisasterReview, who: Approver, m: Mut) -> DisasterView:
     call = disasters.review(m.s.client, code, m.stamp(data, who), update_id=m.key)
-    return await m.run(disasters.disaster_workflow_id(code), call)
+    return await m.run(disasters.disaster_workflow_id(code), call, asking=("review", data))
 
 
 @router.post("/api/disasters", status_code=201)
 async def disaster_open(data: DisasterOpen, who: Officer, s: S, m: Mut) -> DisasterView:
     wid = disasters.disaster_workflow_id(data.code)
-    await m.run(wid, disasters.open_disaster(s.client, s.settings, data, request_id=m.key))
+    create = disasters.open_disaster(s.client, s.settings, data, request_id=m.key)
+    await m.run(wid, create, asking=("open", data))
     return await m.run(wid, disasters.show(s.client, data.code))

@@ -14,7 +14,7 @@ from models.drill import (
     DrillView,
 )
 from yingji.console.deps import Caller, Code, Officer, S, Viewer
-from yingji.console.mutations import Mut, Mutation, tag
+from yingji.console.mutations import Mut, Mutation, read
 from yingji.services import drill as drills
 
 router = APIRouter()
@@ -29,21 +29,20 @@ async def drill_calendar(
 
 @router.get("/api/drills/{code}")
 async def drill_state(code: Code, _: Viewer, s: S, response: Response) -> DrillView:
-    view = await drills.show(s.client, code)
-    tag(response, view)
-    return view
+    return await read(s, drills.drill_workflow_id(code), drills.show(s.client, code), response)
 
 
 @router.post("/api/drills", status_code=201)
 async def drill_plan(data: DrillCreate, who: Officer, s: S, m: Mut) -> DrillView:
     wid = drills.drill_workflow_id(data.code)
-    await m.run(wid, drills.create_drill(s.client, s.settings, data, request_id=m.key))
+    create = drills.create_drill(s.client, s.settings, data, request_id=m.key)
+    await m.run(wid, create, asking=("create", data))
     return await m.run(wid, drills.show(s.client, data.code))
 
 
 async def _act(m: Mutation, who: Caller, code: str, action: str, data: Any) -> DrillView:
     call = drills.act(m.s.client, code, action, m.stamp(data, who), update_id=m.key)
-    return await m.run(drills.drill_workflow_id(code), call)
+    return await m.run(drills.drill_workflow_id(code), call, asking=(action, data))
 
 
 @router.post("/api/drills/{code}/conduct")

@@ -23,7 +23,7 @@ from models.plan import (
     SubmitDraft,
 )
 from yingji.console.deps import Approver, Caller, Code, Officer, S, Viewer
-from yingji.console.mutations import Mut, Mutation, tag
+from yingji.console.mutations import Mut, Mutation, read
 from yingji.services import plan as plans
 
 router = APIRouter()
@@ -36,21 +36,20 @@ async def plan_register(_: Viewer, s: S, stage: str | None = None) -> list[dict[
 
 @router.get("/api/plans/{code}")
 async def plan_state(code: Code, _: Viewer, s: S, response: Response) -> PlanView:
-    view = await plans.show(s.client, code)
-    tag(response, view)
-    return view
+    return await read(s, plans.plan_workflow_id(code), plans.show(s.client, code), response)
 
 
 @router.post("/api/plans", status_code=201)
 async def plan_create(data: PlanCreate, who: Officer, s: S, m: Mut) -> PlanView:
     wid = plans.plan_workflow_id(data.code)
-    await m.run(wid, plans.create_plan(s.client, s.settings, data, request_id=m.key))
+    create = plans.create_plan(s.client, s.settings, data, request_id=m.key)
+    await m.run(wid, create, asking=("create", data))
     return await m.run(wid, plans.show(s.client, data.code))
 
 
 async def _act(m: Mutation, who: Caller, code: str, action: str, data: Any) -> PlanView:
     call = plans.act(m.s.client, code, action, m.stamp(data, who), update_id=m.key)
-    return await m.run(plans.plan_workflow_id(code), call)
+    return await m.run(plans.plan_workflow_id(code), call, asking=(action, data))
 
 
 @router.post("/api/plans/{code}/submit")
@@ -93,6 +92,6 @@ async def plan_trigger(code: Code, data: RevisionTrigger, who: Officer, m: Mut) 
     """A revision cause, sent as an update so that it applies once per request and answers
     with the view once it is recorded (a repeated ``trigger_id`` is recorded once too)."""
     call = plans.trigger_revision(m.s.client, code, m.stamp(data, who), update_id=m.key)
-    view = await m.run(plans.plan_workflow_id(code), call)
+    view = await m.run(plans.plan_workflow_id(code), call, asking=("revision-trigger", data))
     assert view is not None  # an update always answers
     return view

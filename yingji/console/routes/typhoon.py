@@ -16,7 +16,7 @@ from models.typhoon import (
     UnitReport,
 )
 from yingji.console.deps import Number, Officer, Reporter, S, Viewer, Year
-from yingji.console.mutations import Mut, filled, require_units, tag
+from yingji.console.mutations import Mut, filled, read, require_units
 from yingji.services import typhoon as typhoons
 
 router = APIRouter()
@@ -26,16 +26,16 @@ router = APIRouter()
 async def typhoon_board(
     year: Year, number: Number, _: Viewer, s: S, response: Response
 ) -> TyphoonBoard:
-    board = await typhoons.board(s.client, f"{year}:{number}")
-    tag(response, board)
-    return board
+    event = f"{year}:{number}"
+    call = typhoons.board(s.client, event)
+    return await read(s, typhoons.typhoon_workflow_id(event), call, response)
 
 
 @router.post("/api/typhoons", status_code=201)
 async def typhoon_open(data: TyphoonOpen, who: Officer, s: S, m: Mut) -> TyphoonBoard:
     wid = typhoons.typhoon_workflow_id(data.event_id)
     call = typhoons.open_typhoon(s.client, s.engine, s.settings, data, request_id=m.key)
-    await m.run(wid, call)
+    await m.run(wid, call, asking=("open", data))
     return await m.run(wid, typhoons.board(s.client, data.event_id))
 
 
@@ -45,7 +45,7 @@ async def typhoon_level(
 ) -> TyphoonBoard:
     event = f"{year}:{number}"
     call = typhoons.change_level(m.s.client, event, m.stamp(data, who), update_id=m.key)
-    return await m.run(typhoons.typhoon_workflow_id(event), call)
+    return await m.run(typhoons.typhoon_workflow_id(event), call, asking=("level", data))
 
 
 @router.post("/api/typhoons/{year}/{number}/close")
@@ -54,7 +54,7 @@ async def typhoon_close(
 ) -> TyphoonBoard:
     event = f"{year}:{number}"
     call = typhoons.close(m.s.client, event, m.stamp(data, who), update_id=m.key)
-    return await m.run(typhoons.typhoon_workflow_id(event), call)
+    return await m.run(typhoons.typhoon_workflow_id(event), call, asking=("close", data))
 
 
 @router.post("/api/typhoons/reports")

@@ -15,7 +15,7 @@ from models.common import Model, Request
 from models.fanout import AckResult, CallLevel, CallSource, FanoutAck, FanoutIssue, FanoutView
 from models.warning import AckInput, WarningView
 from yingji.console.deps import Caller, Code, Officer, S, Viewer, mask_phone
-from yingji.console.mutations import Mut, filled, tag
+from yingji.console.mutations import Mut, filled, read
 from yingji.services import fanout
 from yingji.services import warning as warnings
 
@@ -58,11 +58,10 @@ async def warning_board(
 ) -> FanoutView | WarningView:
     """A warning's board: each 街镇's progress, the 叫应率, the response times, who has nobody
     to call (a ``WarningCall`` of before: each call, phones masked below duty officer)."""
+    wid = warnings.warning_workflow_id(warning_id)
     if await fanout.kind(s.client, warning_id) == warnings.WORKFLOW_TYPE:
-        view = await warnings.show(s.client, warning_id)
-        tag(response, view)
-        return _for(who, view)
-    return await fanout.show(s.client, warning_id)
+        return _for(who, await read(s, wid, warnings.show(s.client, warning_id), response))
+    return await read(s, wid, fanout.show(s.client, warning_id), response)
 
 
 @router.post("/api/warnings", status_code=201)
@@ -79,7 +78,8 @@ async def warning_issue(data: WarningRequest, who: Officer, s: S, m: Mut) -> Fan
         actor=who.person,
     )
     wid = warnings.warning_workflow_id(data.warning_id)
-    await m.run(wid, fanout.issue(s.client, s.settings, issue, request_id=m.key, engine=s.engine))
+    start = fanout.issue(s.client, s.settings, issue, request_id=m.key, engine=s.engine)
+    await m.run(wid, start, asking=("issue", issue))
     return await m.run(wid, fanout.laid_out(s.client, data.warning_id))
 
 
@@ -91,6 +91,8 @@ async def warning_ack(
     wid = warnings.warning_workflow_id(warning_id)
     if await fanout.kind(s.client, warning_id) == warnings.WORKFLOW_TYPE:
         old = m.stamp(AckInput(person=data.person, via=data.via), who)
-        return await m.run(wid, warnings.acknowledge(s.client, warning_id, old, update_id=m.key))
+        call = warnings.acknowledge(s.client, warning_id, old, update_id=m.key)
+        return await m.run(wid, call, asking=("ack", data))
     ack = m.stamp(FanoutAck(person=data.person, via=data.via), who)
-    return await m.run(wid, fanout.acknowledge(s.client, s.engine, warning_id, ack, m.key))
+    call = fanout.acknowledge(s.client, s.engine, warning_id, ack, m.key)
+    return await m.run(wid, call, asking=("ack", data))
