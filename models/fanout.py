@@ -131,6 +131,8 @@ class WarningPlan(Model):
 class BatchInput(Model):
     warning_id: str
     parent_id: str
+    #: The warning's title, for its calls (added later: a batch started before has none).
+    title: str = Field(default="", max_length=200)
     batch: BatchRef
     issued_at: datetime
     rules: CallRules

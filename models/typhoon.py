@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import AwareDatetime, Field, model_validator
 
 from models.common import LabelledEnum, Model, Request, StepTime, labelled, step_time_field
+from models.warning import CallRules
 
 
 class ResponseLevel(LabelledEnum):
@@ -137,6 +138,15 @@ class TyphoonRules(Model):
 
     apply_min_seconds: float = Field(default=0.5, gt=0)
     apply_max_seconds: float = Field(default=15.0, gt=0)
+    #: A level change at or above ``call_level``, or a warning at or above ``call_colour``,
+    #: starts a 叫应 of the district's responsible people (``call_target`` level) once per
+    #: change; ``calls`` None: never (as typhoons opened before this rule).
+    call_level: ResponseLevel | None = None
+    call_colour: WarningColour | None = None
+    call_target: str = Field(default="town", pattern=r"^(district|town|village)$")
+    calls: CallRules | None = None
+    call_batch_size: int = Field(default=250, ge=1, le=1000)
+    call_progress_seconds: float = Field(default=2.0, gt=0)
 
 
 class LevelChange(Request):
@@ -243,6 +253,8 @@ class TyphoonState(Model):
     last_at: datetime | None = None
     #: The latest update ids applied, carried across continue-as-new (see workflows.base.once).
     update_ids: list[str] = Field(default_factory=list)
+    #: The 叫应 its level changes started (warning ids).
+    warnings: list[str] = Field(default_factory=list)
 
 
 class TyphoonWorkflowInput(Model):
@@ -278,6 +290,8 @@ class TyphoonBoard(Model):
     reports_applied: int
     closed_at: datetime | None
     last_seq: int
+    #: The 叫应 started by its level changes (``warning:{id}``), newest last.
+    warnings: list[str] = Field(default_factory=list)
 
 
 class TyphoonProjection(Model):

@@ -631,7 +631,70 @@ async def record_meihua() -> None:
         server.cleanup()
 
 
+async def record_fanout() -> None:
+    """A fanned-out 叫应 on a dev server (the time-skipping server loses an update that waits
+    across a skipped timer): two 街镇, one answers by phone, the other is 未叫醒 through its
+    backup; the warning and each batch are written (``fanout_answered``, ``batch_answered-*``)."""
+    from models.fanout import CallLevel, FanoutAck, FanoutIssue, FanoutView
+    from tests.stack import fresh_stack
+    from yingji.services import fanout
+    from yingji.services import unit as units
+    from yingji.stores import responsible
+
+    with tempfile.TemporaryDirectory() as tmp:
+        server = pgserver.get_server(Path(tmp) / "pg", cleanup_mode="delete")
+        async with fresh_stack(server.get_uri()) as stack:
+            settings = stack.settings.model_copy(
+                update={
+                    "warning_call_window_minutes": 0.05,
+                    "warning_escalation_wait_minutes": 0.05,
+                    "warning_progress_seconds": 0.5,
+                }
+            )
+            await units.import_csv(
+                stack.engine,
+                "code,name,level,parent_code,district\nRF-1,甲镇,town,,录制区\n"
+                "RF-2,乙镇,town,,录制区\n".encode(),
+            )
+            await responsible.import_csv(
+                stack.engine,
+                "unit,role,name,phone,order\nRF-1,党政主要负责人,王强,13900000001,1\n"
+                "RF-2,党政主要负责人,李四,13900000002,1\n"
+                "RF-2,党政主要负责人,赵六,13900000003,2\n".encode(),
+            )
+            async with build_worker(stack.client, settings, stack.engine, stack.task_queue):
+                issue = FanoutIssue(
+                    warning_id="REC-FANOUT",
+                    title="台风红色预警",
+                    district="录制区",
+                    issued_by="值班员",
+                    level=CallLevel.TOWN,
+                )
+                await fanout.issue(stack.client, settings, issue, engine=stack.engine)
+                await fanout.laid_out(stack.client, issue.warning_id)
+                await fanout.acknowledge(
+                    stack.client, stack.engine, issue.warning_id, FanoutAck(person="13900000001")
+                )
+                handle = stack.client.get_workflow_handle(
+                    "warning:REC-FANOUT", result_type=FanoutView
+                )
+                await handle.result()
+                written = await save_chain(stack.client, "warning:REC-FANOUT", "fanout_answered")
+                for batch in ("RF-1", "RF-2"):
+                    written += await save_chain(
+                        stack.client, f"warning:REC-FANOUT:{batch}", f"batch_answered-{batch}"
+                    )
+                for path in written:
+                    print(f"wrote {path.relative_to(HERE.parent.parent)}")
+        server.cleanup()
+
+
 async def main(names: list[str]) -> None:
+    if "fanout" in names:
+        await record_fanout()
+        names = [n for n in names if n != "fanout"]
+        if not names:
+            return
     if "meihua" in names:
         await record_meihua()
         names = [n for n in names if n != "meihua"]

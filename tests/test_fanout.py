@@ -191,3 +191,34 @@ async def test_an_undelivered_call_is_marked_and_escalation_keeps_its_time(  # t
         assert all("will retry" not in f["failure"] for f in failed)
         view = await fanout.show(client, wid)
         assert view.undelivered == 2 and view.not_reached == 2
+
+
+async def test_a_typhoon_at_level_ii_starts_one_warning_per_change_across_a_restart(
+    dev_env: WorkflowEnvironment, engine, task_queue: str, code: str
+) -> None:
+    """A level change at or above the threshold starts a 叫应 of the typhoon's district, once per
+    change: the same change sent again after the worker restarted starts no second one."""
+    from models.typhoon import LevelChange, ResponseLevel, WarningColour
+    from tests.helpers import new_event
+    from yingji.services import typhoon as typhoons
+
+    district = await district_of_two(engine, code)
+    event = await new_event(engine, district=district)
+    client: Client = dev_env.client
+    change = LevelChange(level=ResponseLevel.II, warning=WarningColour.ORANGE, by="区防指")
+    async with worker_with(dev_env, engine, task_queue) as config:
+        await typhoons.open_typhoon(client, engine, config, event, task_queue=task_queue)
+        board = await typhoons.change_level(client, event.event_id, change, update_id="lvl-ii-1")
+        assert len(board.warnings) == 1
+        warning_id = board.warnings[0]
+        view = await eventually(lambda: fanout.show(client, warning_id), lambda v: v.chains == 2)
+        assert view.typhoon_event_id == event.event_id and "Ⅱ级" in view.title
+    async with worker_with(dev_env, engine, task_queue):  # a new worker: the same change again
+        board = await typhoons.change_level(client, event.event_id, change, update_id="lvl-ii-1")
+        assert board.warnings == [warning_id]
+        # A change below the threshold calls nobody.
+        lower = LevelChange(level=ResponseLevel.III, warning=WarningColour.YELLOW, by="区防指")
+        board = await typhoons.change_level(client, event.event_id, lower)
+        assert board.warnings == [warning_id]
+    started = [w.id async for w in client.list_workflows(f"WorkflowId = 'warning:{warning_id}'")]
+    assert started == [f"warning:{warning_id}"]

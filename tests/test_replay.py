@@ -18,6 +18,7 @@ from models.plan import PlanOutcome, PlanWorkflowInput
 from worker import WORKFLOWS, workflow_runner
 from workflows.disaster import DisasterWorkflow
 from workflows.drill import DrillWorkflow, ProgrammeWorkflow
+from workflows.fanout import WarningBatchWorkflow, WarningFanoutWorkflow
 from workflows.plan import PlanWorkflow
 from workflows.summary import SummaryWorkflow
 from workflows.typhoon import TyphoonWorkflow
@@ -39,6 +40,8 @@ HISTORY_PREFIX = {
     WarningWorkflow: "warning",
     DisasterWorkflow: "disaster",
     SummaryWorkflow: "summary",
+    WarningFanoutWorkflow: "fanout",
+    WarningBatchWorkflow: "batch",
 }
 
 
@@ -59,7 +62,10 @@ def test_the_example_scenario_has_histories_of_every_workflow_it_starts() -> Non
     names = {p.name.split(".")[0] for p in HISTORIES}
     assert set(MEIHUA_WORKFLOWS.values()) <= names
     assert {n.split("_")[0] for n in MEIHUA_WORKFLOWS.values()} == set(HISTORY_PREFIX.values()) - {
-        "programme"  # a scenario has no drill programme; programme_year.run1.json covers it
+        "programme",  # a scenario has no drill programme; programme_year.run1.json covers it
+        # a past year's 叫应 is a WarningCall; fanout_answered and batch_answered-* cover these
+        "fanout",
+        "batch",
     }
 
 

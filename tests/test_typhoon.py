@@ -213,7 +213,14 @@ async def test_levels_close_and_the_season(
     )
     assert sum(s["relocated"] for s in season) == 10574
     log = await rows(engine, "SELECT kind FROM typhoon_log WHERE event_id = :e ORDER BY seq", e=e)
-    assert [x["kind"] for x in log] == ["opened", "level_changed", "level_changed", "closed"]
+    # The first change (Ⅱ级, orange or above) started a 叫应 of the district.
+    assert [x["kind"] for x in log] == [
+        "opened",
+        "level_changed",
+        "call_started",
+        "level_changed",
+        "closed",
+    ]
 
 
 async def test_duplicates_racing_the_apply_never_deadlock(

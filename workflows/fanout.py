@@ -136,7 +136,7 @@ class WarningBatchWorkflow:
         return self._progress(done=True)
 
     def _title(self) -> str:
-        return workflow.info().workflow_id
+        return self.d.title or self.d.warning_id
 
     def _advance(self, s: ChainState, now: datetime) -> QueuedCall | None:
         """The chain's next call: the same person again, or the next in order (the one before
@@ -353,11 +353,13 @@ class WarningFanoutWorkflow:
 
     async def _start(self, batch: BatchRef) -> None:
         assert self.state is not None
-        wid = workflow.info().workflow_id
+        # From the input, not workflow.info(): a replay under another id starts the same ids.
+        wid = f"warning:{self.i.warning_id}"
         await workflow.start_child_workflow(
             WarningBatchWorkflow.run,
             BatchInput(
                 warning_id=self.i.warning_id,
+                title=self.i.title,
                 parent_id=wid,
                 batch=batch,
                 issued_at=self.state.plan.issued_at,

@@ -15,7 +15,9 @@ from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RetryPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.workflow import ParentClosePolicy
 
 from workflows.base import (
     FUTURE_SLACK,
@@ -31,6 +33,7 @@ from workflows.base import (
 
 with workflow.unsafe.imports_passed_through():
     from activities.typhoon import TyphoonActivities
+    from models.fanout import CallLevel, FanoutInput, FanoutIssue
     from models.typhoon import (
         ApplyInput,
         CloseTyphoon,
@@ -38,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
         LevelChange,
         LevelRecord,
         RegisterInput,
+        ResponseLevel,
         TownTotals,
         TyphoonBoard,
         TyphoonEvent,
@@ -50,6 +54,18 @@ with workflow.unsafe.imports_passed_through():
 
 RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
 TIMEOUT = timedelta(seconds=60)
+CALL_PATCH = "typhoon-starts-warning"
+#: Levels and colours in rising order (``lifted`` ranks with ``none``).
+
+
+def _rank(value: ResponseLevel | WarningColour) -> int:
+    """The rank of a level among levels, or of a colour among colours."""
+    levels, colours = (
+        ["none", "IV", "III", "II", "I"],
+        ["none", "lifted", "blue", "yellow", "orange", "red"],
+    )
+    order = levels if isinstance(value, ResponseLevel) else colours
+    return max(order.index(value.value), 0) if value.value != "lifted" else 0
 
 
 @workflow.defn(name="Typhoon")
@@ -233,8 +249,47 @@ class TyphoonWorkflow(OutboxWorkflow, Guarded):
             },
             at=data.at,
         )
-        await self._projected(seq)
+        await self._call_if_needed(data, seq)
+        await self._projected(self.s.seq)
         return self._board()
+
+    async def _call_if_needed(self, data: LevelChange, seq: int) -> None:
+        """A level or warning at or above the rules' threshold starts a 叫应 of the district,
+        once per change: its id comes from the change's event number, so a retried update or a
+        worker restart never starts a second one."""
+        r, o = self.s.rules, self.s.open
+        high_level = r.call_level is not None and _rank(data.level) >= _rank(r.call_level)
+        high_colour = r.call_colour is not None and _rank(data.warning) >= _rank(r.call_colour)
+        if r.calls is None or not (high_level or high_colour) or self.s.historical:
+            return
+        if not workflow.patched(CALL_PATCH):
+            return
+        warning_id = f"TY{o.year}-{o.number:02d}-{seq}"
+        issue = FanoutIssue(
+            warning_id=warning_id,
+            title=f"台风“{o.name}”{data.warning.label}，{data.level.label}应急响应",
+            district=o.district,
+            issued_by=actor(data, data.by),
+            level=CallLevel(r.call_target),
+            typhoon_event_id=self._event_id,
+        )
+        try:
+            await workflow.start_child_workflow(
+                "WarningFanout",
+                FanoutInput(
+                    issue=issue,
+                    rules=r.calls,
+                    batch_size=r.call_batch_size,
+                    progress_seconds=r.call_progress_seconds,
+                ),
+                id=f"warning:{warning_id}",
+                parent_close_policy=ParentClosePolicy.ABANDON,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            )
+        except WorkflowAlreadyStartedError:
+            pass
+        self.s.warnings = [*self.s.warnings, warning_id][-100:]
+        self._emit("call_started", {"warning": warning_id, "level": data.level.value})
 
     @change_level.validator
     @once_validated
@@ -341,4 +396,5 @@ class TyphoonWorkflow(OutboxWorkflow, Guarded):
             reports_applied=s.reports_applied,
             closed_at=s.closed_at,
             last_seq=s.seq,
+            warnings=list(s.warnings),
         )

@@ -130,6 +130,12 @@ class Settings(BaseSettings):
     #: Call chains one batch (one child workflow) of a warning calls, and how often a batch
     #: reports its progress to the warning at most (seconds).
     warning_batch_size: int = Field(default=250, ge=1, le=1000)
+    #: A typhoon's level change at or above this level, or its warning at or above this colour,
+    #: starts a 叫应 of the district's responsible people (at ``warning_typhoon_target``
+    #: level) once per change; blank either to turn that trigger off.
+    warning_typhoon_level: Literal["IV", "III", "II", "I"] | None = "II"
+    warning_typhoon_colour: Literal["blue", "yellow", "orange", "red"] | None = "orange"
+    warning_typhoon_target: Literal["district", "town", "village"] = "town"
     warning_progress_seconds: float = Field(default=2.0, gt=0, le=60)
 
     # Disaster reports (应急〔2020〕19号): 初报 in 2 h, 续报 by 09:00, 核报 N working days.

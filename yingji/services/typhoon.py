@@ -12,11 +12,13 @@ from models.typhoon import (
     CloseTyphoon,
     LevelChange,
     ReportReceipt,
+    ResponseLevel,
     TyphoonBoard,
     TyphoonOpen,
     TyphoonRules,
     TyphoonWorkflowInput,
     UnitReport,
+    WarningColour,
 )
 from yingji.core.errors import refuse_future_start
 from yingji.core.search import attributes
@@ -34,9 +36,18 @@ def typhoon_workflow_id(event_id: str) -> str:
 
 
 def rules_from(settings: Settings) -> TyphoonRules:
+    from yingji.services.warning import rules_from as call_rules
+
+    level, colour = settings.warning_typhoon_level, settings.warning_typhoon_colour
     return TyphoonRules(
         apply_min_seconds=settings.typhoon_apply_min_seconds,
         apply_max_seconds=settings.typhoon_apply_max_seconds,
+        call_level=ResponseLevel(level) if level else None,
+        call_colour=WarningColour(colour) if colour else None,
+        call_target=settings.warning_typhoon_target,
+        calls=call_rules(settings) if (level or colour) else None,
+        call_batch_size=settings.warning_batch_size,
+        call_progress_seconds=settings.warning_progress_seconds,
     )
 
 

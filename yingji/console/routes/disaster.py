@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Response
 
-from models.disaster import DisasterOpen, DisasterReportInput, DisasterView
+from models.disaster import DisasterOpen, DisasterReportInput, DisasterView, StableInput
 from models.disaster import ReviewInput as DisasterReview
 from yingji.console.deps import Approver, Code, Officer, Reporter, S, Viewer
 from yingji.console.mutations import Mut, read, require_units
@@ -51,3 +51,10 @@ async def disaster_open(data: DisasterOpen, who: Officer, s: S, m: Mut) -> Disas
     create = disasters.open_disaster(s.client, s.settings, data, request_id=m.key)
     await m.run(wid, create, asking=("open", data))
     return await m.run(wid, disasters.show(s.client, data.code))
+
+
+@router.post("/api/disasters/{code}/stable")
+async def disaster_stable(code: Code, data: StableInput, who: Officer, m: Mut) -> DisasterView:
+    """灾情稳定: no more 续报; the 核报 falls due."""
+    call = disasters.declare_stable(m.s.client, code, m.stamp(data, who), update_id=m.key)
+    return await m.run(disasters.disaster_workflow_id(code), call, asking=("stable", data))

@@ -8,10 +8,12 @@ from fastapi import APIRouter, Query, Response
 
 from models.drill import (
     ActionDoneInput,
+    CancelInput,
     ConductInput,
     DrillCreate,
     DrillEvaluateInput,
     DrillView,
+    PostponeInput,
 )
 from yingji.console.deps import Caller, Code, Officer, S, Viewer
 from yingji.console.mutations import Mut, Mutation, read
@@ -58,3 +60,13 @@ async def drill_evaluate(code: Code, data: DrillEvaluateInput, who: Officer, m: 
 @router.post("/api/drills/{code}/actions/done")
 async def drill_action_done(code: Code, data: ActionDoneInput, who: Officer, m: Mut) -> DrillView:
     return await _act(m, who, code, "action-done", data)
+
+
+@router.post("/api/drills/{code}/postpone")
+async def drill_postpone(code: Code, data: PostponeInput, who: Officer, m: Mut) -> DrillView:
+    return await _act(m, who, code, "postpone", data)
+
+
+@router.post("/api/drills/{code}/cancel")
+async def drill_cancel(code: Code, data: CancelInput, who: Officer, m: Mut) -> DrillView:
+    return await _act(m, who, code, "cancel", data)

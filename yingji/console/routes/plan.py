@@ -95,3 +95,9 @@ async def plan_trigger(code: Code, data: RevisionTrigger, who: Officer, m: Mut) 
     view = await m.run(plans.plan_workflow_id(code), call, asking=("revision-trigger", data))
     assert view is not None  # an update always answers
     return view
+
+
+@router.post("/api/plans/{code}/abolish")
+async def plan_abolish(code: Code, data: CloseInput, who: Approver, m: Mut) -> PlanView:
+    """废止 an issued plan (a decision: an approver's)."""
+    return await _act(m, who, code, "abolish", data)
