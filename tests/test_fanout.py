@@ -62,7 +62,7 @@ async def district_of_two(engine, code: str) -> str:  # type: ignore[no-untyped-
 async def worker_with(env: WorkflowEnvironment, engine, task_queue: str, **settings):  # type: ignore[no-untyped-def]
     from worker import build_worker
 
-    config = make_settings(temporal_task_queue=task_queue, **RULES, **settings)
+    config = make_settings(temporal_task_queue=task_queue, **{**RULES, **settings})
     async with build_worker(env.client, config, engine, task_queue):
         yield config
 
@@ -162,7 +162,10 @@ async def test_an_undelivered_call_is_marked_and_escalation_keeps_its_time(  # t
     url = f"http://127.0.0.1:{free_port()}/hook" if webhook == "down" else refusing_webhook
     district = await district_of_two(engine, code)
     client: Client = dev_env.client
-    async with worker_with(dev_env, engine, task_queue, notify_webhook_url=url) as config:
+    # Late answers are taken for a minute once all are settled: the warning is live below.
+    async with worker_with(
+        dev_env, engine, task_queue, notify_webhook_url=url, warning_escalation_wait_minutes=1
+    ) as config:
         data = issued(code, district)
         await fanout.issue(client, config, data, task_queue=task_queue)
         wid = data.warning_id
@@ -191,6 +194,13 @@ async def test_an_undelivered_call_is_marked_and_escalation_keeps_its_time(  # t
         assert all("will retry" not in f["failure"] for f in failed)
         view = await fanout.show(client, wid)
         assert view.undelivered == 2 and view.not_reached == 2
+        # While the warning runs (late answers are still taken) the duty room's overdue list
+        # names each chain whose calls were not delivered.
+        from yingji.stores.overdue import overdue
+
+        assert not view.finished
+        listed = [o for o in await overdue(engine) if o["ref"].startswith(f"{wid}:")]
+        assert {o["kind"] for o in listed} == {"call_undelivered"} and len(listed) == 2
 
 
 async def test_a_typhoon_at_level_ii_starts_one_warning_per_change_across_a_restart(

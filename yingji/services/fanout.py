@@ -17,7 +17,15 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.service import RPCError, RPCStatusCode
 
 from models.common import CHINA_TZ
-from models.fanout import AckResult, AckRouted, FanoutAck, FanoutInput, FanoutIssue, FanoutView
+from models.fanout import (
+    CHAINS_MAX,
+    AckResult,
+    AckRouted,
+    FanoutAck,
+    FanoutInput,
+    FanoutIssue,
+    FanoutView,
+)
 from yingji.core.search import attributes
 from yingji.core.settings import Settings
 from yingji.services.requests import start_once
@@ -49,13 +57,20 @@ async def issue(
 ) -> WorkflowHandle[Any, Any]:
     """Start the warning: it lays out its chains and starts its batches itself. A warning
     with nobody to call is refused here, naming the district and level."""
-    if engine is not None and not await responsible.call_chains(
-        engine, data.district, data.level.value, data.units, data.who.value
-    ):
-        raise NoOneToCall(
-            f"district: nobody to call in {data.district} at level {data.level.value} "
-            f"({data.who.label}); import them with `yingji responsible import`"
+    if engine is not None:
+        chains = await responsible.call_chains(
+            engine, data.district, data.level.value, data.units, data.who.value
         )
+        if not chains:
+            raise NoOneToCall(
+                f"district: nobody to call in {data.district} at level {data.level.value} "
+                f"({data.who.label}); import them with `yingji responsible import`"
+            )
+        if len(chains) > CHAINS_MAX:
+            raise NoOneToCall(
+                f"units: {len(chains):,} call chains, more than the {CHAINS_MAX:,} one warning "
+                "calls; issue one warning per part of the district (--unit)"
+            )
     year = datetime.now(CHINA_TZ).year
     return await start_once(
         client,

@@ -1,4 +1,5 @@
-"""Every deadline that has passed, across the projections (for the duty room)."""
+"""Every deadline that has passed, across the projections (for the duty room), and every
+叫应 call of a live warning that could not be delivered (未送达)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,11 @@ _SQL = text(
     SELECT 'disaster_report', d.code || ':' || slot, d.name, NULL
     FROM disaster d, jsonb_array_elements_text(d.overdue_slots) AS slot
     WHERE NOT d.closed
+    UNION ALL
+    SELECT 'call_undelivered', c.warning_id || ':' || c.unit_code,
+           c.unit_name || ' ' || c.role || '：' || c.undelivered, NULL
+    FROM warning_chain c JOIN warning w USING (warning_id)
+    WHERE c.undelivered IS NOT NULL AND c.acked_at IS NULL AND NOT w.finished
     ORDER BY due NULLS LAST, kind, ref
     """
 )
