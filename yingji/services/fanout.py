@@ -33,6 +33,8 @@ from yingji.services.warning import NoOneToCall, rules_from, warning_workflow_id
 from yingji.stores import fanout as store
 from yingji.stores import responsible
 
+#: How many times (half a second apart) an answer waits for its batch to start.
+STARTING_TRIES = 20
 #: The workflow types, as ``workflows/fanout.py`` registers them.
 WORKFLOW_TYPE = "WarningFanout"
 BATCH_TYPE = "WarningBatch"
@@ -97,13 +99,22 @@ async def acknowledge(
     person_id, batch_id = await store.route_ack(engine, warning_id, data.person)
     handle = client.get_workflow_handle(f"{warning_workflow_id(warning_id)}:{batch_id}")
     routed = AckRouted(person_id=person_id, via=data.via, actor=data.actor)
-    try:
-        return await handle.execute_update(
-            "acknowledge", routed, id=update_id, result_type=AckResult
-        )
-    except RPCError as exc:
-        if exc.status != RPCStatusCode.NOT_FOUND:
-            raise
+    for attempt in range(STARTING_TRIES):
+        try:
+            return await handle.execute_update(
+                "acknowledge", routed, id=update_id, result_type=AckResult
+            )
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise
+        # Not found: over, or (just after the warning was issued) not started yet.
+        try:
+            await handle.describe()
+            break  # it exists, so it is over
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND or attempt == STARTING_TRIES - 1:
+                break
+        await asyncio.sleep(0.5)
     # The batch is over (everyone answered, or the wait for late answers passed): an answer
     # already recorded is answered as it was; another comes too late.
     recorded = await store.recorded_ack(engine, warning_id, person_id)
