@@ -23,18 +23,21 @@ Failures carry the status or the network reason only: never the body, the URL or
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import http.client
 import json
 import logging
+import socket
+import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from datetime import UTC, datetime
 from email.message import Message
-from typing import IO, NoReturn
+from typing import IO, Any, NoReturn
 
 from pydantic import SecretStr
 from sqlalchemy import text
@@ -65,6 +68,51 @@ def signature(secret: str, timestamp: str, body: bytes) -> str:
     secret (UTF-8), of the timestamp header, a ``.``, and the raw body bytes."""
     message = timestamp.encode("ascii") + b"." + body
     return "sha256=" + hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+class _Sockets:
+    """The sockets one request opened, so a watchdog can cut a receiver that never finishes."""
+
+    def __init__(self) -> None:
+        self.open: list[socket.socket] = []
+        self.was_cut = False
+
+    def cut(self) -> None:
+        self.was_cut = True
+        for sock in self.open:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+
+def _watched(base: type[http.client.HTTPConnection], sockets: _Sockets) -> Any:
+    class Watched(base):  # type: ignore[valid-type,misc]
+        def connect(self) -> None:
+            super().connect()
+            sockets.open.append(self.sock)
+
+    return Watched
+
+
+class _WatchedHTTP(urllib.request.HTTPHandler):
+    def __init__(self, sockets: _Sockets) -> None:
+        super().__init__()
+        self.sockets = sockets
+
+    def http_open(self, req: urllib.request.Request) -> Any:
+        return self.do_open(_watched(http.client.HTTPConnection, self.sockets), req)
+
+
+class _WatchedHTTPS(urllib.request.HTTPSHandler):
+    def __init__(self, sockets: _Sockets) -> None:
+        super().__init__()
+        self.sockets = sockets
+
+    def https_open(self, req: urllib.request.Request) -> Any:
+        return self.do_open(
+            _watched(http.client.HTTPSConnection, self.sockets),
+            req,
+            context=self._context,  # type: ignore[attr-defined]
+        )
 
 
 class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
@@ -113,7 +161,6 @@ class NotifierActivities:
         if isinstance(webhook_secret, str):
             webhook_secret = SecretStr(webhook_secret)
         self.webhook_secret = webhook_secret
-        self._opener = urllib.request.build_opener(_RefuseRedirects)
         if webhook_url and webhook_secret is None:
             log.warning(
                 "the webhook is not signed: set YINGJI_NOTIFY_WEBHOOK_SECRET "
@@ -162,9 +209,20 @@ class NotifierActivities:
         request = urllib.request.Request(
             self.webhook_url, data=body, headers=headers, method="POST"
         )
+        # The timeout bounds each read; a receiver that sends a byte now and then would keep
+        # the request (and the worker's shutdown) waiting for ever: a watchdog cuts it after
+        # twice the timeout in all.
+        sockets = _Sockets()
+        opener = urllib.request.build_opener(
+            _RefuseRedirects, _WatchedHTTP(sockets), _WatchedHTTPS(sockets)
+        )
+        watchdog = threading.Timer(2 * self.webhook_timeout, sockets.cut)
+        watchdog.daemon = True
+        watchdog.start()
         try:
-            with self._opener.open(request, timeout=self.webhook_timeout) as response:
+            with opener.open(request, timeout=self.webhook_timeout) as response:
                 status = response.status
+                response.read(65536)
         except urllib.error.HTTPError as exc:  # any status but 2xx, 3xx included
             status = exc.code
             exc.close()
@@ -175,5 +233,13 @@ class NotifierActivities:
             raise ApplicationError(
                 f"webhook unreachable ({reason}): will retry", type=UNAVAILABLE
             ) from None
+        finally:
+            watchdog.cancel()
+        if sockets.was_cut:  # a cut answer reads as one that ended: it did not arrive
+            raise ApplicationError(
+                f"webhook too slow: no whole answer within {2 * self.webhook_timeout:g} s: "
+                "will retry",
+                type=UNAVAILABLE,
+            )
         if not 200 <= status < 300:
             _failed(status)

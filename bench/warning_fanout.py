@@ -741,7 +741,7 @@ async def register_rate(engine: AsyncEngine, warning_id: str, want: float) -> fl
         await asyncio.sleep(0.2)
 
 
-if __name__ == "__main__":
+def arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -772,9 +772,13 @@ if __name__ == "__main__":
     parser.add_argument(
         "--quick", action="store_true", help="4 街镇 x 50 村居 (200 people, 180 acks)"
     )
-    parsed = parser.parse_args()
+    parsed = parser.parse_args(argv)
     if parsed.quick:
         parsed.people, parsed.towns = 200, 4
     if parsed.people < 1 or parsed.towns < 1 or parsed.people < parsed.towns or parsed.rate <= 0:
         parser.error("need --people >= --towns >= 1 and --rate > 0")
-    sys.exit(asyncio.run(main(parsed)))
+    return parsed
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main(arguments())))

@@ -22,9 +22,15 @@ from pydantic.json_schema import SkipJsonSchema
 CHINA_TZ = timezone(timedelta(hours=8), name="Asia/Shanghai")
 
 
-#: C0 control characters other than tab, line feed and carriage return: XML (a .docx) cannot
-#: hold them, and no bureau text needs them.
-_CONTROL = {chr(c) for c in range(0x20)} - {"\t", "\n", "\r"}
+#: C0 control characters other than tab, line feed and carriage return, DEL and the C1 controls,
+#: and the noncharacters U+FFFE/U+FFFF and U+FDD0–U+FDEF: XML (a .docx) cannot hold some of
+#: them, and no bureau text needs any.
+_CONTROL = (
+    ({chr(c) for c in range(0x20)} - {"\t", "\n", "\r"})
+    | {chr(c) for c in range(0x7F, 0xA0)}
+    | {"\ufffe", "\uffff"}
+    | {chr(c) for c in range(0xFDD0, 0xFDF0)}
+)
 
 
 def _storable(value: Any, field: str) -> None:
@@ -35,7 +41,9 @@ def _storable(value: Any, field: str) -> None:
             raise ValueError(f"{field}: contains a NUL character")
         bad = next((ch for ch in value if ch in _CONTROL), None)
         if bad is not None:
-            raise ValueError(f"{field}: contains the control character U+{ord(bad):04X}")
+            raise ValueError(
+                f"{field}: contains the control character or noncharacter U+{ord(bad):04X}"
+            )
         try:
             value.encode("utf-8")
         except UnicodeEncodeError as exc:
@@ -52,7 +60,8 @@ def _storable(value: Any, field: str) -> None:
 class Model(BaseModel):
     """Base for every model that crosses a workflow, activity, signal or update boundary."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    # NaN and infinity are not figures (a NaN loss failed deep inside a workflow's decoding).
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, allow_inf_nan=False)
 
     @field_validator("*", mode="after")
     @classmethod

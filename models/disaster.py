@@ -7,11 +7,11 @@ previous 24:00; a zero report counts) + 1 核报 (N working days after the situa
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import AwareDatetime, Field, model_validator
 
-from models.common import LabelledEnum, Model, Request, labelled
+from models.common import LabelledEnum, Model, Request, StepTime, labelled
 from models.typhoon import MAX_PEOPLE
 from models.warning import Contact
 
@@ -93,7 +93,9 @@ class Indicators(Model):
     crops_damaged_ha: float = Field(default=0, ge=0, le=1e9, description="成灾面积")
     crops_failed_ha: float = Field(default=0, ge=0, le=1e9, description="绝收面积")
     direct_loss: float = Field(default=0, ge=0, le=1e9, description="直接经济损失（万元）")
-    loss_by_sector: dict[str, float] = Field(default_factory=dict, description="万元, by sector")
+    loss_by_sector: dict[Annotated[str, Field(min_length=1, max_length=50)], float] = Field(
+        default_factory=dict, max_length=30, description="万元, by sector (at most 30)"
+    )
 
     @model_validator(mode="after")
     def _parts_within_wholes(self) -> Indicators:
@@ -147,7 +149,7 @@ class DisasterOpen(Model):
     name: str = Field(max_length=100, min_length=1, description="e.g. 台风“梅花”灾害过程")
     hazard: str = Field(max_length=100, min_length=1, description="台风, 暴雨洪涝, …")
     district: str = Field(max_length=100, min_length=1)
-    occurred_at: AwareDatetime
+    occurred_at: StepTime
     opened_by: str = Field(max_length=100, min_length=1)
     officer: Contact
     backup: Contact | None = None

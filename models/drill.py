@@ -117,7 +117,7 @@ class DrillCreate(Model):
     organiser: str = Field(max_length=100, min_length=1, description="组织单位")
     #: At most 500 units: each is reminded twice, and a workflow may have 2,000 activities
     #: pending (a 2,100-participant drill stuck there for good).
-    participants: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
+    participants: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
         default_factory=list, max_length=500, description="参演单位"
     )
     linked_plans: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
@@ -168,8 +168,8 @@ class ConductInput(Request):
         default=None, description="default the day of `at`, or today (CST)"
     )
     participant_count: int = Field(ge=0, le=1_000_000)
-    segments: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
-        default_factory=list, max_length=100, description="演练科目"
+    segments: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
+        default_factory=list, max_length=50, description="演练科目"
     )
     observations: str = Field(default="", max_length=8000)
     by: str = Field(max_length=100, min_length=1)
@@ -179,7 +179,7 @@ class ConductInput(Request):
 class FindingInput(Model):
     severity: Severity
     category: FindingCategory
-    description: str = Field(max_length=2000, min_length=1)
+    description: str = Field(max_length=1000, min_length=1)
     plan_defect: bool = Field(default=False, description="the plan itself is wrong")
     plan_code: str | None = Field(
         max_length=100, default=None, description="which linked plan, if a defect"
@@ -188,7 +188,7 @@ class FindingInput(Model):
 
 class ActionInput(Model):
     finding: int = Field(ge=1, le=1000, description="number of the finding (1-based) it corrects")
-    description: str = Field(max_length=2000, min_length=1)
+    description: str = Field(max_length=500, min_length=1)
     owner: str = Field(max_length=100, min_length=1)
     due_on: date
 
@@ -197,8 +197,10 @@ class DrillEvaluateInput(Request):
     evaluator: str = Field(max_length=100, min_length=1)
     third_party: bool = False
     summary: str = Field(max_length=8000, min_length=1)
-    findings: list[FindingInput] = Field(default_factory=list, max_length=200)
-    actions: list[ActionInput] = Field(default_factory=list, max_length=500)
+    # Bounded so that a drill's state (carried whole, projected with each change) stays far
+    # below Temporal's 2 MB payload limit even with 4-byte characters everywhere.
+    findings: list[FindingInput] = Field(default_factory=list, max_length=50)
+    actions: list[ActionInput] = Field(default_factory=list, max_length=100)
     evaluated_on: date | None = None
     at: StepTime | None = step_time_field()
 
@@ -219,7 +221,7 @@ class DrillEvaluateInput(Request):
 class ActionDoneInput(Request):
     action: int = Field(ge=1, le=1000, description="number of the corrective action (1-based)")
     by: str = Field(max_length=100, min_length=1)
-    note: str = Field(default="", max_length=2000)
+    note: str = Field(default="", max_length=500)
     done_on: date | None = None
     at: StepTime | None = step_time_field()
 

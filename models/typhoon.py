@@ -104,8 +104,16 @@ FIGURE_FIELDS = tuple(Figures.model_fields)
 
 
 class Totals(Figures):
-    """Figures summed over units; ``units_reported`` counts units with a report."""
+    """Figures summed over units; ``units_reported`` counts units with a report. A sum is not
+    capped as one unit's figure is: 25 units at the cap would otherwise stop the tally."""
 
+    pre_evacuated: int = Field(default=0, ge=0)
+    relocated: int = Field(default=0, ge=0)
+    centralized: int = Field(default=0, ge=0)
+    dispersed: int = Field(default=0, ge=0)
+    returned: int = Field(default=0, ge=0)
+    shelters_open: int = Field(default=0, ge=0)
+    sheltered_now: int = Field(default=0, ge=0)
     units_reported: int = 0
 
     @classmethod

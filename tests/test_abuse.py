@@ -172,7 +172,9 @@ async def test_finding_7_a_wrong_date_or_a_control_character_is_refused(
     with pytest.raises(DomainRefusal, match=r"^occurred_at: .* is more than 30 days ago"):
         await disasters.open_disaster(ts_client, make_settings(), ancient)
 
-    with pytest.raises(ValidationError, match="name: contains the control character U\\+0007"):
+    with pytest.raises(
+        ValidationError, match="name: contains the control character or noncharacter U\\+0007"
+    ):
         PlanCreate(
             code=f"{code}-P",
             name="地震应急预案\x07",
@@ -315,3 +317,116 @@ async def test_finding_2_a_flood_of_the_largest_causes_cannot_freeze_a_plan(  # 
             update_id="one-more",
         )
     assert "already holds 50 causes" in str(err.value.cause)
+
+
+def test_attacker_bounds_on_figures_text_and_lists() -> None:
+    """The outside attack of the second review: a dict of 110 sectors × 2,000 emoji froze a
+    disaster process; 500 actions with 2,000-character notes froze a drill; NaN and U+FFFF
+    passed; a sum of unit figures over the per-unit cap stopped a typhoon's tally."""
+    from models.disaster import Indicators
+    from models.drill import ActionDoneInput, DrillEvaluateInput
+    from models.typhoon import Totals
+
+    with pytest.raises(ValidationError, match="loss_by_sector"):
+        Indicators(
+            relocated=0,
+            centralized=0,
+            dispersed=0,
+            loss_by_sector={f"行业{i}": 0.0 for i in range(31)},
+        )
+    with pytest.raises(ValidationError, match="loss_by_sector"):
+        Indicators(relocated=0, centralized=0, dispersed=0, loss_by_sector={"农" * 51: 0.0})
+    with pytest.raises(ValidationError, match="direct_loss"):
+        Indicators(relocated=0, centralized=0, dispersed=0, direct_loss=float("nan"))
+    evaluation = {"evaluator": "专家组", "summary": "总结"}
+    action = {"finding": 1, "description": "整改", "owner": "水务局", "due_on": "2030-01-01"}
+    with pytest.raises(ValidationError, match="actions"):
+        DrillEvaluateInput(**evaluation, actions=[action] * 101)
+    with pytest.raises(ValidationError, match="note"):
+        ActionDoneInput(action=1, by="某人", note="注" * 501)
+    with pytest.raises(ValidationError, match="noncharacter U\\+FFFF"):
+        PlanCreate(code="P-FFFF", name="预案\uffff", kind="special", level="district",
+                   unit="区", drafter="张敏")  # fmt: skip
+    # A district's sum may pass what one unit may report.
+    assert Totals(relocated=300_000_000, centralized=300_000_000).relocated == 300_000_000
+
+
+async def test_attacker_a_nul_in_a_query_is_a_400_not_a_500(console: httpx.AsyncClient) -> None:
+    r = await console.get("/api/plans?stage=%00", headers={"Authorization": f"Bearer {OFFICER}"})
+    assert r.status_code == 400 and "control character" in r.json()["detail"]
+
+
+async def test_attacker_the_console_does_not_open_a_historical_disaster(
+    console: httpx.AsyncClient,
+) -> None:
+    body = {
+        "code": "DHIST",
+        "name": "某灾害过程",
+        "hazard": "台风",
+        "district": "某区",
+        "occurred_at": "2020-01-01T00:00:00+08:00",
+        "opened_by": "值班员",
+        "officer": {"name": "甲", "phone": "13800000001"},
+        "historical": True,
+    }
+    headers = {"Authorization": f"Bearer {OFFICER}"}
+    r = await console.post("/api/disasters", json=body, headers=headers)
+    assert r.status_code == 422 and "yingji load" in r.json()["detail"]
+    r = await console.post(
+        "/api/disasters",
+        json={**body, "historical": False, "occurred_at": "0001-01-01T00:00:00+14:00"},
+        headers=headers,
+    )
+    assert r.status_code == 422 and "plausible" in r.text
+
+
+def test_attacker_a_poll_answer_masks_phones_below_duty_officer() -> None:
+    from yingji.console.mutations import _masked
+
+    answer = {"calls": [{"person": "王强", "phone": "13812345678"}], "last_seq": 3}
+    assert _masked(answer)["calls"][0]["phone"] == "138****5678"
+
+
+async def test_attacker_long_names_in_derived_text_do_not_freeze_a_plan_or_a_drill(  # type: ignore[no-untyped-def]
+    ts_env, ts_client, engine, task_queue, code
+) -> None:
+    """An evaluator's name of 90 characters made ``evaluation by …`` longer than a cause's
+    source may be; a finding of 1,999 characters made ``{drill}演练发现：…`` longer than a
+    cause's detail: each failed the workflow task for good. Derived text is cut to its bound."""
+    from datetime import timedelta
+
+    from models.drill import ConductInput, DrillEvaluateInput, FindingInput
+    from models.plan import EvaluateInput
+    from tests.helpers import view
+    from tests.test_drills import jiaan, plan_in_force, today
+    from yingji.services import drill as drills
+    from yingji.services import plan as plans
+
+    await plan_in_force(ts_client, code, task_queue)
+    await plans.act(ts_client, code, "evaluate", EvaluateInput(
+        evaluator="评" * 100, outcome="revise", findings="需要修订"))  # fmt: skip
+    revised = await eventually(lambda: view(ts_client, code), lambda v: v.version == 2)
+    assert revised.revisions[-1].triggers[0].source == ("evaluation by " + "评" * 100)[:100]
+
+    other = f"{code}-2"
+    await plan_in_force(ts_client, other, task_queue)
+    day = await today(ts_env)
+    drill = jiaan(f"{code}-D", day + timedelta(days=1), [other])
+    await drills.create_drill(ts_client, make_settings(), drill, task_queue=task_queue)
+    await ts_env.sleep(timedelta(days=1))
+    await drills.act(
+        ts_client, drill.code, "conduct", ConductInput(by="区应急局", participant_count=10)
+    )
+    finding = FindingInput(
+        description="问" * 1000, category="plan_soundness", severity="high", plan_defect=True,
+        plan_code=other,
+    )  # fmt: skip
+    evaluated = await drills.act(
+        ts_client,
+        drill.code,
+        "evaluate",
+        DrillEvaluateInput(evaluator="专家组", summary="总结", findings=[finding]),
+    )
+    assert evaluated.stage == "closed"  # no corrective action left open
+    reopened = await eventually(lambda: view(ts_client, other), lambda v: v.version == 2)
+    assert len(reopened.revisions[-1].triggers[0].detail) <= 2000

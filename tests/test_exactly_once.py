@@ -170,6 +170,8 @@ async def test_every_event_names_the_caller_and_keeps_the_given_name_as_filled_i
         )
         assert r.status_code == 200, r.text
     events = {e["kind"]: e for e in await db_events(engine, code)}
+    # A start names its caller too (attacker: the body's drafter was the actor, unchecked).
+    assert events["created"]["actor"] == "王值班（代填：张敏）"
     assert events["submitted"]["actor"] == "王值班"
     assert events["submitted"]["detail"]["代填"] == "张敏"
     assert events["review_passed"]["actor"] == "李审批"

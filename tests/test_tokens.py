@@ -151,7 +151,8 @@ async def test_a_database_token_is_stored_hashed_and_a_revoke_takes_effect(
             )
         ).one()
     assert row.sha256 == issued.sha256 and issued.token not in str(tuple(row))
-    assert row.units == [unit] and row.role == "reporter" and row.revoked_at is None
+    # kept as the unit's code (given by name)
+    assert row.units == [f"{code}-U"] and row.role == "reporter" and row.revoked_at is None
 
     async with console(engine, console_token_cache_seconds=0) as http:
         r = await http.get("/api/me", headers=bearer(issued.token))
@@ -159,7 +160,7 @@ async def test_a_database_token_is_stored_hashed_and_a_revoke_takes_effect(
         assert r.json() == {
             "person": f"信息员{code}",
             "role": "reporter",
-            "units": [unit],
+            "units": [f"{code}-U"],
             "sees_phones": False,
         }
         revoked = await tokens.revoke(engine, prefix=issued.sha256[:12])
@@ -254,13 +255,13 @@ async def test_cli_adds_a_token_shown_once_lists_without_it_and_revokes(
     assert len(shown) == 1 and "shown only once" in r.output
     token = shown[0]
     assert r.output.count(token) == 1
-    assert f"{person} (reporter for {unit})" in r.output
+    assert f"{person} (reporter for {code}-C)" in r.output  # the unit, by its code
 
     stored = [t for t in await tokens.list_tokens(engine) if t.holder.person == person]
     assert [t.sha256 for t in stored] == [hash_token(token)]
 
     listed = await asyncio.to_thread(yingji, "token", "list")
-    assert listed.exit_code == 0 and person in listed.output and unit in listed.output
+    assert listed.exit_code == 0 and person in listed.output and f"{code}-C" in listed.output
     assert token not in listed.output and hash_token(token) not in listed.output
     assert hash_token(token)[:8] in listed.output
     as_json = await asyncio.to_thread(yingji, "token", "list", "--json")
@@ -432,3 +433,26 @@ def test_phone_numbers_are_masked_below_a_duty_officer() -> None:
     assert seen["reporter"].phone("13812345678") == "138****5678"
     assert seen["duty_officer"].phone("13812345678") == "13812345678"
     assert seen["viewer"].phone(None) is None
+
+
+async def test_a_reporters_units_are_kept_as_codes_and_a_district_may_be_named(
+    engine: AsyncEngine, code: str
+) -> None:
+    """Attacker: units were kept as the name given, so a unit of another district that later
+    took the same name widened the token. They are kept as codes now; a district's own name
+    (its reporter sends the district's disaster reports) is kept as it is."""
+    from yingji.services import unit as units
+
+    district = f"令牌区{code}"
+    await units.import_csv(
+        engine,
+        f"code,name,level,parent_code,district\n{code}-T,同名镇{code},town,,{district}\n".encode(),
+    )
+    issued = await tokens.issue(engine, f"报送员{code}", "reporter", [f"同名镇{code}", district])
+    async with engine.connect() as conn:
+        stored = (
+            await conn.execute(
+                text("SELECT units FROM console_token WHERE sha256 = :h"), {"h": issued.sha256}
+            )
+        ).scalar()
+    assert stored == [f"{code}-T", district]

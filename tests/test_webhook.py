@@ -229,6 +229,40 @@ async def test_timeout_is_retryable(engine) -> None:
     assert await delivered_at(engine, data.key) is None
 
 
+async def test_a_receiver_that_drips_its_answer_is_cut_off(engine) -> None:
+    """Attacker: a receiver sending one header every few seconds kept each read inside the
+    timeout, so the request — and the worker's shutdown — waited for ever. A watchdog now cuts
+    it after twice the timeout in all."""
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    stop = threading.Event()
+
+    def drip() -> None:
+        conn, _ = listener.accept()
+        conn.recv(65536)
+        conn.sendall(b"HTTP/1.1 200 OK\r\n")
+        while not stop.wait(0.1):  # a header every 0.1 s, each read well inside the timeout
+            try:
+                conn.sendall(b"X-Slow: 1\r\n")
+            except OSError:
+                break
+        conn.close()
+
+    thread = threading.Thread(target=drip, daemon=True)
+    thread.start()
+    notifier = NotifierActivities(
+        engine, f"http://127.0.0.1:{port}/hook", 0.5, webhook_secret=SECRET
+    )
+    started = time.monotonic()
+    err = await failure(notifier, notification())
+    assert err.type == UNAVAILABLE and time.monotonic() - started < 3
+    stop.set()
+    listener.close()
+
+
 @pytest.mark.parametrize(
     "url",
     [

@@ -137,21 +137,30 @@ def filled_in(data: Any, named: str | None) -> dict[str, str]:
     return {"代填": named} if caller and named and named != caller else {}
 
 
+#: How long a notification is tried, all attempts together, before it counts as undelivered.
+NOTIFY_LIMIT = timedelta(minutes=2)
+
+
 async def refused_notification(
     notification: Notification, time_limit: timedelta, retry: RetryPolicy
 ) -> str | None:
-    """Send a notification through the notifier; answer why, if the notifier refused it for
-    good (the webhook answered 4xx or a redirect). A refused message must not stop what follows
-    it (the next call attempt, the escalation): the caller records the reason and goes on."""
+    """Send a notification through the notifier; answer why, if it could not be delivered:
+    the webhook refused it for good (4xx, a redirect), or kept failing (5xx, down, too slow) for
+    ``NOTIFY_LIMIT``. A message that cannot be delivered must not stop what follows it (the next
+    call attempt, the escalation): the caller records the reason and goes on. The notification
+    itself is in the outbox from the first attempt on."""
     try:
         await workflow.execute_activity_method(
             NotifierActivities.notify,
             notification,
             start_to_close_timeout=time_limit,
+            schedule_to_close_timeout=NOTIFY_LIMIT,
             retry_policy=retry,
         )
     except ActivityError as err:
         reason = getattr(err.cause, "message", None) or str(err.cause or err)
+        if reason.endswith(": will retry"):  # the last try's failure when the time ran out
+            reason = f"{reason.removesuffix(': will retry')} (gave up after {NOTIFY_LIMIT})"
         workflow.logger.warning(
             "notification failed", extra={"key": notification.key, "why": reason}
         )

@@ -11,6 +11,7 @@ the previous report needs a written explanation. With a typhoon tally linked, an
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date, datetime, timedelta
 
 from temporalio import workflow
@@ -59,6 +60,7 @@ with workflow.unsafe.imports_passed_through():
     from models.typhoon import EventRef
     from models.warning import Contact
 
+NOTIFY_BESIDE_PATCH = "disaster-notify-beside"
 RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
 TIMEOUT = timedelta(seconds=30)
 
@@ -69,6 +71,8 @@ class DisasterWorkflow(OutboxWorkflow, Guarded):
     def __init__(self, data: DisasterInput) -> None:
         self.o = data.open
         self.r = data.rules
+        #: Notifications under way beside the process (see _notify_soon).
+        self._sending: list[asyncio.Task[None]] = []
         if data.state is not None:  # a continued run: carry on where the last one stopped
             s = data.state
             self.slots, self.reports = list(s.slots), dict(s.reports)
@@ -103,6 +107,8 @@ class DisasterWorkflow(OutboxWorkflow, Guarded):
     @workflow.run
     async def run(self, data: DisasterInput) -> DisasterView:
         await self._loop_until(lambda: self.closed)
+        # Notifications still being tried (each for at most NOTIFY_LIMIT) finish in this run.
+        await workflow.wait_condition(lambda: all(t.done() for t in self._sending))
         # The loop also stops when Temporal suggests a new run: an open process used to end
         # there, still open and unreachable. It now continues as new with what it has.
         if not self.closed and workflow.patched("disaster-continue-as-new"):
@@ -217,7 +223,7 @@ class DisasterWorkflow(OutboxWorkflow, Guarded):
                 minutes=self.r.remind_after_minutes
             ):
                 slot.reminded = True
-                await self._notify(
+                await self._notify_soon(
                     f"{slot.key}:remind",
                     self.o.officer,
                     f"【催报】{self.o.name}{slot.kind.label}已逾期",
@@ -230,7 +236,7 @@ class DisasterWorkflow(OutboxWorkflow, Guarded):
                 slot.escalated = True
                 for who in (self.o.backup, self.o.head):
                     if who is not None:
-                        await self._notify(
+                        await self._notify_soon(
                             f"{slot.key}:escalate:{who.name}",
                             who,
                             f"【督办】{self.o.name}{slot.kind.label}逾期未报",
@@ -238,6 +244,15 @@ class DisasterWorkflow(OutboxWorkflow, Guarded):
                         )
                 names = [w.name for w in (self.o.backup, self.o.head) if w is not None]
                 self._emit("escalated", {"slot": slot.key, "to": names})
+
+    async def _notify_soon(self, key: str, who: Contact, subject: str, body: str) -> None:
+        """A reminder or escalation: sent beside the process (its deadlines keep their time
+        whatever the webhook does) in runs that began after this was patched in; awaited as
+        before when replaying an older run."""
+        if workflow.patched(NOTIFY_BESIDE_PATCH):
+            self._sending.append(asyncio.create_task(self._notify(key, who, subject, body)))
+        else:
+            await self._notify(key, who, subject, body)
 
     async def _notify(self, key: str, who: Contact, subject: str, body: str) -> None:
         """Send a notification; one the notifier refuses for good (the webhook answered 4xx
@@ -337,7 +352,11 @@ class DisasterWorkflow(OutboxWorkflow, Guarded):
     def _validate_submit(self, data: DisasterReportInput) -> None:
         if self.closed:
             raise invalid(f"disaster {self.o.code} is closed (its 核报 has passed review)")
-        if data.report_id not in self.reports and len(self.reports) >= REPORTS_MAX:
+        if (
+            data.report_id not in self.reports
+            and len(self.reports) >= REPORTS_MAX
+            and data.kind is not ReportKind.FINAL  # the 核报 always closes a process
+        ):
             raise invalid(
                 f"report_id: disaster {self.o.code} already has {REPORTS_MAX} reports, the most "
                 "one process keeps; declare it stable and send its 核报"

@@ -67,7 +67,7 @@ with workflow.unsafe.imports_passed_through():
         ProgrammeInput,
         ProgrammeView,
     )
-    from models.plan import RevisionCause, RevisionTrigger
+    from models.plan import TEXT_MAX, RevisionCause, RevisionTrigger
 
 PROJECTION_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)
@@ -75,6 +75,8 @@ PROJECTION_RETRY = RetryPolicy(
 REMINDER_HOUR = time(9, 0)
 #: Reminders sent at once (the rest wait for these to be delivered).
 REMINDER_CHUNK = 100
+#: Postponements one drill takes (each is kept in its state).
+POSTPONEMENTS_MAX = 20
 REMINDER_CHUNK_PATCH = "drill-reminder-chunks"
 
 
@@ -383,6 +385,11 @@ class DrillWorkflow(OutboxWorkflow, Guarded):
     def _validate_postpone(self, data: PostponeInput) -> None:
         self._require(DrillAction.POSTPONE)
         check_step_time(data.at, self.s.last_at)
+        if len(self.s.postponements) >= POSTPONEMENTS_MAX:
+            raise invalid(
+                f"new_date: drill {self.s.drill.code} was postponed {POSTPONEMENTS_MAX} times, "
+                "the most one drill is; cancel it and plan it anew"
+            )
         if data.at is not None:
             day = step_day(data.at)
             if data.new_date < day:
@@ -535,7 +542,8 @@ class DrillWorkflow(OutboxWorkflow, Guarded):
         d = self.s.drill
         trigger = RevisionTrigger(
             cause=RevisionCause.RESPONSE_OR_DRILL_FINDINGS,
-            detail=f"{d.name}演练发现：{finding.description}",
+            # derived text: cut to the field's bound (a long finding must not fail the task)
+            detail=f"{d.name}演练发现：{finding.description}"[:TEXT_MAX],
             source=f"drill:{d.code}",
             trigger_id=f"drill:{d.code}:finding:{finding.number}",
             at=at,

@@ -607,7 +607,8 @@ class PlanWorkflow(OutboxWorkflow, Guarded):
             trigger = RevisionTrigger(
                 cause=data.cause or RevisionCause.OTHER,
                 detail=data.findings,
-                source=f"evaluation by {data.evaluator}",
+                # derived text: cut to the field's bound (a long name must not fail the task)
+                source=f"evaluation by {data.evaluator}"[:100],
                 # The event number: unique for the plan's life (the evaluations kept are not).
                 trigger_id=f"evaluation:{s.version}:{s.seq + 1}",
             )

@@ -32,7 +32,14 @@ def _console(settings: Settings, database_url: str) -> uvicorn.Server:
 
     app = create_app(settings, database_url=database_url)
     config = uvicorn.Config(
-        app, host=settings.console_host, port=settings.console_port, log_config=None, lifespan="on"
+        app,
+        host=settings.console_host,
+        port=settings.console_port,
+        log_config=None,
+        lifespan="on",
+        # uvicorn's access log writes the whole URL, query included (a token sent as ?token=
+        # would be kept); the console logs each request by its route template instead.
+        access_log=False,
     )
     server = uvicorn.Server(config)
     # Our SIGINT/SIGTERM handlers stop everything in order; uvicorn must not take them over.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from urllib.parse import unquote_to_bytes
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -32,6 +33,9 @@ class BodyLimit:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if _unreadable_query(scope.get("query_string", b"")):
+            await _answer(send, 400, "the query string holds a NUL or control character")
             return
         limit = self.overrides.get(scope["path"], self.limit)
         declared = dict(scope["headers"]).get(b"content-length")
@@ -63,18 +67,27 @@ class BodyLimit:
 
     @staticmethod
     async def _refuse(send: Send, limit: int) -> None:
-        body = json.dumps(
-            {"detail": f"the request body is larger than {limit:,} bytes"}, ensure_ascii=False
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await _answer(send, 413, f"the request body is larger than {limit:,} bytes")
+
+
+def _unreadable_query(raw: bytes) -> bool:
+    """A query with a NUL or another C0 control character, raw or percent-encoded (PostgreSQL
+    refuses a NUL; nothing the console reads from a query needs one)."""
+    text = unquote_to_bytes(raw.replace(b"+", b" "))
+    return any(b < 0x20 or b == 0x7F for b in text)
+
+
+async def _answer(send: Send, status: int, detail: str) -> None:
+    body = json.dumps({"detail": detail}, ensure_ascii=False).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

@@ -24,7 +24,7 @@ from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse
 
 from models.common import Request as UpdateInput
-from yingji.console.deps import Caller, S, Viewer
+from yingji.console.deps import Caller, S, Viewer, mask_phone
 from yingji.services import requests
 from yingji.services import unit as units
 
@@ -164,7 +164,7 @@ router = APIRouter()
 async def request_outcome(
     workflow_id: Annotated[str, PathParam(pattern=r"^[a-z]+:[^\s/\x00-\x1f]{1,80}$")],
     request_id: Annotated[str, PathParam(pattern=requests.REQUEST_ID_PATTERN)],
-    _: Viewer,
+    who: Viewer,
     s: S,
     response: Response,
 ) -> Any:
@@ -182,7 +182,19 @@ async def request_outcome(
         raise HTTPException(404, str(exc)) from exc
     if isinstance(answer, dict) and isinstance(answer.get("last_seq"), int):
         response.headers["ETag"] = f'"{answer["last_seq"]}"'
-    return answer
+    return answer if who.sees_phones else _masked(answer)
+
+
+def _masked(value: Any) -> Any:
+    """An answer as a viewer or reporter sees it: every ``phone`` masked."""
+    if isinstance(value, dict):
+        return {
+            k: mask_phone(v) if k == "phone" and isinstance(v, str) else _masked(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_masked(v) for v in value]
+    return value
 
 
 def install(app: FastAPI) -> None:

@@ -86,9 +86,11 @@ class StillRunning(Exception):
 
     def __init__(self, workflow_id: str, request_id: str, waited: float) -> None:
         super().__init__(
-            f"{workflow_id}: request {request_id} has no answer after {waited:g} s; it is kept "
-            "and applies once a worker takes it — send it again with the same request id to "
-            "get its outcome"
+            f"{workflow_id}: request {request_id} has no answer after {waited:g} s (is a "
+            "worker running?). Temporal holds it while its server runs (at most 10 waiting per "
+            "workflow) and applies it once a worker takes it; poll for its outcome, and if the "
+            "poll says it is unknown, send it again with the same request id — it never "
+            "applies twice"
         )
         self.workflow_id, self.request_id, self.waited = workflow_id, request_id, waited
 

@@ -89,6 +89,9 @@ async def issue(
             problems = found.problems(None)
             if problems:
                 raise TokenError("; ".join(problems))
+            # Kept as codes: a name another district's unit takes later must not widen it.
+            codes = [u if u in districts else found.codes[u.strip()] for u in who.units]
+            who = who.model_copy(update={"units": tuple(dict.fromkeys(codes))})
         await conn.execute(
             text(
                 "INSERT INTO console_token (sha256, person, role, units, created_at) "

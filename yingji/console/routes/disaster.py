@@ -10,7 +10,7 @@ from fastapi import APIRouter, HTTPException, Response
 from models.disaster import DisasterOpen, DisasterReportInput, DisasterView, StableInput
 from models.disaster import ReviewInput as DisasterReview
 from yingji.console.deps import Approver, Code, Officer, Reporter, S, Viewer
-from yingji.console.mutations import Mut, read, require_units
+from yingji.console.mutations import Mut, filled, read, require_units
 from yingji.services import disaster as disasters
 
 router = APIRouter()
@@ -47,6 +47,10 @@ async def disaster_review(code: Code, data: DisasterReview, who: Approver, m: Mu
 
 @router.post("/api/disasters", status_code=201)
 async def disaster_open(data: DisasterOpen, who: Officer, s: S, m: Mut) -> DisasterView:
+    if data.historical:
+        # a past process is loaded (`yingji load`), where its reports carry their own times
+        raise HTTPException(422, "historical: a past process is entered with `yingji load`")
+    data = data.model_copy(update={"opened_by": filled(who.person, data.opened_by)})
     wid = disasters.disaster_workflow_id(data.code)
     create = disasters.open_disaster(s.client, s.settings, data, request_id=m.key)
     await m.run(wid, create, asking=("open", data))

@@ -23,7 +23,7 @@ from models.plan import (
     SubmitDraft,
 )
 from yingji.console.deps import Approver, Caller, Code, Officer, S, Viewer
-from yingji.console.mutations import Mut, Mutation, read
+from yingji.console.mutations import Mut, Mutation, filled, read
 from yingji.services import plan as plans
 
 router = APIRouter()
@@ -41,6 +41,8 @@ async def plan_state(code: Code, _: Viewer, s: S, response: Response) -> PlanVie
 
 @router.post("/api/plans", status_code=201)
 async def plan_create(data: PlanCreate, who: Officer, s: S, m: Mut) -> PlanView:
+    # the caller starts it: the drafter named in the body is kept as 代填
+    data = data.model_copy(update={"drafter": filled(who.person, data.drafter)})
     wid = plans.plan_workflow_id(data.code)
     create = plans.create_plan(s.client, s.settings, data, request_id=m.key)
     await m.run(wid, create, asking=("create", data))
@@ -87,7 +89,7 @@ async def plan_withdraw(code: Code, data: CloseInput, who: Officer, m: Mut) -> P
     return await _act(m, who, code, "withdraw", data)
 
 
-@router.post("/api/plans/{code}/revision-triggers", status_code=202)
+@router.post("/api/plans/{code}/revision-triggers")
 async def plan_trigger(code: Code, data: RevisionTrigger, who: Officer, m: Mut) -> PlanView:
     """A revision cause, sent as an update so that it applies once per request and answers
     with the view once it is recorded (a repeated ``trigger_id`` is recorded once too)."""

@@ -33,6 +33,7 @@ async def typhoon_board(
 
 @router.post("/api/typhoons", status_code=201)
 async def typhoon_open(data: TyphoonOpen, who: Officer, s: S, m: Mut) -> TyphoonBoard:
+    data = data.model_copy(update={"opened_by": filled(who.person, data.opened_by)})
     wid = typhoons.typhoon_workflow_id(data.event_id)
     call = typhoons.open_typhoon(s.client, s.engine, s.settings, data, request_id=m.key)
     await m.run(wid, call, asking=("open", data))
