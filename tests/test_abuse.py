@@ -351,9 +351,9 @@ def test_attacker_bounds_on_figures_text_and_lists() -> None:
     assert Totals(relocated=300_000_000, centralized=300_000_000).relocated == 300_000_000
 
 
-async def test_attacker_a_nul_in_a_query_is_a_400_not_a_500(console: httpx.AsyncClient) -> None:
+async def test_attacker_a_nul_in_a_query_is_a_422_not_a_500(console: httpx.AsyncClient) -> None:
     r = await console.get("/api/plans?stage=%00", headers={"Authorization": f"Bearer {OFFICER}"})
-    assert r.status_code == 400 and "control character" in r.json()["detail"]
+    assert r.status_code == 422 and "control character" in r.json()["detail"]
 
 
 async def test_attacker_the_console_does_not_open_a_historical_disaster(

@@ -35,7 +35,7 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         if _unreadable_query(scope.get("query_string", b"")):
-            await _answer(send, 400, "the query string holds a NUL or control character")
+            await _answer(send, 422, "the query string holds a NUL or control character")
             return
         limit = self.overrides.get(scope["path"], self.limit)
         declared = dict(scope["headers"]).get(b"content-length")
