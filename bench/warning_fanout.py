@@ -18,9 +18,10 @@ pgserver, both in a temporary directory) with the project's worker in this proce
    first call per chain;
 4. acknowledgements at ``--rate`` per second (open loop, by phone, through
    ``yingji.services.fanout.acknowledge`` as the CLI and the console send them), each timed from
-   its scheduled send time until it returns, which it does once its chain's row (what the
-   board reads) is written; every 20th is looked up in the database on return. One that fails
-   never became visible and counts so in the percentiles;
+   its scheduled send time until it returns (the answer is recorded: it is in the batch's
+   history). Every 20th is then watched in the database (what the board reads) until its chain
+   shows it: that time, from the send, is the ack-to-visible latency the target holds. One that
+   fails never became visible and counts so in the percentiles;
 5. the 叫应率 on the warning's own view once its progress has caught up, against the database
    and the warning's register line;
 6. the longest history of any workflow involved (every run of the warning, every batch).
@@ -62,7 +63,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity, workflow
-from temporalio.api.enums.v1 import EventType, WorkflowTaskFailedCause
+from temporalio.api.enums.v1 import EventType, TimeoutType, WorkflowTaskFailedCause
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client
 from temporalio.runtime import (
@@ -287,6 +288,8 @@ async def first_calls(
 @dataclass
 class Acks:
     latencies: list[float] = field(default_factory=list)
+    #: Send to visible on the board, for the sampled answers.
+    visible: list[float] = field(default_factory=list)
     #: When each answered (perf_counter).
     returned: list[float] = field(default_factory=list)
     #: Failures by message, and the villages they were for.
@@ -332,14 +335,23 @@ async def send_acks(
         if answer.status is not ChainStatus.ANSWERED:
             out.wrong_status += 1
         if i % VISIBLE_SAMPLE == 0:
-            status = await scalar(
-                engine,
-                "SELECT status FROM warning_chain WHERE warning_id = :w AND chain_id = :c",
-                w=warning_id,
-                c=f"{village}:{ROLE}",
-            )
             out.checked += 1
-            out.invisible += status != ChainStatus.ANSWERED.value
+            deadline = back + 30
+            while True:
+                status = await scalar(
+                    engine,
+                    "SELECT status FROM warning_chain WHERE warning_id = :w AND chain_id = :c",
+                    w=warning_id,
+                    c=f"{village}:{ROLE}",
+                )
+                now = time.perf_counter()
+                if status == ChainStatus.ANSWERED.value:
+                    out.visible.append(now - due)
+                    break
+                if now > deadline:
+                    out.invisible += 1
+                    break
+                await asyncio.sleep(0.02)
 
     out.start = start = time.perf_counter()
     tasks = []
@@ -400,7 +412,8 @@ async def histories(client: Client, workflow_ids: list[str]) -> list[History]:
                     )
                     failures[f"failed {cause}: {a.failure.message[:80]}"] += 1
                 elif e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT:
-                    failures["timed out"] += 1
+                    kind = TimeoutType.Name(e.workflow_task_timed_out_event_attributes.timeout_type)
+                    failures[f"timed out ({kind.removeprefix('TIMEOUT_TYPE_')})"] += 1
             started = history.events[0].workflow_execution_started_event_attributes
             if not started.continued_execution_run_id:
                 break
@@ -574,14 +587,15 @@ async def run(
     if fc.all_queued is None:
         print(
             f"fan-out   NOT every first call queued within {args.limit:.0f}s: {fc.queued:,} of "
-            f"{chains:,} (issue returned {fc.issued:.2f}s, laid out {laid}, first call {first})"
+            f"{chains:,} (issue returned {fc.issued:.2f}s, layout seen by a query {laid}, "
+            f"first call {first})"
         )
         ours_rate = fc.queued / args.limit
     else:
         ours_rate = chains / fc.all_queued
         print(
             f"fan-out   every first call queued after {fc.all_queued:.2f}s = {ours_rate:,.0f}/s "
-            f"(issue returned {fc.issued:.2f}s, laid out {laid}, first call {first})"
+            f"(issue returned {fc.issued:.2f}s, layout seen by a query {laid}, first call {first})"
         )
     spread = await batch_spread(engine, warning_id, issued_at)
     if spread:
@@ -597,7 +611,9 @@ async def run(
     sent_rate = acks / a.send_seconds if a.send_seconds else float("inf")
     ok_acks = len(a.latencies)
     # An answer that failed never became visible: it counts as such in the percentiles.
-    every = a.latencies + [float("inf")] * len(a.failed)
+    failed_share = len(a.failed) / max(acks, 1)
+    # sampled answers' send-to-visible, with the failed (and never visible) ones as infinite
+    every = a.visible + [float("inf")] * (a.invisible + round(failed_share * a.checked))
     p50, p99 = (pct(every, 50), pct(every, 99)) if every else (float("inf"),) * 2
     print(
         f"acks      {acks:,} by phone at {args.rate:g}/s (sent at {sent_rate:,.0f}/s, "
@@ -611,7 +627,7 @@ async def run(
             f"{pct(a.latencies, 99):.2f}s  max {max(a.latencies):.2f}s  mean "
             f"{statistics.mean(a.latencies):.2f}s; {ok_acks / span:,.0f}/s over {span:.1f}s "
             f"(peak {a.peak_per_second()}/s); as 已应答: {ok_acks - a.wrong_status}/{ok_acks}; "
-            f"in the database on return: {a.checked - a.invisible}/{a.checked} sampled"
+            f"visible on the board: {len(a.visible)}/{a.checked} sampled"
         )
     print(f"          refused or failed: {len(a.failed):,}")
     for message, n in a.errors.most_common(5):

@@ -27,9 +27,6 @@ from models.fanout import (
 from yingji.core.errors import DomainRefusal
 from yingji.core.tables import NotificationRow, WarningChainRow, WarningPersonRow
 
-#: Rows per INSERT statement (PostgreSQL takes at most 32,767 parameters in one).
-_CHUNK = 1000
-
 
 class AckRefused(DomainRefusal):
     """An answer that names nobody this warning called, or several people."""
@@ -88,10 +85,8 @@ async def write_plan(
             (WarningChainRow.__table__, chain_rows),
             (WarningPersonRow.__table__, person_rows),
         ):
-            for i in range(0, len(rows), _CHUNK):
-                await conn.execute(
-                    insert(table).values(rows[i : i + _CHUNK]).on_conflict_do_nothing()
-                )
+            if rows:  # executemany: one prepared statement, not a 1,000-row statement each
+                await conn.execute(insert(table).on_conflict_do_nothing(), rows)
     return [
         BatchRef(
             batch_id=batch_id,
@@ -132,11 +127,15 @@ async def queue_calls(engine: AsyncEngine, data: QueueCalls, source: str) -> int
     ]
     if not rows:
         return 0
+    keys = [r["key"] for r in rows]
     async with engine.begin() as conn:
-        result = await conn.execute(
-            insert(NotificationRow.__table__).values(rows).on_conflict_do_nothing()
-        )
-    return result.rowcount
+        before = (
+            await conn.execute(
+                text("SELECT count(*) FROM notification WHERE key = ANY(:k)"), {"k": keys}
+            )
+        ).scalar_one()
+        await conn.execute(insert(NotificationRow.__table__).on_conflict_do_nothing(), rows)
+    return len(rows) - before
 
 
 async def project_chains(engine: AsyncEngine, warning_id: str, chains: Sequence[ChainRow]) -> None:
