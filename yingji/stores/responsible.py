@@ -49,7 +49,7 @@ from models.unit import UnitLevel, parse_level
 from yingji.core.errors import DomainRefusal
 from yingji.stores import officer as roster
 from yingji.stores import unit as unit_store
-from yingji.stores.unit import resolve_in
+from yingji.stores.unit import read_header, resolve_in
 
 COLUMNS = ("unit", "role", "name", "phone", "order")
 #: At most this many people in one file.
@@ -102,25 +102,7 @@ def read_csv(content: str | bytes) -> ParsedFile:
     reader = csv.reader(io.StringIO(body, newline=""))
     parsed = ParsedFile()
     try:
-        header = next(reader, None)
-        if header is None or not any(h.strip() for h in header):
-            raise ResponsibleError(
-                [f"header: the first line must name the columns {','.join(COLUMNS)}"]
-            )
-        names = [h.strip().lower() for h in header]
-        unknown = [h for h in names if h not in COLUMNS]
-        missing = [c for c in COLUMNS if c not in names]
-        doubled = sorted({h for h in names if names.count(h) > 1})
-        problems = []
-        if unknown:
-            problems.append(
-                f"header: unknown column(s) {', '.join(unknown)}; the columns are "
-                f"{','.join(COLUMNS)}"
-            )
-        if missing:
-            problems.append(f"header: missing column(s) {', '.join(missing)}")
-        if doubled:
-            problems.append(f"header: column(s) {', '.join(doubled)} appear twice")
+        names, problems = read_header(next(reader, None), COLUMNS, COLUMNS)
         if problems:
             raise ResponsibleError(problems)
         count = 0

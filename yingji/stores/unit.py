@@ -84,6 +84,29 @@ def _message(error: Any) -> str:
     return msg.removeprefix("Value error, ")
 
 
+def read_header(
+    header: list[str] | None, columns: Sequence[str], required: Sequence[str]
+) -> tuple[list[str], list[str]]:
+    """A CSV file's column names (lower case) and what is wrong with its header, if anything:
+    missing, unknown, doubled columns, or no header at all. Shared by every register import."""
+    if header is None or not any(h.strip() for h in header):
+        return [], [f"header: the first line must name the columns {','.join(columns)}"]
+    names = [h.strip().lower() for h in header]
+    unknown = [h for h in names if h not in columns]
+    missing = [c for c in required if c not in names]
+    doubled = sorted({h for h in names if names.count(h) > 1})
+    problems = []
+    if unknown:
+        problems.append(
+            f"header: unknown column(s) {', '.join(unknown)}; the columns are {','.join(columns)}"
+        )
+    if missing:
+        problems.append(f"header: missing column(s) {', '.join(missing)}")
+    if doubled:
+        problems.append(f"header: column(s) {', '.join(doubled)} appear twice")
+    return names, problems
+
+
 def read_csv(content: str | bytes) -> ParsedFile:
     """Check the header and each line on its own; a bad header or encoding is refused at once,
     bad lines are collected (``errors``) so that the cross-checks can report theirs too."""
@@ -93,23 +116,7 @@ def read_csv(content: str | bytes) -> ParsedFile:
     reader = csv.reader(io.StringIO(body, newline=""))
     parsed = ParsedFile()
     try:
-        header = next(reader, None)
-        if header is None or not any(h.strip() for h in header):
-            raise UnitError([f"header: the first line must name the columns {','.join(COLUMNS)}"])
-        names = [h.strip().lower() for h in header]
-        unknown = [h for h in names if h not in COLUMNS]
-        missing = [c for c in REQUIRED if c not in names]
-        doubled = sorted({h for h in names if names.count(h) > 1})
-        problems = []
-        if unknown:
-            problems.append(
-                f"header: unknown column(s) {', '.join(unknown)}; the columns are "
-                f"{','.join(COLUMNS)}"
-            )
-        if missing:
-            problems.append(f"header: missing column(s) {', '.join(missing)}")
-        if doubled:
-            problems.append(f"header: column(s) {', '.join(doubled)} appear twice")
+        names, problems = read_header(next(reader, None), COLUMNS, REQUIRED)
         if problems:
             raise UnitError(problems)
         count = 0
