@@ -75,11 +75,18 @@ def request_id(given: str | None) -> str:
     return rid
 
 
-async def claim(settings: Settings, rid: str, target: str, data: Any) -> None:
-    """Remember what ``--request-id`` asks; refuse it if it asked something else before."""
-    from yingji.services.requests import claim as remember
+async def send_once(
+    settings: Settings, rid: str, workflow_id: str, action: str, data: Any, call: Awaitable[T]
+) -> T:
+    """Send ``call`` as the command's request (``--request-id``): refused if the id asked
+    something else before, answered within ``YINGJI_REQUEST_WAIT_SECONDS`` (see
+    ``yingji.services.requests.once``)."""
+    from yingji.services.requests import once
 
-    await with_engine(settings, lambda engine: remember(engine, rid, target, data))
+    wait = settings.request_wait_seconds
+    return await with_engine(
+        settings, lambda engine: once(engine, rid, workflow_id, action, data, call, wait)
+    )
 
 
 def expecting(data: M, stage: str | None) -> M:

@@ -13,7 +13,6 @@ from yingji.cli.common import (
     District,
     ExpectStage,
     RequestId,
-    claim,
     client_for,
     expecting,
     out,
@@ -22,6 +21,7 @@ from yingji.cli.common import (
     read_json_object,
     request_id,
     run,
+    send_once,
 )
 
 if TYPE_CHECKING:
@@ -114,16 +114,9 @@ async def _within(
     settings: Settings, code: str, rid: str, call: Any, action: str, data: Any
 ) -> DisasterView:
     from yingji.services import disaster as disasters
-    from yingji.services.requests import within
 
-    try:
-        await claim(settings, rid, f"{disasters.disaster_workflow_id(code)} {action}", data)
-    except BaseException:
-        call.close()  # never started
-        raise
-    return await within(
-        settings.request_wait_seconds, disasters.disaster_workflow_id(code), rid, call
-    )
+    wid = disasters.disaster_workflow_id(code)
+    return await send_once(settings, rid, wid, action, data, call)
 
 
 @disaster_app.command("open")

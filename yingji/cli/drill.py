@@ -15,7 +15,6 @@ from yingji.cli.common import (
     District,
     ExpectStage,
     RequestId,
-    claim,
     client_for,
     expecting,
     out,
@@ -24,6 +23,7 @@ from yingji.cli.common import (
     read_json_object,
     request_id,
     run,
+    send_once,
     with_engine,
 )
 
@@ -118,17 +118,14 @@ def _act(
     expect: str | None = None,
 ) -> None:
     from yingji.services import drill as drills
-    from yingji.services.requests import within
 
     rid = request_id(request)
 
     async def job(settings: Settings) -> DrillView:
         data = expecting(build(), expect)
-        wid = drills.drill_workflow_id(code)
-        await claim(settings, rid, f"{wid} {action}", data)
         client = await client_for(settings)
         call = drills.act(client, code, action, data, update_id=rid)
-        return await within(settings.request_wait_seconds, wid, rid, call)
+        return await send_once(settings, rid, drills.drill_workflow_id(code), action, data, call)
 
     finish(run(job, f"drill {code}"), as_json)
 

@@ -13,7 +13,6 @@ from yingji.cli.common import (
     District,
     ExpectStage,
     RequestId,
-    claim,
     client_for,
     expecting,
     out,
@@ -21,6 +20,7 @@ from yingji.cli.common import (
     parse_date,
     request_id,
     run,
+    send_once,
     with_engine,
 )
 
@@ -120,17 +120,14 @@ def _act(
     expect: str | None = None,
 ) -> None:
     from yingji.services import plan as plans
-    from yingji.services.requests import within
 
     rid = request_id(request)
 
     async def job(settings: Settings) -> PlanView:
         data = expecting(build(), expect)
-        wid = plans.plan_workflow_id(code)
-        await claim(settings, rid, f"{wid} {action}", data)
         client = await client_for(settings)
         call = plans.act(client, code, action, data, update_id=rid)
-        return await within(settings.request_wait_seconds, wid, rid, call)
+        return await send_once(settings, rid, plans.plan_workflow_id(code), action, data, call)
 
     finish(run(job, f"plan {code}"), as_json)
 
@@ -341,7 +338,6 @@ def plan_trigger_revision(
     """Raise a revision cause (修订情形); an in-force plan enters revision."""
     from models.plan import RevisionCause, RevisionTrigger
     from yingji.services import plan as plans
-    from yingji.services.requests import within
 
     why = parse(RevisionCause, cause, "cause")
     rid = request_id(request)
@@ -353,10 +349,10 @@ def plan_trigger_revision(
             source=source,
             trigger_id=trigger_id or f"cli:{rid}",
         )
-        await claim(settings, rid, f"{plans.plan_workflow_id(code)} revision-trigger", trigger)
         client = await client_for(settings)
         call = plans.trigger_revision(client, code, trigger, update_id=rid)
-        view = await within(settings.request_wait_seconds, plans.plan_workflow_id(code), rid, call)
+        wid = plans.plan_workflow_id(code)
+        view = await send_once(settings, rid, wid, "revision-trigger", trigger, call)
         assert view is not None  # sent as an update: it answers with the view
         return view
 

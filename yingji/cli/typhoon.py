@@ -13,13 +13,13 @@ from yingji.cli.common import (
     District,
     ExpectStage,
     RequestId,
-    claim,
     client_for,
     expecting,
     out,
     parse,
     request_id,
     run,
+    send_once,
     with_engine,
 )
 
@@ -173,14 +173,13 @@ def typhoon_level(
     rid = request_id(request)
 
     async def job(settings: Settings) -> TyphoonBoard:
-        from yingji.services.requests import within
-
         client = await client_for(settings)
-        data = LevelChange(level=data_level, warning=data_warning, by=by, note=note)
-        await claim(settings, rid, f"{typhoons.typhoon_workflow_id(event_id)} level", data)
-        call = typhoons.change_level(client, event_id, expecting(data, expect_stage), update_id=rid)
+        data = expecting(
+            LevelChange(level=data_level, warning=data_warning, by=by, note=note), expect_stage
+        )
+        call = typhoons.change_level(client, event_id, data, update_id=rid)
         wid = typhoons.typhoon_workflow_id(event_id)
-        return await within(settings.request_wait_seconds, wid, rid, call)
+        return await send_once(settings, rid, wid, "level", data, call)
 
     finish(run(job, f"typhoon {event_id}"), as_json)
 
@@ -263,13 +262,10 @@ def typhoon_close(
     rid = request_id(request)
 
     async def job(settings: Settings) -> TyphoonBoard:
-        from yingji.services.requests import within
-
         data = expecting(CloseTyphoon(by=by, note=note), expect_stage)
-        await claim(settings, rid, f"{typhoons.typhoon_workflow_id(event_id)} close", data)
         call = typhoons.close(await client_for(settings), event_id, data, update_id=rid)
         wid = typhoons.typhoon_workflow_id(event_id)
-        return await within(settings.request_wait_seconds, wid, rid, call)
+        return await send_once(settings, rid, wid, "close", data, call)
 
     finish(run(job, f"typhoon {event_id}"), as_json)
 

@@ -14,11 +14,11 @@ from yingji.cli.common import (
     TYPER,
     District,
     RequestId,
-    claim,
     client_for,
     out,
     request_id,
     run,
+    send_once,
     with_engine,
 )
 
@@ -161,25 +161,24 @@ def warning_ack(
     from models.warning import AckInput
     from yingji.services import fanout
     from yingji.services import warning as warnings
-    from yingji.services.requests import within
 
     rid = request_id(request)
+    asked = {"person": person, "via": via}
 
     async def job(settings: Settings) -> str:
         client = await client_for(settings)
         wid = warnings.warning_workflow_id(warning_id)
-        await claim(settings, rid, f"{wid} ack", {"person": person, "via": via})
         if await fanout.kind(client, warning_id) == warnings.WORKFLOW_TYPE:
             call = warnings.acknowledge(
                 client, warning_id, AckInput(person=person, via=via), update_id=rid
             )
-            v = await within(settings.request_wait_seconds, wid, rid, call)
+            v = await send_once(settings, rid, wid, "ack", asked, call)
             return f"answered; 叫应率 {v.call_response_rate:.0%}"
 
         async def answer(engine: Any) -> str:
             ack = FanoutAck(person=person, via=via)
             call = fanout.acknowledge(client, engine, warning_id, ack, update_id=rid)
-            result = await within(settings.request_wait_seconds, wid, rid, call)
+            result = await send_once(settings, rid, wid, "ack", asked, call)
             seconds = f" after {result.response_seconds:.0f}s" if result.response_seconds else ""
             return f"{result.chain_id}: {result.status.label}{seconds}"
 

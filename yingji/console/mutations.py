@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import Awaitable
 from typing import Annotated, Any, TypeVar
@@ -55,17 +54,14 @@ class Mutation:
 
         ``asking`` (the action and its input) is remembered with the request's key: the same
         key sent with another request is refused (422) before anything is sent."""
-        if asking is not None:
+        wait = self.s.settings.request_wait_seconds
+        if asking is None:
+            answer = await requests.within(wait, workflow_id, self.key, call)
+        else:
             action, data = asking
-            try:
-                await requests.claim(self.s.engine, self.key, f"{workflow_id} {action}", data)
-            except requests.KeyReused:
-                if asyncio.iscoroutine(call):
-                    call.close()  # never started
-                raise
-        answer = await requests.within(
-            self.s.settings.request_wait_seconds, workflow_id, self.key, call
-        )
+            answer = await requests.once(
+                self.s.engine, self.key, workflow_id, action, data, call, wait
+            )
         tag(self.response, answer)
         return answer
 

@@ -77,6 +77,27 @@ async def claim(engine: AsyncEngine, key: str, target: str, data: Any) -> None:
         )
 
 
+async def once(
+    engine: AsyncEngine,
+    key: str,
+    workflow_id: str,
+    action: str,
+    data: Any,
+    call: Awaitable[T],
+    wait: float,
+) -> T:
+    """Send ``call`` (an update or a start made with ``key``) as the request ``action`` with
+    ``data``: refused if ``key`` asked something else before (``call`` is then never started),
+    answered within ``wait`` seconds or :class:`StillRunning`."""
+    try:
+        await claim(engine, key, f"{workflow_id} {action}", data)
+    except KeyReused:
+        if asyncio.iscoroutine(call):
+            call.close()  # never started
+        raise
+    return await within(wait, workflow_id, key, call)
+
+
 def new_request_id() -> str:
     return uuid.uuid4().hex
 
