@@ -17,6 +17,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 
 from models.common import Model
+from models.unit import bounded_text
 
 #: Bounds of one line (and of the stored columns).
 UNIT_MAX = 100
@@ -33,7 +34,6 @@ OFFICER_ROLE = "灾害信息员"
 Who = Literal["responsible", "officer", "both"]
 WHO_CHOICES: tuple[str, ...] = ("responsible", "officer", "both")
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _PHONE = re.compile(r"^\+?[0-9]{5,20}$")
 
 
@@ -54,16 +54,7 @@ def normalize_phone(value: str) -> str:
 
 
 def _text(value: Any, what: str, limit: int) -> Any:
-    if not isinstance(value, str):
-        return value
-    value = value.strip()
-    if not value:
-        raise ValueError(f"{what} is required")
-    if len(value) > limit:
-        raise ValueError(f"'{value[:limit]}…' is longer than {limit} characters")
-    if _CONTROL.search(value):
-        raise ValueError(f"{what} must not contain control characters")
-    return value
+    return bounded_text(value.strip() if isinstance(value, str) else value, what, limit)
 
 
 class ResponsibleRow(Model):

@@ -62,7 +62,9 @@ def _code(value: Any, what: str) -> Any:
     return value
 
 
-def _text(value: Any, what: str, limit: int) -> Any:
+def bounded_text(value: Any, what: str, limit: int) -> Any:
+    """A CSV field as the registers take it: present, within ``limit``, no control character
+    (the unit register and the register of responsible people share it)."""
     if not isinstance(value, str):
         return value
     if not value:
@@ -102,12 +104,14 @@ class UnitRow(Model):
     @field_validator("name", mode="before")
     @classmethod
     def _valid_name(cls, value: Any) -> Any:
-        return _text(value.strip() if isinstance(value, str) else value, "a name", NAME_MAX)
+        return bounded_text(value.strip() if isinstance(value, str) else value, "a name", NAME_MAX)
 
     @field_validator("district", mode="before")
     @classmethod
     def _valid_district(cls, value: Any) -> Any:
-        return _text(value.strip() if isinstance(value, str) else value, "a district", DISTRICT_MAX)
+        return bounded_text(
+            value.strip() if isinstance(value, str) else value, "a district", DISTRICT_MAX
+        )
 
     @field_validator("level", mode="before")
     @classmethod
