@@ -7,8 +7,6 @@ loses track of an update that waits across a skipped timer)."""
 from __future__ import annotations
 
 import asyncio
-import http.server
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import asynccontextmanager
@@ -19,7 +17,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from models.fanout import CallLevel, ChainStatus, FanoutAck, FanoutIssue, FanoutView
 from tests.conftest import make_settings
-from tests.helpers import eventually, free_port, rows
+from tests.helpers import answering_webhook, eventually, free_port, rows
 from yingji.core.errors import DomainRefusal
 from yingji.services import fanout
 from yingji.services import unit as units
@@ -140,19 +138,8 @@ async def test_call_redial_backup_not_reached_and_answers(
 
 @pytest.fixture
 def refusing_webhook() -> Iterator[str]:
-    class Refuse(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            self.send_response(400)
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            return
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Refuse)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/hook"
-    server.shutdown()
+    with answering_webhook(400) as url:
+        yield url
 
 
 @pytest.mark.parametrize("webhook", ["down", "refusing"])

@@ -6,8 +6,6 @@ that follow still go out."""
 
 from __future__ import annotations
 
-import http.server
-import threading
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -17,7 +15,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from models.common import CHINA_TZ
 from tests.conftest import make_settings
-from tests.helpers import eventually, rows
+from tests.helpers import answering_webhook, eventually, rows
 from tests.test_disaster import opened
 from yingji.services import disaster as disasters
 
@@ -26,22 +24,8 @@ from yingji.services import disaster as disasters
 def refusing_webhook(request: pytest.FixtureRequest) -> Iterator[tuple[str, int]]:
     """A receiver on 127.0.0.1 that answers every POST with 400 (refused for good) or 500
     (failing: retried until the notification's time is up)."""
-    status = request.param
-
-    class Refuse(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            self.send_response(status)
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            return
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Refuse)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/hook", status
-    server.shutdown()
+    with answering_webhook(request.param) as url:
+        yield url, request.param
 
 
 async def test_a_refused_reminder_is_recorded_and_escalation_still_happens(
