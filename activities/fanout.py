@@ -21,6 +21,7 @@ from models.drill import Notification
 from models.fanout import (
     BatchChains,
     BatchInput,
+    BatchProjected,
     BatchProjection,
     CallChain,
     CallPerson,
@@ -69,8 +70,8 @@ class FanoutActivities:
 
     @activity.defn(name="batch_chains")
     async def batch_chains(self, data: BatchInput) -> BatchChains:
-        chains = await store.batch_chains(self.engine, data.warning_id, data.batch.batch_id)
-        return BatchChains(chains=chains)
+        chains, acks = await store.batch_chains(self.engine, data.warning_id, data.batch.batch_id)
+        return BatchChains(chains=chains, acks=acks)
 
     @activity.defn(name="queue_calls")
     async def queue_calls(self, data: QueueCalls) -> QueueResult:
@@ -117,8 +118,13 @@ class FanoutActivities:
         )
 
     @activity.defn(name="project_batch")
-    async def project_batch(self, data: BatchProjection) -> None:
-        await store.project_chains(self.engine, data.warning_id, data.chains)
+    async def project_batch(self, data: BatchProjection) -> BatchProjected | None:
+        """The batch's chains in their rows; answers it had not heard of come back. (None in
+        the histories of batches that began before answers were written here first.)"""
+        learnt = await store.project_chains(
+            self.engine, data.warning_id, data.chains, data.batch_id, data.final
+        )
+        return BatchProjected(acks=learnt)
 
     @activity.defn(name="project_fanout")
     async def project_fanout(self, data: FanoutRow) -> None:

@@ -18,9 +18,10 @@ pgserver, both in a temporary directory) with the project's worker in this proce
    first call per chain;
 4. acknowledgements at ``--rate`` per second (open loop, by phone, through
    ``yingji.services.fanout.acknowledge`` as the CLI and the console send them), each timed from
-   its scheduled send time until it returns (the answer is recorded: it is in the batch's
-   history). Every 20th is then watched in the database (what the board reads) until its chain
-   shows it: that time, from the send, is the ack-to-visible latency the target holds. One that
+   its scheduled send time until it returns (the answer is recorded in its chain's row and
+   signalled to its batch). Every 20th is then watched in the database (what the board reads)
+   until its chain shows it: that time, from the send, is the ack-to-visible latency the target
+   holds. One that
    fails never became visible and counts so in the percentiles;
 5. the 叫应率 on the warning's own view once its progress has caught up, against the database
    and the warning's register line;

@@ -15,7 +15,7 @@ from typing import Annotated
 
 from pydantic import AwareDatetime, Field
 
-from models.common import LabelledEnum, Model, Request, labelled
+from models.common import ACTOR_MAX, LabelledEnum, Model, Request, labelled
 from models.warning import CallRules
 
 #: Chains in one batch (one child workflow). A batch's history holds about five events an
@@ -139,8 +139,24 @@ class BatchInput(Model):
     progress_seconds: float = 2.0
 
 
+class ChainAck(Model):
+    """An answer as its chain's row recorded it: the batch learns it from the ``answered``
+    signal, from its chains when it starts, or from a projection."""
+
+    chain_id: str = Field(max_length=200)
+    person_id: str = Field(max_length=200)
+    status: ChainStatus
+    acked_at: datetime
+    response_seconds: float | None = None
+    via: str = Field(default="phone", max_length=32)
+    #: Who sent it (the console token's person or the CLI's user), for the history.
+    actor: str | None = Field(default=None, max_length=ACTOR_MAX)
+
+
 class BatchChains(Model):
     chains: list[CallChain] = Field(max_length=1000)
+    #: Answers already recorded (a batch that starts after some of its people answered).
+    acks: list[ChainAck] = Field(default_factory=list, max_length=1000)
 
 
 class BatchProgress(Model):
@@ -234,6 +250,14 @@ class BatchProjection(Model):
     warning_id: str
     batch_id: str
     chains: list[ChainRow]
+    #: The batch has ended: its chains take no more answers.
+    final: bool = False
+
+
+class BatchProjected(Model):
+    """Answers the database holds for projected chains that the batch did not know of."""
+
+    acks: list[ChainAck] = Field(default_factory=list, max_length=1000)
 
 
 class FanoutRow(Model):

@@ -675,14 +675,21 @@ async def record_fanout() -> None:
                 await fanout.acknowledge(
                     stack.client, stack.engine, issue.warning_id, FanoutAck(person="13900000001")
                 )
+                # The backup answers while the first is still being called (answers are
+                # written to their rows, then signalled: the histories since "fanout-ack-in-db";
+                # fanout_answered and batch_answered-* are those of answers by update).
+                await asyncio.sleep(1.5)
+                await fanout.acknowledge(
+                    stack.client, stack.engine, issue.warning_id, FanoutAck(person="赵六")
+                )
                 handle = stack.client.get_workflow_handle(
                     "warning:REC-FANOUT", result_type=FanoutView
                 )
                 await handle.result()
-                written = await save_chain(stack.client, "warning:REC-FANOUT", "fanout_answered")
+                written = await save_chain(stack.client, "warning:REC-FANOUT", "fanout_signalled")
                 for batch in ("RF-1", "RF-2"):
                     written += await save_chain(
-                        stack.client, f"warning:REC-FANOUT:{batch}", f"batch_answered-{batch}"
+                        stack.client, f"warning:REC-FANOUT:{batch}", f"batch_signalled-{batch}"
                     )
                 for path in written:
                     print(f"wrote {path.relative_to(HERE.parent.parent)}")

@@ -219,3 +219,140 @@ async def test_a_typhoon_at_level_ii_starts_one_warning_per_change_across_a_rest
         assert board.warnings == [warning_id]
     started = [w.id async for w in client.list_workflows(f"WorkflowId = 'warning:{warning_id}'")]
     assert started == [f"warning:{warning_id}"]
+
+
+async def test_an_answer_is_on_the_board_at_once_and_a_lost_signal_costs_one_redial_at_most(
+    dev_env: WorkflowEnvironment, engine, task_queue: str, code: str
+) -> None:
+    """An answer is written to its chain's row before the batch hears of it: it is on the board
+    when the call returns. One whose signal never reached the batch (the sender died between the
+    two) is heard at the batch's next look at its rows: the chain stops, nobody else is called."""
+    from datetime import UTC, datetime
+
+    from yingji.stores import fanout as store
+
+    district = await district_of_two(engine, code)
+    client: Client = dev_env.client
+    async with worker_with(dev_env, engine, task_queue) as config:
+        data = issued(code, district)
+        await fanout.issue(client, config, data, task_queue=task_queue)
+        wid = data.warning_id
+        await eventually(lambda: fanout.show(client, wid), lambda v: v.chains == 2)
+        await fanout.acknowledge(client, engine, wid, FanoutAck(person="13900000001"))
+        now = await chains(engine, wid)  # read at once: no waiting for the batch
+        assert now[f"{code}-T1"]["status"] == "answered"
+
+        # 乙镇's answer reaches the row only (no signal).
+        person, _, chain = await store.route_ack(engine, wid, "13900000003")
+        _, first = await store.record_ack(engine, wid, chain, person, datetime.now(UTC))
+        assert first
+        view = await eventually(
+            lambda: fanout.show(client, wid), lambda v: v.finished, within=WINDOW * 3
+        )
+        assert view.answered == 2 and view.call_response_rate == 1.0
+        calls = await rows(
+            engine, "SELECT address FROM notification WHERE source LIKE :s", s=f"warning:{wid}:%"
+        )
+        by_phone = sorted(r["address"] for r in calls)
+        assert by_phone.count("13900000003") <= 2 and "13900000004" not in by_phone
+        # The projection kept the answer (never cleared it); the backup's answer now is the
+        # chain's answer as recorded.
+        again = await fanout.acknowledge(client, engine, wid, FanoutAck(person="赵六"))
+        assert again.status is ChainStatus.ANSWERED
+
+
+async def test_rows_keep_answers_and_a_closed_batch_takes_none(engine, code: str) -> None:
+    """The database side of answers: recorded once, never cleared by a batch that had not heard
+    of them (they come back to it), and refused once the batch has closed its chains."""
+    from datetime import UTC, datetime
+
+    from models.fanout import CallChain, CallPerson, ChainRow
+    from yingji.stores import fanout as store
+
+    wid = f"W{code}"
+
+    def chain(n: int) -> CallChain:
+        return CallChain(
+            chain_id=f"{code}-V{n}:村(社区)负责人",
+            unit_code=f"{code}-V{n}",
+            unit_name=f"{n}村",
+            town_code=f"{code}-T",
+            town_name="甲镇",
+            role="村(社区)负责人",
+            persons=[
+                CallPerson(person_id=f"p{n}a", name=f"甲{n}", phone=f"1380000000{n}", order=1),
+                CallPerson(person_id=f"p{n}b", name=f"乙{n}", phone=f"1370000000{n}", order=2),
+            ],
+        )
+
+    (batch,) = await store.write_plan(engine, wid, [chain(1), chain(2), chain(3)], 250)
+    at = datetime.now(UTC)
+    first, new = await store.record_ack(engine, wid, chain(1).chain_id, "p1b", at)
+    assert new and first.status is ChainStatus.BACKUP_ANSWERED
+    repeat, new = await store.record_ack(engine, wid, chain(1).chain_id, "p1a", at)
+    assert not new and repeat == first  # the chain's answer, as it was
+
+    loaded, acks = await store.batch_chains(engine, wid, batch.batch_id)
+    assert len(loaded) == 3 and [a.person_id for a in acks] == ["p1b"]
+
+    unheard = ChainRow(
+        chain_id=chain(1).chain_id,
+        status=ChainStatus.CALLING,
+        current_person="p1b",
+        attempt=2,
+        first_call_at=at,
+        acked_at=None,
+        acked_by=None,
+        response_seconds=None,
+        undelivered=None,
+    )
+    learnt = await store.project_chains(engine, wid, [unheard], batch.batch_id, final=True)
+    assert [a.person_id for a in learnt] == ["p1b"]
+    kept = await chains(engine, wid)
+    assert kept[f"{code}-V1"]["status"] == "backup_answered" and kept[f"{code}-V1"]["attempt"] == 2
+
+    with pytest.raises(DomainRefusal, match="over"):
+        await store.record_ack(engine, wid, chain(2).chain_id, "p2a", datetime.now(UTC))
+    assert (await chains(engine, wid))[f"{code}-V2"]["status"] == "calling"
+
+
+async def test_a_busy_batch_is_signalled_again_and_never_fails_a_recorded_answer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """"Workflow is busy" (the server's answer to many signals at once under load) is tried
+    again with a growing pause; past the patience the answer stays recorded and its caller is
+    not failed: the batch hears of it at its next look at its rows."""
+    from datetime import UTC, datetime
+
+    from temporalio.service import RPCError, RPCStatusCode
+
+    from models.fanout import ChainAck
+
+    sent: list[str] = []
+
+    class Handle:
+        def __init__(self, refusals: int) -> None:
+            self.refusals = refusals
+
+        async def signal(self, name: str, arg: object) -> None:
+            if self.refusals:
+                self.refusals -= 1
+                raise RPCError("Workflow is busy.", RPCStatusCode.RESOURCE_EXHAUSTED, b"")
+            sent.append(name)
+
+    class FakeClient:
+        def __init__(self, refusals: int) -> None:
+            self.handle = Handle(refusals)
+
+        def get_workflow_handle(self, workflow_id: str) -> Handle:
+            return self.handle
+
+    ack = ChainAck(
+        chain_id="c", person_id="p", status=ChainStatus.ANSWERED, acked_at=datetime.now(UTC)
+    )
+    await fanout.tell_batch(FakeClient(3), "warning:W:T", ack)  # type: ignore[arg-type]
+    assert sent == ["answered"]
+    monkeypatch.setattr(fanout, "SIGNAL_PATIENCE", 0.3)
+    started = time.monotonic()
+    await fanout.tell_batch(FakeClient(10_000), "warning:W:T", ack)  # type: ignore[arg-type]
+    assert sent == ["answered"] and time.monotonic() - started < 3

@@ -7,9 +7,12 @@ report. A batch calls its chains: each person up to N times within M minutes, th
 the chain's order (未叫醒), until someone answers or nobody is left. A call is placed once its
 notification is queued in the outbox; delivery runs apart (``deliver_calls``) and only marks
 what it could not deliver (未送达): redials and escalation follow their timers regardless.
+An answer is written to its chain's row by the service first, then signalled (``answered``);
+the batch also hears of answers from its rows when it starts and at each projection, and
+closes its rows when it ends (answers after that are too late).
 
 No workflow grows with the size of the city: a batch holds at most a few hundred chains (its
-history: a few events per round of calls and about five per answer), the warning holds one
+history: a few events per round of calls and about four per answer), the warning holds one
 progress line per batch and continues as new when Temporal suggests it.
 """
 
@@ -35,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
         BatchProgress,
         BatchProjection,
         BatchRef,
+        ChainAck,
         ChainRow,
         ChainState,
         ChainStatus,
@@ -56,6 +60,10 @@ DELIVERY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_atte
 #: Calls queued by one activity.
 QUEUE_CHUNK = 500
 ACK_AT_ONCE_PATCH = "fanout-ack-at-once"
+#: Answers are written to their chain's row first, then signalled; a batch closes its rows.
+ACK_IN_DB_PATCH = "fanout-ack-in-db"
+#: Answers kept for a batch that has not yet loaded its chains (they are in its rows as well).
+EARLY_MAX = 2000
 
 
 def _bucket(seconds: float) -> int:
@@ -78,6 +86,13 @@ class WarningBatchWorkflow:
         self.reported: BatchProgress | None = None
         self.reported_at: datetime | None = None
         self.settled_at: datetime | None = None
+        #: Answers told before the chains were loaded; whether one came since the last look.
+        self.early: list[ChainAck] = []
+        self.poked = False
+        #: The chains' rows are closed to answers (the batch is ending).
+        self.closed = False
+        #: When the loop's current wait ends by itself (None: only when something happens).
+        self.wake_at: datetime | None = None
 
     # -- the calls ------------------------------------------------------------------------------
 
@@ -90,9 +105,13 @@ class WarningBatchWorkflow:
             self.chains[chain.chain_id] = ChainState(chain=chain, next_at=data.issued_at)
             for person in chain.persons:
                 self.by_person[person.person_id] = chain.chain_id
+        for ack in [*loaded.acks, *self.early]:
+            self._heard(ack)
+        self.early.clear()
         self.loaded = True
         deliveries: list[asyncio.Task[None]] = []
         while not self._over():
+            self.poked = False
             now = workflow.now()
             calls = [
                 c
@@ -119,13 +138,13 @@ class WarningBatchWorkflow:
             if self.settled_at is None and self._settled():
                 self.settled_at = workflow.now()
             await self._flush()
-            wake = self._next_wake()
+            wake = self.wake_at = self._next_wake()
             timeout = None if wake is None else max(wake - workflow.now(), timedelta(0))
             if timeout == timedelta(0):
                 continue
             try:
                 await workflow.wait_condition(
-                    lambda: bool(self.dirty) or self._over(), timeout=timeout
+                    lambda: bool(self.dirty) or self.poked or self._over(), timeout=timeout
                 )
             except TimeoutError:
                 pass
@@ -202,20 +221,30 @@ class WarningBatchWorkflow:
     # -- projection and progress ----------------------------------------------------------------
 
     async def _flush(self, final: bool = False) -> None:
-        while self.dirty:
+        closing = final and not self.closed and workflow.patched(ACK_IN_DB_PATCH)
+        self.closed = self.closed or closing
+        if closing:
+            # The last look at the rows: answers not yet heard of are counted, and the chains
+            # are closed (an answer after this is too late).
+            self.dirty.update(c for c, s in self.chains.items() if s.acked_at is None)
+        while self.dirty or closing:
             changed = sorted(self.dirty)
             self.dirty.clear()
             version = self.version = self.version + 1
-            await workflow.execute_activity_method(
+            projected = await workflow.execute_activity_method(
                 FanoutActivities.project_batch,
                 BatchProjection(
                     warning_id=self.d.warning_id,
                     batch_id=self.d.batch.batch_id,
                     chains=[self._row(self.chains[c]) for c in changed],
+                    final=closing,
                 ),
                 start_to_close_timeout=TIMEOUT,
                 retry_policy=RETRY,
             )
+            closing = False
+            for ack in projected.acks if projected else []:
+                self._heard(ack)
             self.projected = max(self.projected, version)
         await self._report(final)
 
@@ -271,6 +300,29 @@ class WarningBatchWorkflow:
         )
 
     # -- answers --------------------------------------------------------------------------------
+
+    @workflow.signal
+    def answered(self, data: ChainAck) -> None:
+        """An answer, already recorded in its chain's row (``record_ack``): stop calling."""
+        if not self.loaded:
+            if len(self.early) < EARLY_MAX:
+                self.early.append(data)
+            return
+        self._heard(data)
+        # Wake the loop only when it would otherwise report this later than its next report is
+        # due: a burst of answers costs one timer, not one per answer.
+        due = workflow.now()
+        if self.reported_at is not None:
+            due = max(due, self.reported_at + timedelta(seconds=self.d.progress_seconds))
+        if self.wake_at is None or due < self.wake_at:
+            self.poked = True
+
+    def _heard(self, data: ChainAck) -> None:
+        s = self.chains.get(data.chain_id)
+        if s is None or s.acked_at is not None:
+            return
+        s.acked_at, s.acked_by = data.acked_at, data.person_id
+        s.response_seconds, s.status, s.next_at = data.response_seconds, data.status, None
 
     @workflow.update
     async def acknowledge(self, data: AckRouted) -> AckResult:

@@ -603,6 +603,10 @@ class WarningChainRow(SQLModel, table=True):
     acked_by: str | None = None
     response_seconds: float | None = None
     undelivered: str | None = None
+    #: Set when its batch ended (0018): an answer after it is too late.
+    closed_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
 
 
 class WarningPersonRow(SQLModel, table=True):

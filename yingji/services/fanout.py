@@ -8,7 +8,8 @@ that calls that person, so the caller never needs to know the layout.
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+import random
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -20,12 +21,13 @@ from models.common import CHINA_TZ
 from models.fanout import (
     CHAINS_MAX,
     AckResult,
-    AckRouted,
+    ChainAck,
     FanoutAck,
     FanoutInput,
     FanoutIssue,
     FanoutView,
 )
+from yingji.core.logging import get_logger
 from yingji.core.search import attributes
 from yingji.core.settings import Settings
 from yingji.services.requests import start_once
@@ -33,8 +35,16 @@ from yingji.services.warning import NoOneToCall, rules_from, warning_workflow_id
 from yingji.stores import fanout as store
 from yingji.stores import responsible
 
-#: How many times (half a second apart) an answer waits for its batch to start.
-STARTING_TRIES = 20
+log = get_logger(__name__)
+
+#: Refusals of a signal that pass (the server is busy or slow): tried again for this long.
+PASSING = {
+    RPCStatusCode.RESOURCE_EXHAUSTED,
+    RPCStatusCode.DEADLINE_EXCEEDED,
+    RPCStatusCode.UNAVAILABLE,
+    RPCStatusCode.ABORTED,
+}
+SIGNAL_PATIENCE = 15.0
 #: The workflow types, as ``workflows/fanout.py`` registers them.
 WORKFLOW_TYPE = "WarningFanout"
 BATCH_TYPE = "WarningBatch"
@@ -95,34 +105,55 @@ async def acknowledge(
     data: FanoutAck,
     update_id: str | None = None,
 ) -> AckResult:
-    """An answer, routed to the batch that calls the person it names."""
-    person_id, batch_id = await store.route_ack(engine, warning_id, data.person)
-    handle = client.get_workflow_handle(f"{warning_workflow_id(warning_id)}:{batch_id}")
-    routed = AckRouted(person_id=person_id, via=data.via, actor=data.actor)
-    for attempt in range(STARTING_TRIES):
-        try:
-            return await handle.execute_update(
-                "acknowledge", routed, id=update_id, result_type=AckResult
-            )
-        except RPCError as exc:
-            if exc.status != RPCStatusCode.NOT_FOUND:
-                raise
-        # Not found: over, or (just after the warning was issued) not started yet.
-        try:
-            await handle.describe()
-            break  # it exists, so it is over
-        except RPCError as exc:
-            if exc.status != RPCStatusCode.NOT_FOUND or attempt == STARTING_TRIES - 1:
-                break
-        await asyncio.sleep(0.5)
-    # The batch is over (everyone answered, or the wait for late answers passed): an answer
-    # already recorded is answered as it was; another comes too late.
-    recorded = await store.recorded_ack(engine, warning_id, person_id)
-    if recorded is None:
-        raise store.AckRefused(
-            f"person: the 叫应 that called {data.person} for warning {warning_id} is over"
+    """An answer: recorded in its chain's row at once (exactly once, whoever sends it again),
+    then told to the batch that calls the person, which stops calling the chain. A batch not
+    yet started reads it from the row when it starts; an answer after the batch ended is
+    refused as too late. (``update_id`` is the request's id: the row makes a repeat harmless.)"""
+    at = datetime.now(UTC)
+    got = await store.answer(engine, warning_id, data.person, at)
+    if got.first:
+        await tell_batch(
+            client,
+            f"{warning_workflow_id(warning_id)}:{got.batch_id}",
+            ChainAck(
+                chain_id=got.chain_id,
+                person_id=got.person_id,
+                status=got.result.status,
+                acked_at=at,
+                response_seconds=got.result.response_seconds,
+                via=data.via,
+                actor=data.actor,
+            ),
         )
-    return recorded
+    return got.result
+
+
+async def tell_batch(client: Client, batch_workflow_id: str, ack: ChainAck) -> None:
+    """Signal the batch that the chain is answered, so that it stops calling it. The answer is
+    already recorded: a batch not started yet (or ended) has it from its rows, and a signal the
+    server keeps refusing (a busy workflow, a timeout) is given up after ``SIGNAL_PATIENCE``
+    seconds with a warning: the batch then hears of it at its next look at its rows (its next
+    round of calls, or its end), and the caller is still answered with the recorded answer."""
+    handle = client.get_workflow_handle(batch_workflow_id)
+    delay, waited = 0.1, 0.0
+    while True:
+        try:
+            await handle.signal("answered", ack)
+            return
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                return
+            if exc.status not in PASSING or waited >= SIGNAL_PATIENCE:
+                log.warning(
+                    "answer not signalled",
+                    workflow_id=batch_workflow_id,
+                    chain=ack.chain_id,
+                    error=str(exc)[:200],
+                )
+                return
+        await asyncio.sleep(delay * (0.5 + random.random()))
+        waited += delay
+        delay = min(delay * 2, 2.0)
 
 
 async def laid_out(client: Client, warning_id: str) -> FanoutView:

@@ -8,17 +8,19 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from models.fanout import (
     AckResult,
     BatchRef,
     CallChain,
+    ChainAck,
     ChainRow,
     ChainStatus,
     QueueCalls,
@@ -98,16 +100,39 @@ async def write_plan(
     ]
 
 
-async def batch_chains(engine: AsyncEngine, warning_id: str, batch_id: str) -> list[CallChain]:
+async def batch_chains(
+    engine: AsyncEngine, warning_id: str, batch_id: str
+) -> tuple[list[CallChain], list[ChainAck]]:
+    """A batch's chains, and the answers already recorded for them."""
     async with engine.connect() as conn:
-        rows = await conn.execute(
-            text(
-                "SELECT chain_id, unit_code, unit_name, town_code, town_name, role, persons "
-                "FROM warning_chain WHERE warning_id = :w AND batch_id = :b ORDER BY chain_id"
-            ),
-            {"w": warning_id, "b": batch_id},
+        rows = (
+            (
+                await conn.execute(
+                    text(
+                        "SELECT chain_id, unit_code, unit_name, town_code, town_name, role, "
+                        "persons, status, acked_at, acked_by, response_seconds FROM warning_chain "
+                        "WHERE warning_id = :w AND batch_id = :b ORDER BY chain_id"
+                    ),
+                    {"w": warning_id, "b": batch_id},
+                )
+            )
+            .mappings()
+            .all()
         )
-        return [CallChain.model_validate(dict(r)) for r in rows.mappings()]
+    fields = set(CallChain.model_fields)
+    chains = [CallChain.model_validate({k: v for k, v in r.items() if k in fields}) for r in rows]
+    acks = [_ack(r) for r in rows if r["acked_at"] is not None]
+    return chains, acks
+
+
+def _ack(row: Any) -> ChainAck:
+    return ChainAck(
+        chain_id=row["chain_id"],
+        person_id=row["acked_by"],
+        status=row["status"],
+        acked_at=row["acked_at"],
+        response_seconds=row["response_seconds"],
+    )
 
 
 async def queue_calls(engine: AsyncEngine, data: QueueCalls, source: str) -> int:
@@ -138,52 +163,164 @@ async def queue_calls(engine: AsyncEngine, data: QueueCalls, source: str) -> int
     return len(rows) - before
 
 
-async def project_chains(engine: AsyncEngine, warning_id: str, chains: Sequence[ChainRow]) -> None:
-    if not chains:
-        return
+async def project_chains(
+    engine: AsyncEngine,
+    warning_id: str,
+    chains: Sequence[ChainRow],
+    batch_id: str | None = None,
+    final: bool = False,
+) -> list[ChainAck]:
+    """Put what a batch knows of its chains in their rows. An answer already in a row stays:
+    answers are written there first (``record_ack``), and a batch that has not yet heard of
+    one never clears it; those answers are returned so that it hears of them now. ``final``
+    closes every chain of ``batch_id``: an answer after that is too late."""
+    learnt: list[ChainAck] = []
     async with engine.begin() as conn:
-        await conn.execute(
-            text(
-                """
-                UPDATE warning_chain AS w SET
-                    status = c.status, current_person = c.current_person, attempt = c.attempt,
-                    first_call_at = c.first_call_at, acked_at = c.acked_at,
-                    acked_by = c.acked_by, response_seconds = c.response_seconds,
-                    undelivered = c.undelivered
-                FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS c(
-                    chain_id text, status text, current_person text, attempt int,
-                    first_call_at timestamptz, acked_at timestamptz, acked_by text,
-                    response_seconds float8, undelivered text)
-                WHERE w.warning_id = :w AND w.chain_id = c.chain_id
-                """
-            ),
-            {
-                "w": warning_id,
-                "rows": "[" + ",".join(c.model_dump_json() for c in chains) + "]",
-            },
+        if chains:
+            rows = await conn.execute(
+                text(
+                    """
+                    UPDATE warning_chain AS w SET
+                        status = CASE WHEN w.acked_at IS NULL THEN c.status ELSE w.status END,
+                        current_person = c.current_person, attempt = c.attempt,
+                        first_call_at = c.first_call_at,
+                        acked_at = COALESCE(w.acked_at, c.acked_at),
+                        acked_by = CASE WHEN w.acked_at IS NULL THEN c.acked_by
+                                        ELSE w.acked_by END,
+                        response_seconds = CASE WHEN w.acked_at IS NULL THEN c.response_seconds
+                                                ELSE w.response_seconds END,
+                        undelivered = c.undelivered
+                    FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS c(
+                        chain_id text, status text, current_person text, attempt int,
+                        first_call_at timestamptz, acked_at timestamptz, acked_by text,
+                        response_seconds float8, undelivered text)
+                    WHERE w.warning_id = :w AND w.chain_id = c.chain_id
+                    RETURNING w.chain_id, w.status, w.acked_at, w.acked_by, w.response_seconds,
+                              c.acked_at IS NULL AS unheard
+                    """
+                ),
+                {
+                    "w": warning_id,
+                    "rows": "[" + ",".join(c.model_dump_json() for c in chains) + "]",
+                },
+            )
+            learnt = [
+                _ack(r) for r in rows.mappings() if r["unheard"] and r["acked_at"] is not None
+            ]
+        if final and batch_id is not None:
+            await conn.execute(
+                text(
+                    "UPDATE warning_chain SET closed_at = now() "
+                    "WHERE warning_id = :w AND batch_id = :b AND closed_at IS NULL"
+                ),
+                {"w": warning_id, "b": batch_id},
+            )
+    return learnt
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An answer as its chain's row took it."""
+
+    person_id: str
+    batch_id: str
+    chain_id: str
+    result: AckResult
+    #: This answer is the chain's (False: the chain had one already, which ``result`` is).
+    first: bool
+
+
+async def answer(engine: AsyncEngine, warning_id: str, who: str, at: datetime) -> Answer:
+    """Route the answer of ``who`` to its chain and record it there: one transaction."""
+    async with engine.begin() as conn:
+        person_id, batch_id, chain_id = await _route(conn, warning_id, who)
+        result, first = await _record(conn, warning_id, chain_id, person_id, at)
+    return Answer(person_id, batch_id, chain_id, result, first)
+
+
+async def record_ack(
+    engine: AsyncEngine, warning_id: str, chain_id: str, person_id: str, at: datetime
+) -> tuple[AckResult, bool]:
+    async with engine.begin() as conn:
+        return await _record(conn, warning_id, chain_id, person_id, at)
+
+
+async def route_ack(engine: AsyncEngine, warning_id: str, who: str) -> tuple[str, str, str]:
+    async with engine.connect() as conn:
+        return await _route(conn, warning_id, who)
+
+
+async def _record(
+    conn: AsyncConnection, warning_id: str, chain_id: str, person_id: str, at: datetime
+) -> tuple[AckResult, bool]:
+    """Record ``person_id``'s answer in its chain's row, once: (the chain's answer, whether
+    this one is it). A chain already answered answers as it was (whoever asks); a chain
+    whose batch has ended refuses it as too late. The response time runs from the chain's
+    first call (or the warning's issue, before that is known)."""
+    row = (
+        (
+            await conn.execute(
+                text(
+                    """
+                    UPDATE warning_chain AS w SET
+                        acked_at = CAST(:at AS timestamptz), acked_by = CAST(:p AS text),
+                        status = CASE WHEN w.persons -> 0 ->> 'person_id' = CAST(:p AS text)
+                                      THEN 'answered' ELSE 'backup_answered' END,
+                        response_seconds = GREATEST(EXTRACT(EPOCH FROM (
+                            CAST(:at AS timestamptz) - COALESCE(
+                                w.first_call_at,
+                                (SELECT issued_at FROM warning WHERE warning_id = :w),
+                                CAST(:at AS timestamptz)))), 0)
+                    WHERE w.warning_id = :w AND w.chain_id = :c
+                      AND w.acked_at IS NULL AND w.closed_at IS NULL
+                    RETURNING chain_id, status, response_seconds
+                    """
+                ),
+                {"w": warning_id, "c": chain_id, "p": person_id, "at": at},
+            )
         )
+        .mappings()
+        .first()
+    )
+    if row is not None:
+        return AckResult.model_validate(dict(row)), True
+    known = (
+        (
+            await conn.execute(
+                text(
+                    "SELECT chain_id, status, response_seconds FROM warning_chain "
+                    "WHERE warning_id = :w AND chain_id = :c AND acked_at IS NOT NULL"
+                ),
+                {"w": warning_id, "c": chain_id},
+            )
+        )
+        .mappings()
+        .first()
+    )
+    if known is None:
+        raise AckRefused(f"person: the 叫应 of warning {warning_id} that called them is over")
+    return AckResult.model_validate(dict(known)), False
 
 
-async def route_ack(engine: AsyncEngine, warning_id: str, who: str) -> tuple[str, str]:
-    """(person id, batch id) of the person ``who`` names: an id, a phone, or a name that only
-    one person of this warning has."""
+async def _route(conn: AsyncConnection, warning_id: str, who: str) -> tuple[str, str, str]:
+    """(person id, batch id, chain id) of the person ``who`` names: an id, a phone, or a name
+    that only one person of this warning has."""
     who = who.strip()
     phone = "".join(ch for ch in who if ch.isdigit() or ch == "+")
-    async with engine.connect() as conn:
-        rows = (
-            (
-                await conn.execute(
-                    text(
-                        "SELECT person_id, batch_id, name, phone, chain_id FROM warning_person "
-                        "WHERE warning_id = :w AND (person_id = :who OR name = :who "
-                        "OR (CAST(:phone AS text) <> '' AND phone = :phone))"
-                    ),
-                    {"w": warning_id, "who": who, "phone": phone if len(phone) >= 5 else ""},
-                )
+    rows = (
+        (
+            await conn.execute(
+                text(
+                    "SELECT person_id, batch_id, name, phone, chain_id FROM warning_person "
+                    "WHERE warning_id = :w AND (person_id = :who OR name = :who "
+                    "OR (CAST(:phone AS text) <> '' AND phone = :phone))"
+                ),
+                {"w": warning_id, "who": who, "phone": phone if len(phone) >= 5 else ""},
             )
-            .mappings()
-            .all()
         )
+        .mappings()
+        .all()
+    )
     by_id = [r for r in rows if r["person_id"] == who]
     by_phone = [r for r in rows if phone and r["phone"] == phone]
     found = by_id or by_phone or [r for r in rows if r["name"] == who]
@@ -195,27 +332,7 @@ async def route_ack(engine: AsyncEngine, warning_id: str, who: str) -> tuple[str
             f"person: '{who}' names several people of warning {warning_id}: {listed}; "
             "answer by person id or phone"
         )
-    return found[0]["person_id"], found[0]["batch_id"]
-
-
-async def recorded_ack(engine: AsyncEngine, warning_id: str, person_id: str) -> AckResult | None:
-    """The answer ``person_id`` gave, as its chain recorded it (None if they gave none)."""
-    async with engine.connect() as conn:
-        row = (
-            (
-                await conn.execute(
-                    text(
-                        "SELECT c.chain_id, c.status, c.response_seconds FROM warning_chain c "
-                        "JOIN warning_person p USING (warning_id, chain_id) "
-                        "WHERE c.warning_id = :w AND p.person_id = :p AND c.acked_by = :p"
-                    ),
-                    {"w": warning_id, "p": person_id},
-                )
-            )
-            .mappings()
-            .first()
-        )
-    return AckResult.model_validate(dict(row)) if row else None
+    return found[0]["person_id"], found[0]["batch_id"], found[0]["chain_id"]
 
 
 async def towns(engine: AsyncEngine, warning_id: str) -> list[TownProgress]:
