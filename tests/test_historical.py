@@ -400,7 +400,9 @@ def test_a_step_time_must_be_aware() -> None:
     bad = YEAR.replace("at: '2022-03-15T10:00:00+08:00'", "at: '2022-03-15T10:00:00'")
     with pytest.raises(scenario.ScenarioError) as caught:
         scenario.parse(bad)
-    assert "steps[0].submit: at: Input should have timezone info" in str(caught.value)
+    assert "steps[0].submit: at: needs its time zone, e.g. 2024-09-16T08:00+08:00" in str(
+        caught.value
+    )
 
 
 async def test_loading_a_year_with_a_revision_twice_changes_nothing(loaded) -> None:  # type: ignore[no-untyped-def]

@@ -139,7 +139,7 @@ def test_a_bad_file_is_refused_whole_naming_each_field() -> None:
     text = str(caught.value)
     assert "unknown action 'launch'" in text
     assert "typhoons.0.reports.0.figures" in text and "集中 5 + 分散 4" in text
-    assert "warnings.0.issued_at: Input should have timezone info" in text
+    assert "warnings.0.issued_at: needs its time zone, e.g. 2024-09-16T08:00+08:00" in text
 
 
 def test_the_example_file_parses() -> None:

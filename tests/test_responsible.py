@@ -193,7 +193,7 @@ async def test_every_bad_line_is_reported_with_its_number_and_nothing_is_written
     assert errors == [
         "line 3: phone: 'call-me' is not a phone number: 5 to 20 digits, an optional leading + "
         "(spaces and hyphens are ignored)",
-        "line 4: order: Input should be greater than or equal to 1",
+        "line 4: order: must be at least 1",
         "line 5: order: '二' is not a whole number 1 to 9",
         "line 6: name: a name is required",
         "line 7: role: 'a:b' must not contain ':' (it separates a person's id)",
@@ -237,7 +237,7 @@ async def test_every_bad_line_is_reported_with_its_number_and_nothing_is_written
     # Checked on its own first, without a database.
     parsed = people.read_csv(HEADER + "青禾镇,x,y,13800000000,10\n青禾镇,x,y,13800000000,1\n")
     assert [r.order for r in parsed.rows] == [1]
-    assert parsed.errors == [(2, "line 2: order: Input should be less than or equal to 9")]
+    assert parsed.errors == [(2, "line 2: order: must be at most 9")]
     # Full-width digits (an IME's) are digits.
     row = ResponsibleRow(
         unit="青禾镇", role="x", name="y", phone="１３８００００００００", order="１"

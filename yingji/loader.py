@@ -47,7 +47,7 @@ from models import warning as wm
 from models.common import CHINA_TZ
 from models.officer import OfficerRow
 from models.unit import UnitRow
-from yingji.core.errors import REFUSALS, DomainRefusal
+from yingji.core.errors import REFUSALS, DomainRefusal, plain_reason
 from yingji.core.settings import Settings
 from yingji.services import disaster as disasters
 from yingji.services import drill as drills
@@ -122,7 +122,8 @@ def _steps(raw: Any, table: dict[str, type[BaseModel]]) -> list[Step]:
 
 def _messages(exc: ValidationError) -> str:
     return "; ".join(
-        f"{'.'.join(str(p) for p in e['loc']) or 'input'}: {e['msg']}" for e in exc.errors()
+        f"{'.'.join(str(p) for p in e['loc']) or 'input'}: {plain_reason(e)}"  # type: ignore[arg-type]
+        for e in exc.errors()
     )
 
 
@@ -268,7 +269,10 @@ def parse(text: str, source: str = "scenario") -> Scenario:
         return Scenario.model_validate(raw)
     except ValidationError as exc:
         raise ScenarioError(
-            [f"{'.'.join(str(p) for p in e['loc']) or source}: {e['msg']}" for e in exc.errors()]
+            [
+                f"{'.'.join(str(p) for p in e['loc']) or source}: {plain_reason(e)}"  # type: ignore[arg-type]
+                for e in exc.errors()
+            ]
         ) from exc
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Awaitable, Callable
 from datetime import date
 from pathlib import Path
@@ -46,7 +47,8 @@ T = TypeVar("T")
 E = TypeVar("E", bound="LabelledEnum")
 M = TypeVar("M")
 
-out = Console(soft_wrap=True)
+#: Piped (or with ``--json``), a table is as wide as its rows: nothing is cut at 80 columns.
+out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 4000)
 err = Console(stderr=True, soft_wrap=True)  # one line per message, whatever the width
 
 
@@ -97,11 +99,9 @@ def expecting(data: M, stage: str | None) -> M:
 
 
 def _validation_message(exc: ValidationError) -> str:
-    parts = []
-    for e in exc.errors():
-        field = ".".join(str(p) for p in e["loc"]) or "input"
-        parts.append(f"{field}: {e['msg']}")
-    return "; ".join(parts)
+    from yingji.core.errors import plain_errors
+
+    return plain_errors(exc.errors())  # type: ignore[arg-type]
 
 
 def run(job: Callable[[Settings], Awaitable[T]], subject: str | None = None) -> T:
@@ -176,6 +176,7 @@ def load_settings() -> Settings:
     from pydantic import ValidationError
     from pydantic_settings import SettingsError
 
+    from yingji.core.errors import plain_reason
     from yingji.core.settings import get_settings
 
     try:
@@ -184,7 +185,7 @@ def load_settings() -> Settings:
         fail(
             "invalid settings: "
             + "; ".join(
-                f"YINGJI_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+                f"YINGJI_{'_'.join(str(p) for p in e['loc']).upper()}: {plain_reason(e)}"  # type: ignore[arg-type]
                 for e in exc.errors()
             )
         )

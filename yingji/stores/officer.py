@@ -36,7 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from models.common import CHINA_TZ
 from models.officer import OfficerRow
-from yingji.core.errors import DomainRefusal
+from yingji.core.errors import DomainRefusal, plain_reason
 from yingji.core.tables import Officer
 from yingji.stores.unit import resolve_in
 
@@ -86,7 +86,7 @@ def parse_csv(content: str) -> list[OfficerRow]:
         except ValidationError as exc:
             for e in exc.errors():
                 where = ".".join(map(str, e["loc"]))
-                message = str(e["msg"]).removeprefix("Value error, ")
+                message = plain_reason(e)  # type: ignore[arg-type]
                 errors.append(
                     f"line {line}: {where}: {message}" if where else f"line {line}: {message}"
                 )

@@ -46,7 +46,7 @@ from models.responsible import (
     person_id,
 )
 from models.unit import UnitLevel, parse_level
-from yingji.core.errors import DomainRefusal
+from yingji.core.errors import DomainRefusal, plain_reason
 from yingji.stores import officer as roster
 from yingji.stores import unit as unit_store
 from yingji.stores.unit import read_header, resolve_in
@@ -82,7 +82,7 @@ class ParsedFile:
 
 
 def _message(error: Any) -> str:
-    return str(error["msg"]).removeprefix("Value error, ")
+    return plain_reason(error)
 
 
 def read_csv(content: str | bytes) -> ParsedFile:

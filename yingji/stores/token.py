@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from yingji.core.errors import DomainRefusal
+from yingji.core.errors import DomainRefusal, plain_reason
 from yingji.core.tokens import PREFIX_LENGTH, TokenHolder, hash_token, new_token
 from yingji.stores.unit import resolve_in
 
@@ -61,7 +61,7 @@ def holder(person: str, role: str, units: list[str] | tuple[str, ...] = ()) -> T
         problems = []
         for e in exc.errors(include_url=False):
             field = ".".join(str(p) for p in e["loc"]) or "units"
-            problems.append(f"{field}: {e['msg'].removeprefix('Value error, ')}")
+            problems.append(f"{field}: {plain_reason(e)}")  # type: ignore[arg-type]
         raise TokenError("; ".join(problems)) from exc
 
 

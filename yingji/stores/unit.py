@@ -26,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from models.unit import UnitImportResult, UnitLevel, UnitRow, UnitView
-from yingji.core.errors import DomainRefusal
+from yingji.core.errors import DomainRefusal, plain_reason
 
 COLUMNS = ("code", "name", "level", "parent_code", "district")
 REQUIRED = ("code", "name", "level", "district")
@@ -80,8 +80,7 @@ class ParsedFile:
 
 
 def _message(error: Any) -> str:
-    msg = str(error["msg"])
-    return msg.removeprefix("Value error, ")
+    return plain_reason(error)
 
 
 def read_header(
