@@ -104,10 +104,15 @@ def _validation_message(exc: ValidationError) -> str:
     return plain_errors(exc.errors())  # type: ignore[arg-type]
 
 
-def run(job: Callable[[Settings], Awaitable[T]], subject: str | None = None) -> T:
+def run(
+    job: Callable[[Settings], Awaitable[T]],
+    subject: str | None = None,
+    passing: tuple[type[BaseException], ...] = (),
+) -> T:
     """Run an async CLI job, turning every expected failure into a clear message and exit 1.
 
-    ``subject`` names what the job is about ("plan JD-1") for the messages.
+    ``subject`` names what the job is about ("plan JD-1") for the messages; failures of the
+    types in ``passing`` are raised to the command, which shows them itself.
     """
     import asyncio
 
@@ -128,6 +133,8 @@ def run(job: Callable[[Settings], Awaitable[T]], subject: str | None = None) -> 
     settings = load_settings()
     try:
         return asyncio.run(job(settings))
+    except passing:
+        raise
     except ValidationError as exc:
         fail(f"invalid input: {_validation_message(exc)}")
     except WorkflowAlreadyStartedError:
@@ -312,3 +319,57 @@ def parse_date(text: str | None, field: str) -> date | None:
         raise typer.BadParameter(
             f"'{text}' is not a date (YYYY-MM-DD)", param_hint=f"--{field}"
         ) from exc
+
+
+#: ``--json``: every command's; the same data as the table, times in Asia/Shanghai.
+Json = Annotated[bool, typer.Option("--json", help="print JSON (times in Asia/Shanghai, +08:00)")]
+
+
+def when(value: Any) -> str:
+    """A time as people here read it: Asia/Shanghai, with its offset (``2022-09-14 23:00+08:00``);
+    a date as it is; nothing as nothing."""
+    from datetime import datetime
+
+    from models.common import CHINA_TZ
+
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        local = value.astimezone(CHINA_TZ) if value.tzinfo else value.replace(tzinfo=CHINA_TZ)
+        return local.isoformat(sep=" ", timespec="minutes" if local.second == 0 else "seconds")
+    return str(value)
+
+
+def local_times(value: Any) -> Any:
+    """``value`` (a model, a list, a dict) as JSON-ready data with every time in Asia/Shanghai."""
+    from datetime import date, datetime
+    from enum import Enum
+
+    from pydantic import BaseModel
+
+    from models.common import CHINA_TZ
+
+    if isinstance(value, BaseModel):
+        value = value.model_dump(mode="python")
+    if isinstance(value, dict):
+        return {str(k): local_times(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [local_times(v) for v in value]
+    if isinstance(value, datetime):
+        return (value.astimezone(CHINA_TZ) if value.tzinfo else value).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    return value
+
+
+def emit(value: Any, as_json: bool, render: Callable[[Any], None] | None = None) -> None:
+    """Print ``value``: as JSON with ``--json`` (one document on stdout), else with ``render``."""
+    import json
+
+    if as_json or render is None:
+        sys.stdout.write(json.dumps(local_times(value), ensure_ascii=False, indent=2) + "\n")
+        sys.stdout.flush()
+        return
+    render(value)

@@ -12,8 +12,10 @@ from yingji.cli.common import (
     TYPER,
     District,
     ExpectStage,
+    Json,
     RequestId,
     client_for,
+    emit,
     expecting,
     out,
     parse,
@@ -22,6 +24,8 @@ from yingji.cli.common import (
     request_id,
     run,
     send_once,
+    when,
+    with_engine,
 )
 
 if TYPE_CHECKING:
@@ -35,7 +39,6 @@ if TYPE_CHECKING:
 disaster_app = typer.Typer(**TYPER, no_args_is_help=True)
 
 Code = Annotated[str, typer.Argument(metavar="CODE", help="disaster process code")]
-Json = Annotated[bool, typer.Option("--json", help="print JSON")]
 
 
 def _when(text: str | None, field: str) -> datetime:
@@ -104,10 +107,7 @@ def print_disaster(v: DisasterView) -> None:
 
 
 def finish(v: DisasterView, as_json: bool) -> None:
-    if as_json:
-        out.print_json(v.model_dump_json())
-    else:
-        print_disaster(v)
+    emit(v, as_json, print_disaster)
 
 
 async def _within(
@@ -277,3 +277,39 @@ def disaster_show(code: Code, as_json: Json = False) -> None:
         return await disasters.show(await client_for(settings), code)
 
     finish(run(job, f"disaster {code}"), as_json)
+
+
+@disaster_app.command("list")
+def disaster_list(
+    district: District = None,
+    live: Annotated[bool, typer.Option("--live", help="only those still open")] = False,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+    as_json: Json = False,
+) -> None:
+    """The district's disaster processes, newest first: reports, late ones, overdue slots."""
+    from yingji.services import disaster as disasters
+
+    async def job(settings: Settings) -> list[dict[str, Any]]:
+        where = district or settings.district
+        return await with_engine(settings, lambda e: disasters.listed(e, where, live, limit))
+
+    def render(found: list[dict[str, Any]]) -> None:
+        from rich.table import Table
+
+        table = Table(title=f"灾情过程 ({len(found)})", title_justify="left")
+        for col in ("编号", "名称", "灾种", "发生", "报送", "迟报", "逾期", "状态"):
+            table.add_column(col)
+        for d in found:
+            table.add_row(
+                d["code"],
+                d["name"],
+                d["hazard"],
+                when(d["occurred_at"]),
+                str(d["reports"]),
+                str(d["late_reports"]),
+                "、".join(d["overdue_slots"] or []),
+                "已结束" if d["closed"] else "进行中",
+            )
+        out.print(table)
+
+    emit(run(job), as_json, render)

@@ -7,7 +7,18 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from yingji.cli.common import TYPER, District, out, parse_date, read_text, run, with_engine
+from yingji.cli.common import (
+    TYPER,
+    District,
+    Json,
+    emit,
+    out,
+    parse_date,
+    read_text,
+    run,
+    when,
+    with_engine,
+)
 
 if TYPE_CHECKING:
     from yingji.core.settings import Settings
@@ -27,6 +38,7 @@ def officer_import(
         Path,
         typer.Argument(help="CSV: unit,role,name,phone[,email,active,valid_from,valid_to]"),
     ],
+    as_json: Json = False,
 ) -> None:
     """Import the roster of the file's districts as of today (or the file's valid_from):
     officers not in it stop serving, a changed line closes the old row and opens a new one,
@@ -34,26 +46,36 @@ def officer_import(
     from yingji.stores import officer as roster
 
     content = read_text(file, "FILE")  # UTF-8 (BOM) or GBK, as Excel writes it
-    try:
-        rows = roster.parse_csv(content)
-    except roster.RosterError as exc:
-        for e in exc.errors:
+
+    def refuse(errors: list[str]) -> None:
+        if as_json:
+            emit({"imported": 0, "errors": errors}, True)
+            raise typer.Exit(2)
+        for e in errors:
             out.print(f"  {e}", highlight=False)
-        raise typer.BadParameter(
-            f"{len(exc.errors)} problem(s); nothing imported", param_hint="FILE"
-        ) from exc
+        raise typer.BadParameter(f"{len(errors)} problem(s); nothing imported", param_hint="FILE")
+
+    rows, _, problems = roster.parse_lines(content)
+    if problems and not rows:  # nothing to look up in the register: no database needed
+        refuse([e for _, e in problems])
 
     async def job(settings: Settings) -> int:
-        return await with_engine(settings, lambda engine: roster.import_rows(engine, rows))
+        return await with_engine(settings, lambda engine: roster.import_csv(engine, content))
 
-    out.print(f"imported {run(job)} officer line(s)")
+    try:
+        count = run(job, passing=(roster.RosterError,))
+    except roster.RosterError as exc:
+        refuse(exc.errors)
+    emit(
+        {"imported": count},
+        as_json,
+        lambda v: out.print(f"imported {v['imported']} officer line(s)"),
+    )
 
 
 @officer_app.command("list")
-def officer_list(district: District = None, as_of: AsOf = None) -> None:
+def officer_list(district: District = None, as_of: AsOf = None, as_json: Json = False) -> None:
     """The roster, by unit, as it stands today (or on --as-of)."""
-    from rich.table import Table
-
     from yingji.stores import officer as roster
 
     day = parse_date(as_of, "as-of")
@@ -62,29 +84,31 @@ def officer_list(district: District = None, as_of: AsOf = None) -> None:
         where = district or settings.bureau_district  # unset: every district
         return await with_engine(settings, lambda engine: roster.list_officers(engine, where, day))
 
-    found = run(job)
-    when = f" {day}" if day else ""
-    table = Table(title=f"灾害信息员{when} ({len(found)})", title_justify="left")
-    for col in ("unit", "level", "role", "name", "phone", "active", "since"):
-        table.add_column(col)
-    for r in found:
-        table.add_row(
-            r["unit_code"],
-            r["level"],
-            r["role"],
-            r["name"],
-            r["phone"],
-            "在岗" if r["active"] else "[red]离岗[/red]",
-            str(r["valid_from"]),
-        )
-    out.print(table)
+    def render(found: list[dict]) -> None:
+        from rich.table import Table
+
+        on = f" {day}" if day else ""
+        table = Table(title=f"灾害信息员{on} ({len(found)})", title_justify="left")
+        for col in ("单位", "层级", "岗位", "姓名", "电话", "状态", "起始"):
+            table.add_column(col)
+        for r in found:
+            table.add_row(
+                r["unit_code"],
+                r["level"],
+                r["role"],
+                r["name"],
+                r["phone"],
+                "在岗" if r["active"] else "[red]离岗[/red]",
+                when(r["valid_from"]),
+            )
+        out.print(table)
+
+    emit(run(job), as_json, render)
 
 
 @officer_app.command("gaps")
-def officer_gaps(district: District = None, as_of: AsOf = None) -> None:
+def officer_gaps(district: District = None, as_of: AsOf = None, as_json: Json = False) -> None:
     """Units with no active officer (and units with only a backup), today or on --as-of."""
-    from rich.table import Table
-
     from yingji.stores import officer as roster
 
     day = parse_date(as_of, "as-of")
@@ -94,15 +118,18 @@ def officer_gaps(district: District = None, as_of: AsOf = None) -> None:
         return where, await with_engine(settings, lambda engine: roster.gaps(engine, where, day))
 
     where, found = run(job)
-    when = f" {day}" if day else ""
-    table = Table(title=f"{where} 灾害信息员空缺{when} ({len(found)})", title_justify="left")
-    for col in ("unit", "level", "missing"):
+    if as_json:
+        emit({"district": where, "as_of": day, "gaps": [vars(g) for g in found]}, True)
+        return
+    from rich.table import Table
+
+    on = f" {day}" if day else ""
+    table = Table(title=f"{where} 灾害信息员空缺{on} ({len(found)})", title_justify="left")
+    for col in ("单位", "层级", "缺"):
         table.add_column(col)
     for g in found:
         what = (
-            "[red]no active officer 无人在岗[/red]"
-            if g.missing == "A and B"
-            else "no A officer (B only)"
+            "[red]无人在岗（A、B 岗均缺）[/red]" if g.missing == "A and B" else "缺 A 岗（仅 B 岗）"
         )
         table.add_row(g.unit_code, g.level, what)
     out.print(table)

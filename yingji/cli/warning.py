@@ -13,12 +13,15 @@ import typer
 from yingji.cli.common import (
     TYPER,
     District,
+    Json,
     RequestId,
     client_for,
+    emit,
     out,
     request_id,
     run,
     send_once,
+    when,
     with_engine,
 )
 
@@ -113,6 +116,7 @@ def warning_issue(
         str, typer.Option(help="responsible (防汛防台责任人)|officer (灾害信息员)|both")
     ] = "responsible",
     request: RequestId = None,
+    as_json: Json = False,
 ) -> None:
     """Issue a warning: call every responsible person of that level, by 街镇, escalating down
     each unit's order (1 first, then 2 …) until someone answers."""
@@ -146,7 +150,7 @@ def warning_issue(
             settings.request_wait_seconds, wid, rid, fanout.laid_out(client, warning_id)
         )
 
-    print_fanout(run(job, f"warning {warning_id}"))
+    emit(run(job, f"warning {warning_id}"), as_json, print_fanout)
 
 
 @warning_app.command("ack")
@@ -155,6 +159,7 @@ def warning_ack(
     person: Annotated[str, typer.Option(help="who answers: person id, phone, or name")],
     via: str = "phone",
     request: RequestId = None,
+    as_json: Json = False,
 ) -> None:
     """Record an answer (应答); it reaches the batch that calls the person."""
     from models.fanout import FanoutAck
@@ -165,30 +170,35 @@ def warning_ack(
     rid = request_id(request)
     asked = {"person": person, "via": via}
 
-    async def job(settings: Settings) -> str:
+    async def job(settings: Settings) -> Any:
         client = await client_for(settings)
         wid = warnings.warning_workflow_id(warning_id)
         if await fanout.kind(client, warning_id) == warnings.WORKFLOW_TYPE:
             call = warnings.acknowledge(
                 client, warning_id, AckInput(person=person, via=via), update_id=rid
             )
-            v = await send_once(settings, rid, wid, "ack", asked, call)
-            return f"answered; 叫应率 {v.call_response_rate:.0%}"
+            return await send_once(settings, rid, wid, "ack", asked, call)
 
-        async def answer(engine: Any) -> str:
+        async def answer(engine: Any) -> Any:
             ack = FanoutAck(person=person, via=via)
             call = fanout.acknowledge(client, engine, warning_id, ack, update_id=rid)
-            result = await send_once(settings, rid, wid, "ack", asked, call)
-            seconds = f" after {result.response_seconds:.0f}s" if result.response_seconds else ""
-            return f"{result.chain_id}: {result.status.label}{seconds}"
+            return await send_once(settings, rid, wid, "ack", asked, call)
 
         return await with_engine(settings, answer)
 
-    out.print(run(job, f"warning {warning_id}"), highlight=False)
+    def render(v: Any) -> None:
+        if hasattr(v, "calls"):  # a WarningCall's view
+            said = f"answered; 叫应率 {v.call_response_rate:.0%}"
+        else:
+            seconds = f" after {v.response_seconds:.0f}s" if v.response_seconds else ""
+            said = f"{v.chain_id}: {v.status.label}{seconds}"
+        out.print(said, highlight=False)
+
+    emit(run(job, f"warning {warning_id}"), as_json, render)
 
 
 @warning_app.command("show")
-def warning_show(warning_id: Annotated[str, typer.Argument()]) -> None:
+def warning_show(warning_id: Annotated[str, typer.Argument()], as_json: Json = False) -> None:
     """Each 街镇's progress, the 叫应率 and the response times."""
     from yingji.services import fanout
     from yingji.services import warning as warnings
@@ -199,8 +209,44 @@ def warning_show(warning_id: Annotated[str, typer.Argument()]) -> None:
             return await warnings.show(client, warning_id)
         return await fanout.show(client, warning_id)
 
-    view = run(job, f"warning {warning_id}")
-    if hasattr(view, "calls"):
-        print_warning(view)
-    else:
-        print_fanout(view)
+    emit(
+        run(job, f"warning {warning_id}"),
+        as_json,
+        lambda v: print_warning(v) if hasattr(v, "calls") else print_fanout(v),
+    )
+
+
+@warning_app.command("list")
+def warning_list(
+    district: District = None,
+    live: Annotated[bool, typer.Option("--live", help="only those still calling")] = False,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+    as_json: Json = False,
+) -> None:
+    """The warnings of the district, newest first: 叫应率, answered, 未叫醒, calling or finished."""
+    from yingji.services import fanout
+
+    async def job(settings: Settings) -> list[dict[str, Any]]:
+        where = district or settings.district
+        return await with_engine(settings, lambda e: fanout.listed(e, where, live, limit))
+
+    def render(found: list[dict[str, Any]]) -> None:
+        from rich.table import Table
+
+        table = Table(title=f"叫应 ({len(found)})", title_justify="left")
+        for col in ("编号", "标题", "发布", "发布人", "叫应率", "应答", "未叫醒", "状态"):
+            table.add_column(col)
+        for w in found:
+            table.add_row(
+                w["warning_id"],
+                w["title"],
+                when(w["issued_at"]),
+                w["issued_by"],
+                f"{w['call_response_rate']:.0%}",
+                f"{w['answered']}/{w['targets']}",
+                str(w["not_reached"]),
+                "已结束" if w["finished"] else "叫应中",
+            )
+        out.print(table)
+
+    emit(run(job), as_json, render)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.service import RPCError, RPCStatusCode
@@ -22,6 +23,7 @@ from yingji.core.errors import DomainRefusal, refuse_future_start
 from yingji.core.search import attributes
 from yingji.core.settings import Settings
 from yingji.services.requests import start_once
+from yingji.stores import disaster as disaster_store
 
 #: The workflow type, as ``workflows/disaster.py`` registers it; clients start, feed and read
 #: it by name, so they never import the workflow code (a test checks the names).
@@ -115,3 +117,10 @@ async def declare_stable(
 
 async def show(client: Client, code: str) -> DisasterView:
     return await disaster_handle(client, code).query("view", result_type=DisasterView)
+
+
+async def listed(
+    engine: AsyncEngine, district: str, live: bool = False, limit: int = 50
+) -> list[dict[str, Any]]:
+    """The district's disaster processes, newest first, from their register line."""
+    return await disaster_store.list_disasters(engine, district, live, limit)

@@ -156,6 +156,13 @@ async def tell_batch(client: Client, batch_workflow_id: str, ack: ChainAck) -> N
         delay = min(delay * 2, 2.0)
 
 
+async def listed(
+    engine: AsyncEngine, district: str, live: bool = False, limit: int = 50
+) -> list[dict[str, Any]]:
+    """The district's warnings (fanned out and older), newest first, from their register line."""
+    return await store.list_warnings(engine, district, live, limit)
+
+
 async def laid_out(client: Client, warning_id: str) -> FanoutView:
     """The warning's board once it has laid out its chains (just after it is issued)."""
     while True:

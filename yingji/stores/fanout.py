@@ -335,6 +335,23 @@ async def _route(conn: AsyncConnection, warning_id: str, who: str) -> tuple[str,
     return found[0]["person_id"], found[0]["batch_id"], found[0]["chain_id"]
 
 
+async def list_warnings(
+    engine: AsyncEngine, district: str, live: bool, limit: int
+) -> list[dict[str, Any]]:
+    """Warnings of ``district`` from their register line (``warning``), newest first."""
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            text(
+                "SELECT warning_id, title, district, issued_by, issued_at, finished, targets, "
+                "answered, not_reached, call_response_rate FROM warning "
+                "WHERE district = :d AND (NOT CAST(:live AS boolean) OR NOT finished) "
+                "ORDER BY issued_at DESC, warning_id LIMIT :n"
+            ),
+            {"d": district, "live": live, "n": limit},
+        )
+        return [dict(r) for r in rows.mappings()]
+
+
 async def towns(engine: AsyncEngine, warning_id: str) -> list[TownProgress]:
     """Each 街镇's progress, from the chains its batches keep current."""
     async with engine.connect() as conn:

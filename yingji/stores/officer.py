@@ -66,33 +66,66 @@ class RosterError(DomainRefusal):
 
 def parse_csv(content: str) -> list[OfficerRow]:
     """Parse and validate every line; refuse the whole file if any line is wrong."""
+    rows, _, errors = parse_lines(content)
+    if errors:
+        raise RosterError([e for _, e in errors])
+    return rows
+
+
+def parse_lines(content: str) -> tuple[list[OfficerRow], list[int], list[tuple[int, str]]]:
+    """Every line checked on its own: (the good rows, their line numbers, (line, error) of the
+    bad ones)."""
     reader = csv.DictReader(io.StringIO(content.lstrip("\ufeff")))
     missing = [c for c in ("unit", "role", "name", "phone") if c not in (reader.fieldnames or [])]
     if missing:
-        raise RosterError([f"header: missing column(s) {', '.join(missing)}"])
+        return [], [], [(1, f"header: missing column(s) {', '.join(missing)}")]
     rows: list[OfficerRow] = []
-    errors: list[str] = []
+    lines: list[int] = []
+    errors: list[tuple[int, str]] = []
     for line, raw in enumerate(reader, start=2):
         data: dict[str, Any] = {k: (raw.get(k) or "").strip() for k in COLUMNS if k in raw}
         active = str(data.pop("active", "")).lower()
         if active not in _TRUE | _FALSE:
-            errors.append(f"line {line}: active: '{active}' is not yes/no")
+            errors.append((line, f"line {line}: active: '{active}' is not yes/no"))
             continue
         data["active"] = active in _TRUE
         for optional in ("email", "valid_from", "valid_to"):
             data[optional] = data.get(optional) or None
         try:
             rows.append(OfficerRow.model_validate(data))
+            lines.append(line)
         except ValidationError as exc:
             for e in exc.errors():
                 where = ".".join(map(str, e["loc"]))
                 message = plain_reason(e)  # type: ignore[arg-type]
                 errors.append(
-                    f"line {line}: {where}: {message}" if where else f"line {line}: {message}"
+                    (
+                        line,
+                        f"line {line}: {where}: {message}" if where else f"line {line}: {message}",
+                    )
                 )
+    return rows, lines, errors
+
+
+async def import_csv(engine: AsyncEngine, content: str, district: str | None = None) -> int:
+    """Import a roster file: every problem of every line at once, each with its line (a bad
+    field, a unit not in the register or named ambiguously), or nothing is written."""
+    rows, lines, errors = parse_lines(content)
+    if rows:
+        async with engine.connect() as conn:
+            named = await resolve_in(conn, district, [r.unit for r in rows])
+        where = f" of {district}" if district else ""
+        for row, line in zip(rows, lines, strict=True):
+            unit = row.unit.strip()
+            if unit in named.unknown:
+                errors.append(
+                    (line, f"line {line}: unit: '{unit}' is not a registered 街镇/村居{where}")
+                )
+            elif unit in named.ambiguous:
+                errors.append((line, f"line {line}: {named.ambiguous[unit]}"))
     if errors:
-        raise RosterError(errors)
-    return rows
+        raise RosterError([e for _, e in sorted(errors, key=lambda x: x[0])])
+    return await import_rows(engine, rows, district)
 
 
 # -- history -----------------------------------------------------------------------------------
