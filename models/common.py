@@ -83,13 +83,49 @@ class LabelledEnum(StrEnum):
 
     @classmethod
     def parse(cls, text: str) -> Self:
-        """Accept the identifier (``special``) or the Chinese label (``专项应急预案``)."""
+        """Accept the identifier (``special``), the Chinese label (``专项应急预案``) or the
+        short forms people write (``专项预案``; ``二级``, ``Ⅱ级`` and ``II`` alike; ``蓝色`` for
+        蓝色预警; ``桌面演练`` for 桌面推演), whatever the case and the width of the characters."""
         text = text.strip()
-        for member in cls:
-            if text in (member.value, member.label):
-                return member
+        wanted = _normal(text)
+        found = [m for m in cls if wanted in m.forms()]
+        if len(found) == 1:
+            return found[0]
         choices = ", ".join(f"{m.value} ({m.label})" for m in cls)
         raise ValueError(f"'{text}' is not one of: {choices}")
+
+    def forms(self) -> set[str]:
+        """Every way of writing this member that ``parse`` accepts, normalised."""
+        label = self.label
+        written = {self.value, label, self.value.replace("_", " ")}
+        written |= {label.replace("应急预案", "预案"), label.replace("推演", "演练")}
+        if label.endswith("预警") and len(label) > 2:
+            written.add(label.removesuffix("预警"))
+        return {_normal(w) for w in written if w}
+
+    @classmethod
+    def choices(cls) -> str:
+        """The members for a ``--help``: ``IV (Ⅳ级)|III (Ⅲ级)…``."""
+        return "|".join(f"{m.value} ({m.label})" for m in cls)
+
+
+#: Numerals of levels as people write them: 一级, Ⅰ级, I级 and I are one level.
+_NUMERALS = {"一": "i", "二": "ii", "三": "iii", "四": "iv", "1": "i", "2": "ii", "3": "iii"}
+_NUMERALS |= {"4": "iv", "Ⅰ": "i", "Ⅱ": "ii", "Ⅲ": "iii", "Ⅳ": "iv"}
+
+
+def _normal(text: str) -> str:
+    """``text`` as ``LabelledEnum.parse`` compares it: full-width folded to ASCII, case
+    folded, blanks removed, a level's numeral and its 级 reduced to i/ii/iii/iv."""
+    import unicodedata
+
+    text = unicodedata.normalize("NFKC", text.strip()).casefold().replace(" ", "")
+    core = text.removesuffix("级")
+    if core in _NUMERALS:
+        return _NUMERALS[core]
+    if core in ("i", "ii", "iii", "iv") and text != core:
+        return core
+    return text
 
 
 def labelled(cls: type[LabelledEnum], labels: dict[str, str]) -> None:

@@ -138,3 +138,42 @@ def test_times_are_shown_in_china_time_with_the_offset() -> None:
     at = datetime(2022, 9, 14, 15, 0, tzinfo=UTC)
     assert when(at) == "2022-09-14 23:00+08:00"
     assert local_times({"at": [at]}) == {"at": ["2022-09-14T23:00:00+08:00"]}
+
+
+def test_every_enum_takes_the_short_forms_people_write() -> None:
+    """二级/Ⅱ级/II, 蓝色, 桌面演练, 专项预案 … are accepted the same way by every enum; no two
+    members of one enum share a form."""
+    import importlib
+    import pkgutil
+
+    import models
+    from models.common import LabelledEnum
+    from models.drill import DrillType
+    from models.plan import PlanKind
+    from models.typhoon import ResponseLevel, WarningColour
+
+    for given, member in [
+        ("二级", ResponseLevel.II),
+        ("Ⅱ级", ResponseLevel.II),
+        ("II", ResponseLevel.II),
+        ("ⅳ级", ResponseLevel.IV),
+        ("蓝色", WarningColour.BLUE),
+        ("红色预警", WarningColour.RED),
+        ("桌面演练", DrillType.TABLETOP),
+        ("专项预案", PlanKind.SPECIAL),
+        ("专项应急预案", PlanKind.SPECIAL),
+    ]:
+        assert type(member).parse(given) is member, given
+    with pytest.raises(ValueError, match="is not one of: none"):
+        ResponseLevel.parse("五级")
+
+    for info in pkgutil.iter_modules(models.__path__):
+        importlib.import_module(f"models.{info.name}")
+
+    def kinds(cls: type) -> list[type]:
+        return [k for s in cls.__subclasses__() for k in (s, *kinds(s))]
+
+    for kind in kinds(LabelledEnum):
+        for member in kind:
+            for form in member.forms():
+                assert kind.parse(form) is member, (kind.__name__, form)

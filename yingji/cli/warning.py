@@ -107,13 +107,15 @@ def warning_issue(
     title: Annotated[str, typer.Option(help="e.g. 台风红色预警")],
     by: Annotated[str, typer.Option(help="发布人")],
     district: District = None,
-    level: Annotated[str, typer.Option(help="district|town|village: whom to call")] = "town",
+    level: Annotated[
+        str, typer.Option(help="district|town|village (区级|街镇|村居): whom to call")
+    ] = "town",
     unit: Annotated[
         list[str] | None,
         typer.Option(help="narrow to these units (code or name; a 街镇 for its 村居)"),
     ] = None,
     who: Annotated[
-        str, typer.Option(help="responsible (防汛防台责任人)|officer (灾害信息员)|both")
+        str, typer.Option(help="responsible (防汛防台责任人)|officer (灾害信息员)|both (两者)")
     ] = "responsible",
     request: RequestId = None,
     as_json: Json = False,
