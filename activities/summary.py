@@ -21,7 +21,9 @@ class SummaryActivities:
     @activity.defn(name="summary_figures")
     async def figures(self, data: SummaryRequest) -> SummaryFigures:
         async with heartbeating():
-            return await summary_store.figures(self.engine, data.year, data.district, data.level)
+            return await summary_store.figures(
+                self.engine, data.year, data.district, data.level, data.as_of, data.bureau
+            )
 
     @activity.defn(name="store_summary")
     async def store(self, data: StoreInput) -> SummaryDocument:

@@ -14,16 +14,83 @@ from pydantic import Field, model_validator
 from models.common import LabelledEnum, Model, Request, StepTime, labelled, step_time_field
 
 
+class DrillForm(LabelledEnum):
+    """How a drill is held: in the field, or around a table."""
+
+    LIVE = "live"
+    TABLETOP = "tabletop"
+
+
+labelled(DrillForm, {"live": "实战演练", "tabletop": "桌面推演"})
+
+
+class DrillScope(LabelledEnum):
+    """What a drill covers: one response task, or many units together."""
+
+    SINGLE = "single"
+    COMPREHENSIVE = "comprehensive"
+
+
+labelled(DrillScope, {"single": "单项", "comprehensive": "综合"})
+
+
 class DrillType(LabelledEnum):
+    """A drill's form (实战/桌面) and scope (单项/综合). The first four values say only one of the
+    two (what drills were recorded with at first, still loaded as they are); the combined ones
+    say both, so a 综合实战演练 is one drill of form live and scope comprehensive."""
+
     LIVE = "live"
     TABLETOP = "tabletop"
     COMPREHENSIVE = "comprehensive"
     SINGLE = "single"
+    COMPREHENSIVE_LIVE = "comprehensive_live"
+    COMPREHENSIVE_TABLETOP = "comprehensive_tabletop"
+    SINGLE_LIVE = "single_live"
+    SINGLE_TABLETOP = "single_tabletop"
+
+    @property
+    def form(self) -> DrillForm | None:
+        """实战演练 or 桌面推演; None when the drill was recorded by scope only."""
+        for form in DrillForm:
+            if self.value == form.value or self.value.endswith("_" + form.value):
+                return form
+        return None
+
+    @property
+    def scope(self) -> DrillScope | None:
+        """单项 or 综合; None when the drill was recorded by form only."""
+        for scope in DrillScope:
+            if self.value.split("_")[0] == scope.value:
+                return scope
+        return None
+
+    @classmethod
+    def of(cls, form: DrillForm | None, scope: DrillScope | None) -> DrillType:
+        """The type of a drill of this form and scope (at least one of them)."""
+        if form is None and scope is None:
+            raise ValueError(
+                "drill_type: give a form (实战演练/桌面推演), a scope (单项/综合) or both"
+            )
+        if form is None:
+            assert scope is not None
+            return cls(scope.value)
+        if scope is None:
+            return cls(form.value)
+        return cls(f"{scope.value}_{form.value}")
 
 
 labelled(
     DrillType,
-    {"live": "实战演练", "tabletop": "桌面推演", "comprehensive": "综合演练", "single": "单项演练"},
+    {
+        "live": "实战演练",
+        "tabletop": "桌面推演",
+        "comprehensive": "综合演练",
+        "single": "单项演练",
+        "comprehensive_live": "综合实战演练",
+        "comprehensive_tabletop": "综合桌面推演",
+        "single_live": "单项实战演练",
+        "single_tabletop": "单项桌面推演",
+    },
 )
 
 

@@ -221,6 +221,14 @@ class PlanCreate(Model):
         description="辖区: the district or city whose plan it is; default the configured one "
         "(filled in before the workflow starts)",
     )
+    # Added after histories were recorded: old payloads decode with None.
+    short_name: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=50,
+        description="简称, the topic the bureau writes in a list (e.g. 地震, 处置危险化学品); "
+        "the year-end summary names revisions by it",
+    )
 
 
 class PlanRules(Model):
@@ -459,6 +467,8 @@ class PlanView(Model):
     last_seq: int
     #: 辖区 (None: a plan started before plans carried one; counted as the configured one's).
     district: str | None = None
+    #: 简称 (None: not given, or a plan started before plans carried one).
+    short_name: str | None = None
 
 
 class PlanOutcome(Model):
@@ -489,6 +499,7 @@ class PlanRow(Model):
     evaluation_overdue: bool
     last_seq: int
     district: str | None = None
+    short_name: str | None = None
 
     @classmethod
     def of(cls, view: PlanView) -> PlanRow:
@@ -513,6 +524,7 @@ class PlanRow(Model):
             evaluation_overdue=view.evaluation_overdue,
             last_seq=view.last_seq,
             district=view.district,
+            short_name=view.short_name,
         )
 
 

@@ -63,10 +63,12 @@ def _plan(code: str, name: str, kind: str, level: str, month: int, where: str) -
 
 
 def _drill(code: str, name: str, drill_type: str, month: int, where: str) -> str:
+    """The configured city's drills are organised by the bureau itself."""
     day = f"{YEAR}-{month:02d}"
+    organiser = f"{name[:3]}应急管理局" if where else BUREAU
     return f"""
   - {where}create: {{code: {code}, name: {name}, drill_type: {drill_type}, scenario: 城市内涝,
-             organiser: {name[:3]}应急管理局, participants: [水务局, 消防救援支队], site: 某地,
+             organiser: {organiser}, participants: [水务局, 消防救援支队], site: 某地,
              scheduled_on: {day}-20, at: '{day}-01T09:00:00+08:00'}}
     steps:
       - conduct: {{participant_count: 60, by: 指挥部, at: '{day}-20T16:00:00+08:00'}}"""
@@ -148,7 +150,7 @@ async def test_plans_and_drills_are_stored_with_their_jurisdiction_and_its_level
 async def test_the_citys_figures_count_its_own_plans_apart_from_its_districts(
     city: Stack,
 ) -> None:
-    f = await summary_store.figures(city.engine, YEAR, CITY, "city")
+    f = await summary_store.figures(city.engine, YEAR, CITY, "city", bureau=BUREAU)
     assert f.level == "city" and f.districts == [EAST, WEST, SOUTH]
     assert f.plans_made_by_jurisdiction == {
         "city": {"overall": 1, "special": 2},
@@ -173,7 +175,7 @@ async def test_a_district_bureau_counts_only_its_own(city: Stack) -> None:
     assert (outside.plans_made, outside.drills_conducted) == ({"overall": 1}, 1)
     # A district bureau's text is as before: one sentence for the plans it made.
     _, markdown = render(east, f"{EAST}应急管理局", load_templates())
-    assert "完成1项总体应急预案和1项专项部门应急预案制定工作。" in markdown
+    assert "完成1项总体应急预案和1项专项应急预案制定工作。" in markdown
     assert "市级" not in markdown
 
 
@@ -184,21 +186,27 @@ async def test_the_citys_summary_tells_the_levels_apart(city: Stack) -> None:
     assert document.figures.districts_with_overall_plan == 3
     markdown = document.markdown
     assert document.title == f"{YEAR}年{CITY}突发事件应对工作情况"
-    assert "完成1个市级总体应急预案和3个区县总体应急预案制定工作。" in markdown
-    # The other kinds, city and districts together, in the sentence they always had.
-    assert "完成3项专项部门应急预案制定工作。" in markdown
-    assert "统筹做好“青岚-2023”青岚市综合应急演练，3家单位参与，参演60人。" in markdown
-    assert "全年组织各类应急演练4次" in markdown
+    # Every district registered under the city has its overall plan: 全部印发. The other
+    # kinds, city and districts together, follow.
+    assert (
+        "1个市级突发事件总体应急预案和3个区县总体应急预案全部印发，完成3项专项应急预案制定工作。"
+    ) in markdown
+    # The bureau's own drill is named; the districts' are counted.
+    assert "统筹做好“青岚-2023”青岚市综合应急演练，3家单位参与，参演60人，" in markdown
+    assert "全年共组织开展各类应急演练4次" in markdown
     assert OUTSIDE not in markdown
 
 
 async def test_a_sentence_without_its_city_or_districts_part_leaves_it_out(city: Stack) -> None:
     figures = await summary_store.figures(city.engine, YEAR, CITY, "city")
     only_districts = figures.model_copy(
-        update={"plans_made_by_jurisdiction": {"district": {"overall": 3}}}
+        update={
+            "plans_made_by_jurisdiction": {"district": {"overall": 3}},
+            "city_overall_issued": 0,  # the city's own is not (yet) issued: not 全部印发
+        }
     )
     _, markdown = render(only_districts, BUREAU, load_templates())
-    assert "完成3个区县总体应急预案制定工作。" in markdown and "市级" not in markdown
+    assert "完成3个区县总体应急预案制定工作" in markdown and "市级" not in markdown
     none = figures.model_copy(update={"plans_made_by_jurisdiction": {"city": {"special": 2}}})
     _, markdown = render(none, BUREAU, load_templates())
     assert "总体应急预案" not in markdown

@@ -561,7 +561,7 @@ async def test_summary_commands(cli: CliRunner, code: str, tmp_path, monkeypatch
     assert r.exit_code == 0 and target.read_bytes()[:2] == b"PK"
     r = await yingji(cli, "summary", "export", "--year", "2016", "--format", "json")
     assert json.loads(r.stdout)["year"] == 2016
-    r = await yingji(cli, "summary", "export", "--year", "2016", "--format", "pdf")
+    r = await yingji(cli, "summary", "export", "--year", "2016", "--format", "odt")
     assert r.exit_code == 2 and "not md, json or docx" in r.output
 
 

@@ -823,6 +823,7 @@ class PlanWorkflow(OutboxWorkflow, Guarded):
             draft_triggers=list(s.draft_triggers),
             last_seq=s.seq,
             district=s.plan.district,
+            short_name=s.plan.short_name,
         )
 
 

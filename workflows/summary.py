@@ -34,6 +34,7 @@ class SummaryWorkflow:
             bureau=data.bureau,
             run_key=f"{info.workflow_id}/{info.run_id}",
             level=data.level,
+            as_of=data.as_of,
         )
         figures = await workflow.execute_activity_method(
             SummaryActivities.figures,

@@ -140,9 +140,6 @@ def _required_date(text: str, field: str) -> date:
 def drill_plan(
     code: Code,
     name: Annotated[str, typer.Option(help="演练名称, e.g. 嘉安-2024")],
-    drill_type: Annotated[
-        str, typer.Option("--type", help="live|tabletop|comprehensive|single or 中文")
-    ],
     scenario: Annotated[str, typer.Option(help="演练情景")],
     organiser: Annotated[str, typer.Option(help="组织单位")],
     site: Annotated[str, typer.Option(help="地点")],
@@ -150,15 +147,40 @@ def drill_plan(
     participant: Annotated[list[str] | None, typer.Option(help="参演单位 (repeat)")] = None,
     plan: Annotated[list[str] | None, typer.Option(help="linked plan code (repeat)")] = None,
     district: District = None,
+    drill_type: Annotated[
+        str | None,
+        typer.Option(
+            "--type",
+            help="live|tabletop|comprehensive|single|comprehensive_live|… or 中文 "
+            "(实战演练, 桌面推演, 综合演练, 综合实战演练 …)",
+        ),
+    ] = None,
+    form: Annotated[
+        str | None, typer.Option(help="形式: live|tabletop or 实战演练|桌面推演")
+    ] = None,
+    scope: Annotated[
+        str | None, typer.Option(help="范围: single|comprehensive or 单项|综合")
+    ] = None,
     as_json: Json = False,
     request: RequestId = None,
 ) -> None:
-    """Plan a drill (演练方案); reminders go out before its date."""
-    from models.drill import DrillCreate, DrillType
+    """Plan a drill (演练方案); reminders go out before its date. Say what it is with --type,
+    or with its form (--form 实战演练) and scope (--scope 综合): a 综合实战演练 is both."""
+    from models.drill import DrillCreate, DrillForm, DrillScope, DrillType
     from yingji.services import drill as drills
     from yingji.services.requests import within
 
-    kind = parse(DrillType, drill_type, "type")
+    if drill_type is not None and (form is not None or scope is not None):
+        raise typer.BadParameter("give --type, or --form and/or --scope, not both", "--type")
+    if drill_type is not None:
+        kind = parse(DrillType, drill_type, "type")
+    elif form is None and scope is None:
+        raise typer.BadParameter("give --type, or --form and/or --scope", param_hint="--type")
+    else:
+        kind = DrillType.of(
+            parse(DrillForm, form, "form") if form else None,
+            parse(DrillScope, scope, "scope") if scope else None,
+        )
     day = _required_date(on, "date")
     rid = request_id(request)
 

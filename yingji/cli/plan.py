@@ -50,6 +50,7 @@ def print_view(v: PlanView) -> None:
     out.print(
         f"  {v.kind.label} · {v.level.label} · {v.unit}"
         + (f" · 辖区 {v.district}" if v.district else "")
+        + (f" · 简称 {v.short_name}" if v.short_name else "")
         + "\n"
         f"  阶段 stage: [bold]{v.stage_label}[/bold] ({v.stage.value}) since "
         f"{v.stage_since:%Y-%m-%d %H:%M} UTC\n"
@@ -143,6 +144,10 @@ def plan_create(
     unit: Annotated[str, typer.Option(help="制定单位")],
     drafter: Annotated[str, typer.Option(help="起草人")],
     district: District = None,
+    short_name: Annotated[
+        str | None,
+        typer.Option(help="简称, the topic the year-end summary names it by (e.g. 地震)"),
+    ] = None,
     as_json: Json = False,
     request: RequestId = None,
 ) -> None:
@@ -163,6 +168,7 @@ def plan_create(
             unit=unit,
             drafter=drafter,
             district=district,
+            short_name=short_name,
         )
         client = await client_for(settings)
         await plans.create_plan(client, settings, data, request_id=rid)

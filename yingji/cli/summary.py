@@ -13,6 +13,7 @@ from yingji.cli.common import (
     RequestId,
     client_for,
     out,
+    parse_date,
     request_id,
     run,
     with_engine,
@@ -40,18 +41,37 @@ def _print(doc: SummaryDocument) -> None:
 def summary_run(
     year: Annotated[list[int], typer.Option(help="year(s) to summarise; repeat to backfill")],
     by: Annotated[str, typer.Option(help="who asks")] = "值班员",
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            help="count up to this day, YYYY-MM-DD (default 31 December): the text says "
+            "截至10月底 or 截至11月9日; one --year only"
+        ),
+    ] = None,
     request: RequestId = None,
 ) -> None:
     """Run the summary now for one year, or several (backfill). Each run makes a new version;
     the same command repeated with its --request-id answers the runs it made."""
     from yingji.services import summary as summaries
 
+    day = parse_date(as_of, "as-of")
+    if day is not None and (len(year) != 1 or day.year != year[0]):
+        raise typer.BadParameter(
+            f"{day.isoformat()} is not in the one --year summarised", param_hint="--as-of"
+        )
     rid = request_id(request)
 
     async def job(settings: Settings) -> list[SummaryDocument]:
         client = await client_for(settings)
         return [
-            await summaries.run_summary(client, settings, y, by, request_id=f"{rid}:{y}")
+            await summaries.run_summary(
+                client,
+                settings,
+                y,
+                by,
+                request_id=f"{rid}:{y}" + (f":{day.isoformat()}" if day else ""),
+                as_of=day,
+            )
             for y in sorted(year)
         ]
 
@@ -82,14 +102,16 @@ def summary_export(
         Path | None, typer.Option(help="file to write; default stdout (md/json)")
     ] = None,
 ) -> None:
-    """Export the latest version as Markdown, structured JSON, or a Word document."""
+    """Export the latest version as Markdown, structured JSON or a Word document (A4, in the
+    layout of a Chinese official document)."""
     from yingji.services import summary as summaries
 
-    if fmt not in ("md", "json", "docx"):
+    if fmt not in summaries.FORMATS:
         raise typer.BadParameter(f"'{fmt}' is not md, json or docx", param_hint="--format")
     if fmt == "docx" and output is None:
-        raise typer.BadParameter("a .docx needs --output", param_hint="--output")
-    data = summaries.export(run(lambda settings: _latest(settings, year)), fmt)
+        raise typer.BadParameter(f"a .{fmt} needs --output", param_hint="--output")
+    document = run(lambda settings: _latest(settings, year))
+    data = summaries.export(document, fmt)
     if output is None:
         out.print(data.decode(), highlight=False, markup=False)
     else:

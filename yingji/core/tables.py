@@ -53,6 +53,8 @@ class Plan(SQLModel, table=True):
     #: 辖区 and its level (city | district); NULL before 0009: the configured district's.
     district: str | None = Field(default=None, index=True)
     district_level: str | None = None
+    #: 简称 (0017): the topic a revision list names it by; NULL when not given.
+    short_name: str | None = None
 
 
 class PlanRevision(SQLModel, table=True):

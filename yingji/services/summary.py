@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import timedelta
+from datetime import date, timedelta
+from typing import Any
 
 from docx import Document
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -37,13 +38,16 @@ SCHEDULE_ID = "year-end-summary"
 TIME_ZONE = "Asia/Shanghai"
 
 
-def summary_input(settings: Settings, year: int | None, requested_by: str) -> SummaryInput:
+def summary_input(
+    settings: Settings, year: int | None, requested_by: str, as_of: date | None = None
+) -> SummaryInput:
     return SummaryInput(
         year=year,
         bureau=settings.bureau,  # first: names every missing bureau setting at once
         district=settings.district,
         requested_by=requested_by,
         level=settings.bureau_level or "district",
+        as_of=as_of,
     )
 
 
@@ -96,12 +100,14 @@ async def run_summary(
     requested_by: str,
     task_queue: str | None = None,
     request_id: str | None = None,
+    as_of: date | None = None,
 ) -> SummaryDocument:
-    """One run for ``year``; a second run for the same year at the same time is refused.
+    """One run for ``year``, counting up to ``as_of`` (default its 31 December); a second run
+    for the same year at the same time is refused.
 
     A run is repeatable (each makes a new version); a request repeated with the same
     ``request_id`` answers the run it started instead of starting another."""
-    data = summary_input(settings, year, requested_by)  # first: names any missing setting
+    data = summary_input(settings, year, requested_by, as_of)  # first: names a missing setting
     workflow_id = f"year-end-summary:{data.district}:{year}"
     if request_id is not None:
         previous = client.get_workflow_handle(workflow_id, result_type=SummaryDocument)
@@ -130,6 +136,10 @@ async def latest(engine: AsyncEngine, settings: Settings, year: int) -> SummaryD
     return await summary_store.latest(engine, settings.district, year)
 
 
+#: Export formats.
+FORMATS = ("md", "json", "docx")
+
+
 def export(document: SummaryDocument, fmt: str) -> bytes:
     if fmt == "md":
         return document.markdown.encode()
@@ -140,6 +150,7 @@ def export(document: SummaryDocument, fmt: str) -> bytes:
                 "year": document.year,
                 "district": document.district,
                 "version": document.version,
+                "as_of": document.figures.as_of.isoformat() if document.figures.as_of else None,
                 "text": document.markdown,
                 "figures": document.figures.model_dump(mode="json"),
                 "content_hash": document.content_hash,
@@ -152,18 +163,184 @@ def export(document: SummaryDocument, fmt: str) -> bytes:
     raise ValueError(f"format: '{fmt}' is not md, json or docx")
 
 
+# -- the .docx: a Chinese official document (GB/T 9704-2012) -------------------------------------
+
+#: Each font the document names, with the one a machine without it should use instead
+#: (``w:altName`` in the font table; Word and LibreOffice read it).
+FONTS = {
+    "仿宋_GB2312": "仿宋",
+    "楷体_GB2312": "楷体",
+    "黑体": "SimHei",
+    "方正小标宋简体": "宋体",
+    "宋体": "SimSun",
+}
+BODY_FONT, KAI_FONT, HEI_FONT, TITLE_FONT, PAGE_FONT = (
+    "仿宋_GB2312",
+    "楷体_GB2312",
+    "黑体",
+    "方正小标宋简体",
+    "宋体",
+)
+#: Sizes in points: 二号 22, 三号 16, 四号 14; lines at a fixed 28 points (22 lines a page).
+TITLE_SIZE, BODY_SIZE, PAGE_NUMBER_SIZE, LINE_PITCH = 22, 16, 14, 28
+#: GB/T 9704: 天头 37 mm, 订口 28 mm, 版心 156 × 225 mm on A4.
+MARGINS_MM = {"top": 37, "bottom": 35, "left": 28, "right": 26}
+
+
+def _fonts(run_properties: Any, east_asian: str, western: str = "Times New Roman") -> None:
+    from docx.oxml.ns import qn
+
+    fonts = run_properties.find(qn("w:rFonts"))
+    if fonts is None:
+        fonts = run_properties.makeelement(qn("w:rFonts"), {})
+        run_properties.insert(0, fonts)
+    for key in list(fonts.attrib):
+        del fonts.attrib[key]  # no theme font may win over the named ones
+    fonts.set(qn("w:ascii"), western)
+    fonts.set(qn("w:hAnsi"), western)
+    fonts.set(qn("w:eastAsia"), east_asian)
+    fonts.set(qn("w:cs"), western)
+    lang = run_properties.find(qn("w:lang"))
+    if lang is None:
+        lang = run_properties.makeelement(qn("w:lang"), {})
+        run_properties.append(lang)
+    lang.set(qn("w:eastAsia"), "zh-CN")
+
+
+def _style(doc: Any, name: str, font: str, size: int, *, bold: bool = False) -> Any:
+    from docx.enum.style import WD_STYLE_TYPE
+    from docx.enum.text import WD_LINE_SPACING
+    from docx.oxml.ns import qn
+    from docx.shared import Pt
+
+    styles = doc.styles
+    style = (
+        styles[name]
+        if name in [s.name for s in styles]
+        else styles.add_style(name, WD_STYLE_TYPE.PARAGRAPH)
+    )
+    if name != "Normal":
+        style.base_style = styles["Normal"]
+        style.quick_style = True
+    style.font.size = Pt(size)
+    style.font.bold = bold
+    style.font.color.rgb = None
+    _fonts(style.element.get_or_add_rPr(), font)
+    fmt = style.paragraph_format
+    fmt.line_spacing_rule = WD_LINE_SPACING.EXACTLY
+    fmt.line_spacing = Pt(LINE_PITCH)
+    fmt.space_before = Pt(0)
+    fmt.space_after = Pt(0)
+    fmt.widow_control = False
+    # Two characters' first-line indent, in characters (Word) and in points (everyone).
+    fmt.first_line_indent = Pt(2 * size)
+    ind = style.element.get_or_add_pPr().find(qn("w:ind"))
+    if ind is not None:
+        ind.set(qn("w:firstLineChars"), "200")
+    return style
+
+
+def _outline(style: Any, level: int) -> None:
+    from docx.oxml.ns import qn
+
+    ppr = style.element.get_or_add_pPr()
+    outline = ppr.find(qn("w:outlineLvl"))
+    if outline is None:
+        outline = ppr.makeelement(qn("w:outlineLvl"), {})
+        ppr.append(outline)
+    outline.set(qn("w:val"), str(level))
+
+
+def _font_table(doc: Any) -> None:
+    """Name each font with its fallback (仿宋_GB2312 → 仿宋) and its Chinese character set."""
+    from docx.opc.constants import RELATIONSHIP_TYPE as RT
+    from docx.oxml import parse_xml
+    from docx.oxml.ns import nsdecls
+
+    part = doc.part.part_related_by(RT.FONT_TABLE)
+    root = parse_xml(part.blob)
+    for name, alternative in FONTS.items():
+        root.append(
+            parse_xml(
+                f'<w:font {nsdecls("w")} w:name="{name}"><w:altName w:val="{alternative}"/>'
+                '<w:charset w:val="86"/><w:family w:val="modern"/><w:pitch w:val="fixed"/>'
+                "</w:font>"
+            )
+        )
+    from lxml import etree
+
+    part._blob = etree.tostring(root, xml_declaration=True, encoding="UTF-8", standalone=True)
+
+
+def _page_number(section: Any) -> None:
+    """ "— 1 —" centred in the footer, 宋体 四号 (GB/T 9704 7.5)."""
+    from docx.enum.text import WD_ALIGN_PARAGRAPH
+    from docx.oxml import parse_xml
+    from docx.oxml.ns import nsdecls
+    from docx.shared import Pt
+
+    footer = section.footer.paragraphs[0]
+    footer.alignment = WD_ALIGN_PARAGRAPH.CENTER
+    footer.paragraph_format.first_line_indent = Pt(0)
+
+    def run(text: str) -> None:
+        r = footer.add_run(text)
+        r.font.size = Pt(PAGE_NUMBER_SIZE)
+        _fonts(r._element.get_or_add_rPr(), PAGE_FONT)
+
+    run("— ")
+    footer._p.append(
+        parse_xml(
+            f'<w:fldSimple {nsdecls("w")} w:instr=" PAGE "><w:r><w:rPr>'
+            f'<w:sz w:val="{PAGE_NUMBER_SIZE * 2}"/></w:rPr><w:t>1</w:t></w:r></w:fldSimple>'
+        )
+    )
+    run(" —")
+
+
 def _docx(document: SummaryDocument) -> bytes:
+    from docx.enum.section import WD_ORIENT
+    from docx.enum.text import WD_ALIGN_PARAGRAPH
+    from docx.shared import Mm, Pt
+
     doc = Document()
     doc.core_properties.title = document.title
+    doc.core_properties.language = "zh-CN"
     doc.core_properties.created = document.created_at.replace(tzinfo=None)
     doc.core_properties.modified = document.created_at.replace(tzinfo=None)
+    section = doc.sections[0]
+    section.orientation = WD_ORIENT.PORTRAIT
+    section.page_width, section.page_height = Mm(210), Mm(297)
+    section.top_margin = Mm(MARGINS_MM["top"])
+    section.bottom_margin = Mm(MARGINS_MM["bottom"])
+    section.left_margin = Mm(MARGINS_MM["left"])
+    section.right_margin = Mm(MARGINS_MM["right"])
+    section.footer_distance = Mm(20)
+    _font_table(doc)
+
+    body = _style(doc, "Normal", BODY_FONT, BODY_SIZE)
+    title = _style(doc, "公文标题", TITLE_FONT, TITLE_SIZE)
+    title.paragraph_format.first_line_indent = Pt(0)
+    title.paragraph_format.alignment = WD_ALIGN_PARAGRAPH.CENTER
+    title.paragraph_format.line_spacing = Pt(35)  # a 二号 title needs more than 28 points
+    _outline(title, 0)
+    first = _style(doc, "一级标题", HEI_FONT, BODY_SIZE)
+    _outline(first, 0)
+    second = _style(doc, "二级标题", KAI_FONT, BODY_SIZE)
+    _outline(second, 1)
+    styles = {"# ": title, "## ": first, "### ": second}
     for line in document.markdown.splitlines():
-        if line.startswith("## "):
-            doc.add_heading(line[3:], level=2)
-        elif line.startswith("# "):
-            doc.add_heading(line[2:], level=1)
-        elif line.strip():
-            doc.add_paragraph(line)
+        if not line.strip():
+            continue
+        marks, _, text = line.partition(" ")
+        style = styles.get(marks + " ") if line.startswith("#") else None
+        if style is not None:
+            doc.add_paragraph(text.strip(), style=style)
+            if style is title:
+                doc.add_paragraph("", style=body)  # a blank line under the title
+        else:
+            doc.add_paragraph(line.strip(), style=body)
+    _page_number(section)
     out = io.BytesIO()
     doc.save(out)
     return out.getvalue()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Literal
 
 from fastapi import APIRouter, HTTPException, Response
@@ -31,8 +32,9 @@ async def summary_export(
         "json": "application/json",
         "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
     }
+    body = await asyncio.to_thread(summaries.export, doc, format)
     return Response(
-        summaries.export(doc, format),
+        body,
         media_type=media[format],
         headers={"Content-Disposition": f'attachment; filename="summary-{year}.{format}"'},
     )
