@@ -295,7 +295,8 @@ async def test_the_year_end_figures_count_each_thing_in_its_own_year(loaded) -> 
     y2023 = await summary_store.figures(stack.engine, 2023, DISTRICT)
     y2024 = await summary_store.figures(stack.engine, 2024, DISTRICT)
     this_year = await summary_store.figures(stack.engine, stack.started.year, DISTRICT)
-    assert y2022.plans_made == {"on_site": 1, "special": 1}
+    # An on-site procedure (现场处置方案) is an enterprise's: received for filing, not made.
+    assert y2022.plans_made == {"special": 1} and y2022.plans_received == 1
     assert y2022.revisions_started == 0 and y2022.drills_conducted == 1
     assert y2023.plans_made == {"departmental": 1} and y2023.revisions_started == 0
     assert y2024.revisions_started == 1 and y2024.plans_made == {}
