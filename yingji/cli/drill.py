@@ -12,10 +12,13 @@ import typer
 
 from yingji.cli.common import (
     TYPER,
+    CliError,
     District,
     ExpectStage,
+    Json,
     RequestId,
     client_for,
+    emit,
     expecting,
     out,
     parse,
@@ -40,7 +43,6 @@ programme_app = typer.Typer(**TYPER, no_args_is_help=True, help="A unit's yearly
 drill_app.add_typer(programme_app, name="programme")
 
 Code = Annotated[str, typer.Argument(metavar="CODE", help="drill code, e.g. JD-JA-2024")]
-Json = Annotated[bool, typer.Option("--json", help="print JSON")]
 By = Annotated[str, typer.Option(help="经办人")]
 
 
@@ -103,10 +105,7 @@ def print_drill(v: DrillView) -> None:
 
 
 def finish(v: DrillView, as_json: bool) -> None:
-    if as_json:
-        out.print_json(v.model_dump_json())
-    else:
-        print_drill(v)
+    emit(v, as_json, print_drill)
 
 
 def _act(
@@ -116,6 +115,7 @@ def _act(
     as_json: bool,
     request: str | None = None,
     expect: str | None = None,
+    check: Callable[[DrillView], None] | None = None,
 ) -> None:
     from yingji.services import drill as drills
 
@@ -124,6 +124,8 @@ def _act(
     async def job(settings: Settings) -> DrillView:
         data = expecting(build(), expect)
         client = await client_for(settings)
+        if check is not None:
+            check(await drills.show(client, code))
         call = drills.act(client, code, action, data, update_id=rid)
         return await send_once(settings, rid, drills.drill_workflow_id(code), action, data, call)
 
@@ -238,6 +240,7 @@ def drill_cancel(
     by: By,
     request: RequestId = None,
     expect_stage: ExpectStage = None,
+    as_json: Json = False,
 ) -> None:
     """Cancel a planned drill."""
     from models.drill import CancelInput
@@ -246,7 +249,7 @@ def drill_cancel(
         code,
         "cancel",
         lambda: CancelInput(reason=reason, by=by),
-        False,
+        as_json,
         request=request,
         expect=expect_stage,
     )
@@ -259,15 +262,29 @@ def drill_conduct(
     by: By,
     segment: Annotated[list[str] | None, typer.Option(help="演练科目 (repeat)")] = None,
     observations: str = "",
-    on: Annotated[str | None, typer.Option("--on", help="YYYY-MM-DD, default today")] = None,
+    on: Annotated[
+        str | None,
+        typer.Option("--on", help="YYYY-MM-DD, default today (a drill not yet due needs it)"),
+    ] = None,
     as_json: Json = False,
     request: RequestId = None,
     expect_stage: ExpectStage = None,
 ) -> None:
-    """Record that the drill took place; the evaluation report falls due."""
+    """Record that the drill took place; the evaluation report falls due. Without --on it took
+    place today, which a drill scheduled for a later day refuses: give the day it took place."""
+    from models.common import CHINA_TZ
     from models.drill import ConductInput
 
     day = parse_date(on, "on")
+
+    def due(v: DrillView) -> None:
+        today = datetime.now(CHINA_TZ).date()
+        if day is None and v.scheduled_on > today:
+            raise CliError(
+                f"on: drill {code} is scheduled for {v.scheduled_on} (today is {today}); if it "
+                f"took place already, say when with --on YYYY-MM-DD"
+            )
+
     _act(
         code,
         "conduct",
@@ -281,6 +298,7 @@ def drill_conduct(
         as_json,
         request=request,
         expect=expect_stage,
+        check=due,
     )
 
 
@@ -459,6 +477,7 @@ def programme_start(
         typer.Option(help="JSON list of cadence items; default: monthly/quarterly/annual"),
     ] = None,
     request: RequestId = None,
+    as_json: Json = False,
 ) -> None:
     """Start a unit's programme for a year; each drill starts ahead of its date."""
     from pydantic import TypeAdapter, ValidationError
@@ -475,9 +494,9 @@ def programme_start(
     except OSError as exc:
         raise typer.BadParameter(f"cannot read {cadence}: {exc}", param_hint="--cadence") from exc
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'file'}: {e['msg']}" for e in exc.errors()
-        )
+        from yingji.core.errors import plain_errors
+
+        problems = plain_errors(exc.errors())  # type: ignore[arg-type]
         raise typer.BadParameter(problems, param_hint="--cadence") from None
     rid = request_id(request)
 
@@ -495,13 +514,20 @@ def programme_start(
         await drills.start_programme(client, settings, data, request_id=rid)
         return await drills.programme_view(client, unit_code, year)
 
-    v = run(job, f"programme {unit_code}:{year}")
-    out.print(f"programme {v.programme_id} started for {v.unit} {v.year}", highlight=False)
+    emit(
+        run(job, f"programme {unit_code}:{year}"),
+        as_json,
+        lambda v: out.print(
+            f"programme {v.programme_id} started for {v.unit} {v.year}", highlight=False
+        ),
+    )
 
 
 @programme_app.command("show")
 def programme_show(
-    unit_code: Annotated[str, typer.Argument()], year: Annotated[int, typer.Argument()]
+    unit_code: Annotated[str, typer.Argument()],
+    year: Annotated[int, typer.Argument()],
+    as_json: Json = False,
 ) -> None:
     """A programme's drills, their dates and whether each has started."""
     from rich.table import Table
@@ -513,6 +539,9 @@ def programme_show(
         return await drills.programme_view(client, unit_code, year)
 
     v = run(job, f"programme {unit_code}:{year}")
+    if as_json:
+        emit(v, True)
+        return
     table = Table(title=f"{v.unit} {v.year} 演练计划 ({len(v.drills)})", title_justify="left")
     for col in ("date", "code", "name", "status"):
         table.add_column(col)

@@ -12,8 +12,10 @@ from yingji.cli.common import (
     TYPER,
     District,
     ExpectStage,
+    Json,
     RequestId,
     client_for,
+    emit,
     expecting,
     out,
     parse,
@@ -100,16 +102,12 @@ def print_view(v: PlanView) -> None:
 
 
 def finish(v: PlanView, as_json: bool) -> None:
-    if as_json:
-        out.print_json(v.model_dump_json())
-    else:
-        print_view(v)
+    emit(v, as_json, print_view)
 
 
 # -- plan commands ---------------------------------------------------------------------------
 
 Code = Annotated[str, typer.Argument(metavar="CODE", help="plan code, e.g. JD-FXFT-2024")]
-Json = Annotated[bool, typer.Option("--json", help="print JSON")]
 
 
 def _act(
@@ -340,6 +338,7 @@ def plan_trigger_revision(
         str | None, typer.Option(help="idempotency key; repeating it records the cause once")
     ] = None,
     request: RequestId = None,
+    as_json: Json = False,
 ) -> None:
     """Raise a revision cause (修订情形); an in-force plan enters revision."""
     from models.plan import RevisionCause, RevisionTrigger
@@ -362,9 +361,13 @@ def plan_trigger_revision(
         assert view is not None  # sent as an update: it answers with the view
         return view
 
-    v = run(job, f"plan {code}")
-    out.print(
-        f"revision cause sent to plan {code} ({v.stage_label}, v{v.version})", highlight=False
+    emit(
+        run(job, f"plan {code}"),
+        as_json,
+        lambda v: out.print(
+            f"revision cause sent to plan {code} ({v.stage_label}, v{v.version})",
+            highlight=False,
+        ),
     )
 
 
@@ -375,6 +378,7 @@ def plan_withdraw(
     reason: str = typer.Option(...),
     request: RequestId = None,
     expect_stage: ExpectStage = None,
+    as_json: Json = False,
 ) -> None:
     """Withdraw a plan before it is issued."""
     from models.plan import CloseInput
@@ -383,7 +387,7 @@ def plan_withdraw(
         code,
         "withdraw",
         lambda: CloseInput(by=by, reason=reason),
-        False,
+        as_json,
         request=request,
         expect=expect_stage,
     )
@@ -396,6 +400,7 @@ def plan_abolish(
     reason: str = typer.Option(...),
     request: RequestId = None,
     expect_stage: ExpectStage = None,
+    as_json: Json = False,
 ) -> None:
     """Abolish (废止) an issued plan."""
     from models.plan import CloseInput
@@ -404,7 +409,7 @@ def plan_abolish(
         code,
         "abolish",
         lambda: CloseInput(by=by, reason=reason),
-        False,
+        as_json,
         request=request,
         expect=expect_stage,
     )

@@ -10,12 +10,15 @@ import typer
 from yingji.cli.common import (
     TYPER,
     CliError,
+    Json,
     RequestId,
     client_for,
+    emit,
     out,
     parse_date,
     request_id,
     run,
+    when,
     with_engine,
     write_file,
 )
@@ -31,7 +34,7 @@ Year = Annotated[int, typer.Option(help="the year summarised")]
 
 def _print(doc: SummaryDocument) -> None:
     out.print(
-        f"v{doc.version} {doc.created_at:%Y-%m-%d %H:%M} UTC  sha256 {doc.content_hash[:12]}",
+        f"v{doc.version} {when(doc.created_at)}  sha256 {doc.content_hash[:12]}",
         highlight=False,
     )
     out.print(doc.markdown, highlight=False, markup=False)
@@ -49,6 +52,7 @@ def summary_run(
         ),
     ] = None,
     request: RequestId = None,
+    as_json: Json = False,
 ) -> None:
     """Run the summary now for one year, or several (backfill). Each run makes a new version;
     the same command repeated with its --request-id answers the runs it made."""
@@ -75,8 +79,7 @@ def summary_run(
             for y in sorted(year)
         ]
 
-    for doc in run(job, f"summary {year}"):
-        _print(doc)
+    emit(run(job, f"summary {year}"), as_json, lambda docs: [_print(d) for d in docs])
 
 
 async def _latest(settings: Settings, year: int) -> SummaryDocument:
@@ -89,9 +92,9 @@ async def _latest(settings: Settings, year: int) -> SummaryDocument:
 
 
 @summary_app.command("show")
-def summary_show(year: Year) -> None:
+def summary_show(year: Year, as_json: Json = False) -> None:
     """The latest stored version for a year."""
-    _print(run(lambda settings: _latest(settings, year)))
+    emit(run(lambda settings: _latest(settings, year)), as_json, _print)
 
 
 @summary_app.command("export")
@@ -101,6 +104,7 @@ def summary_export(
     output: Annotated[
         Path | None, typer.Option(help="file to write; default stdout (md/json)")
     ] = None,
+    as_json: Json = False,
 ) -> None:
     """Export the latest version as Markdown, structured JSON or a Word document (A4, in the
     layout of a Chinese official document)."""
@@ -113,7 +117,14 @@ def summary_export(
     document = run(lambda settings: _latest(settings, year))
     data = summaries.export(document, fmt)
     if output is None:
-        out.print(data.decode(), highlight=False, markup=False)
-    else:
-        write_file(output, data)
-        out.print(f"wrote {output} ({len(data):,} bytes)")
+        if as_json and fmt != "json":
+            emit({"year": year, "format": fmt, "text": data.decode()}, True)
+        else:
+            out.print(data.decode(), highlight=False, markup=False)
+        return
+    write_file(output, data)
+    emit(
+        {"year": year, "format": fmt, "output": str(output), "bytes": len(data)},
+        as_json,
+        lambda v: out.print(f"wrote {v['output']} ({v['bytes']:,} bytes)"),
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import calendar
 from dataclasses import dataclass
 from datetime import date
@@ -11,6 +12,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.service import RPCError, RPCStatusCode
 
 from models.common import EndHistory
 from models.drill import (
@@ -25,7 +27,7 @@ from models.drill import (
     ProgrammeInput,
     ProgrammeView,
 )
-from yingji.core.errors import refuse_future_start
+from yingji.core.errors import DomainRefusal, refuse_future_start
 from yingji.core.search import attributes
 from yingji.core.settings import Settings
 from yingji.core.tables import Drill
@@ -67,6 +69,7 @@ async def create_drill(
     refuse_future_start(data.at)
     if data.district is None:
         data = data.model_copy(update={"district": settings.district})
+    await refuse_unknown_plans(client, data.linked_plans)
     return await start_once(
         client,
         WORKFLOW_TYPE,
@@ -79,6 +82,28 @@ async def create_drill(
         id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
         search_attributes=attributes(data.organiser, data.scheduled_on.year, "planned"),
     )
+
+
+async def refuse_unknown_plans(client: Client, codes: list[str]) -> None:
+    """A drill exercises plans that exist: each linked plan must have been created (its
+    findings may reopen it). Refused naming every unknown one."""
+
+    async def known(code: str) -> bool:
+        try:
+            await client.get_workflow_handle(f"plan:{code}").describe()
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise
+            return False
+        return True
+
+    found = await asyncio.gather(*(known(c) for c in codes))
+    unknown = [c for c, ok in zip(codes, found, strict=True) if not ok]
+    if unknown:
+        raise DomainRefusal(
+            f"linked_plans: no plan {', '.join(unknown)} (create it with `yingji plan create`, "
+            "or leave it out)"
+        )
 
 
 def drill_handle(client: Client, code: str) -> WorkflowHandle[Any, Any]:
