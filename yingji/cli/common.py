@@ -341,7 +341,9 @@ def when(value: Any) -> str:
 
 
 def local_times(value: Any) -> Any:
-    """``value`` (a model, a list, a dict) as JSON-ready data with every time in Asia/Shanghai."""
+    """``value`` (a model, a dataclass, a list, a dict) as JSON-ready data with every time in
+    Asia/Shanghai."""
+    import dataclasses
     from datetime import date, datetime
     from enum import Enum
 
@@ -351,6 +353,8 @@ def local_times(value: Any) -> Any:
 
     if isinstance(value, BaseModel):
         value = value.model_dump(mode="python")
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        value = dataclasses.asdict(value)
     if isinstance(value, dict):
         return {str(k): local_times(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set):

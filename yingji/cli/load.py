@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from yingji.cli.common import client_for, fail, out, run, with_engine
+from yingji.cli.common import Json, client_for, emit, fail, out, run, with_engine
 
 if TYPE_CHECKING:
     from yingji import loader as scenario
@@ -19,6 +19,7 @@ def load_command(
         Path, typer.Argument(help="scenario YAML, e.g. examples/jiading-2022-meihua.yaml")
     ],
     check: Annotated[bool, typer.Option("--check", help="only check the file")] = False,
+    as_json: Json = False,
 ) -> None:
     """Load a scenario file (plans, drills, typhoons, warnings, disasters). Loading twice
     changes nothing; a file with any bad field is refused whole."""
@@ -29,6 +30,9 @@ def load_command(
     try:
         data = scenario.read(file)
     except scenario.ScenarioError as exc:
+        if as_json:
+            emit({"file": str(file), "loaded": False, "errors": exc.errors}, True)
+            raise typer.Exit(1) from exc
         fail(f"{file} refused, nothing loaded:\n" + "\n".join(f"  {e}" for e in exc.errors))
         raise AssertionError("unreachable") from exc
 
@@ -41,6 +45,9 @@ def load_command(
         )
 
     result = run(job, f"scenario {data.scenario}")
+    if as_json:
+        emit({"file": str(file), "scenario": data.scenario, "valid": True, "report": result}, True)
+        return
     if result is None:
         out.print(f"{file}: scenario {data.scenario} is valid")
         return

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from yingji.cli.common import TYPER, CliError, District, out, run, with_engine
+from yingji.cli.common import TYPER, CliError, District, Json, emit, out, run, with_engine
 
 if TYPE_CHECKING:
     from models.responsible import Gap, ImportResult, ResponsiblePerson
@@ -33,6 +33,7 @@ def responsible_import(
         str | None,
         typer.Option(help="look the units up in this 区 only (default: every district)"),
     ] = None,
+    as_json: Json = False,
 ) -> None:
     """Import responsible people (upsert by unit, role and phone); a file with any bad line is
     refused whole, nothing written.
@@ -60,11 +61,17 @@ def responsible_import(
                 settings, lambda engine: people.import_parsed(engine, parsed, replace, district)
             )
         except people.ResponsibleError as exc:
-            for e in exc.errors:
-                out.print(f"  {e}", highlight=False)
+            if as_json:
+                emit({"errors": exc.errors}, True)
+            else:
+                for e in exc.errors:
+                    out.print(f"  {e}", highlight=False)
             raise CliError(f"{len(exc.errors)} problem(s) in {file}; nothing imported") from exc
 
     result = run(job)
+    if as_json:
+        emit(result, True)
+        return
     deleted = f", {result.deleted} deleted" if replace else ""
     out.print(
         f"{result.created} person(s) created, {result.updated} updated, "
@@ -121,6 +128,7 @@ def responsible_gaps(
     level: Annotated[
         str | None, typer.Option(help="town|village (街镇/村居); default: both")
     ] = None,
+    as_json: Json = False,
 ) -> None:
     """Units with nobody to call first: no responsible person of order 1."""
     from rich.table import Table
@@ -139,6 +147,9 @@ def responsible_gaps(
         return where, await with_engine(settings, both)
 
     where, found = run(job)
+    if as_json:
+        emit({"district": where, "gaps": found}, True)
+        return
     table = Table(title=f"{where} 责任人空缺 ({len(found)})", title_justify="left")
     for col in ("unit", "level", "街镇", "missing"):
         table.add_column(col)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from yingji.cli.common import TYPER, fail, out, run, with_engine
+from yingji.cli.common import TYPER, Json, emit, fail, out, run, with_engine
 
 if TYPE_CHECKING:
     from yingji.core.settings import Settings
@@ -37,6 +37,7 @@ def token_add(
             help="store nothing: print the token and its YINGJI_CONSOLE_TOKENS entry",
         ),
     ] = False,
+    as_json: Json = False,
 ) -> None:
     """A new token for a person; it is printed once and never shown again."""
     from yingji.core.tokens import hash_token, new_token
@@ -51,6 +52,9 @@ def token_add(
             return
         token = new_token()
         entry = {hash_token(token): who.model_dump(mode="json", exclude_defaults=True)}
+        if as_json:
+            emit({"token": token, "setting_entry": entry}, True)
+            return
         _show_once(token)
         out.print("YINGJI_CONSOLE_TOKENS entry (the hash only; merge it into the JSON object):")
         out.print(json.dumps(entry, ensure_ascii=False), highlight=False, soft_wrap=True)
@@ -60,6 +64,9 @@ def token_add(
         return await with_engine(settings, lambda engine: tokens.issue(engine, person, role, units))
 
     issued = run(job, f"token for {person}")
+    if as_json:  # the token itself, once, as the table would show it
+        emit({"token": issued.token, "sha256": issued.sha256, "holder": issued.holder}, True)
+        return
     bound = f" for {', '.join(issued.holder.units)}" if issued.holder.units else ""
     out.print(
         f"token added: {issued.holder.person} ({issued.holder.role}{bound}), "
@@ -136,6 +143,7 @@ def token_revoke(
         str | None,
         typer.Option(help="revoke the one token whose hash starts so (`token list`; 8+ hex)"),
     ] = None,
+    as_json: Json = False,
 ) -> None:
     """Revoke tokens: the console refuses them within YINGJI_CONSOLE_TOKEN_CACHE_SECONDS."""
     from yingji.stores import token as tokens
@@ -148,5 +156,9 @@ def token_revoke(
             settings, lambda engine: tokens.revoke(engine, person=person, prefix=prefix)
         )
 
-    for t in run(job):
+    revoked = run(job)
+    if as_json:
+        emit([{"prefix": t.prefix, "holder": t.holder} for t in revoked], True)
+        return
+    for t in revoked:
         out.print(f"revoked: {t.prefix} {t.holder.person} ({t.holder.role})", highlight=False)

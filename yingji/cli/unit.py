@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from yingji.cli.common import TYPER, CliError, out, run, with_engine
+from yingji.cli.common import TYPER, CliError, Json, emit, out, run, with_engine
 
 if TYPE_CHECKING:
     from models.unit import UnitImportResult, UnitView
@@ -27,6 +27,7 @@ def unit_import(
             help="CSV: code,name,level,parent_code,district (UTF-8 with or without BOM, or GBK)"
         ),
     ],
+    as_json: Json = False,
 ) -> None:
     """Import units (upsert by code); a file with any bad line is refused whole, nothing written.
 
@@ -50,14 +51,20 @@ def unit_import(
             parsed = units.read_csv(content)
             return await with_engine(settings, lambda engine: units.import_parsed(engine, parsed))
         except units.UnitError as exc:
-            for e in exc.errors:
-                out.print(f"  {e}", highlight=False)
+            if as_json:
+                emit({"errors": exc.errors}, True)
+            else:
+                for e in exc.errors:
+                    out.print(f"  {e}", highlight=False)
             raise CliError(f"{len(exc.errors)} problem(s) in {file}; nothing imported") from exc
 
-    result = run(job)
-    out.print(
-        f"{result.created} unit(s) created, {result.updated} updated, {result.unchanged} unchanged",
-        highlight=False,
+    emit(
+        run(job),
+        as_json,
+        lambda r: out.print(
+            f"{r.created} unit(s) created, {r.updated} updated, {r.unchanged} unchanged",
+            highlight=False,
+        ),
     )
 
 
