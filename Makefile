@@ -32,10 +32,12 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-# The browser test drives Debian's chromium through Playwright (no browser is downloaded).
+# The browser tests drive Debian's chromium through Playwright (no browser is downloaded), with
+# CJK fonts so that the pages' Chinese renders in their screenshots.
+BROWSER_PACKAGES := chromium fonts-noto-cjk
 $(BROWSER):
-	apt-get install -y -q chromium >/dev/null 2>&1 || \
-		(apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null)
+	apt-get install -y -q $(BROWSER_PACKAGES) >/dev/null 2>&1 || \
+		(apt-get update -q >/dev/null && apt-get install -y -q $(BROWSER_PACKAGES) >/dev/null)
 
 test: lint $(BROWSER)
 	$(BIN)/pytest

@@ -73,7 +73,7 @@ def activities(engine: AsyncEngine, settings: Settings | None = None) -> list[An
         settings.notify_webhook_timeout_seconds,
         webhook_secret=settings.notify_webhook_secret,
     )
-    typhoons = TyphoonActivities(engine)
+    typhoons = TyphoonActivities(engine, notifier)
     disasters = DisasterActivities(engine)
     summary = SummaryActivities(engine, settings.summary_template_path)
     fanout = FanoutActivities(engine, notifier)
@@ -88,6 +88,10 @@ def activities(engine: AsyncEngine, settings: Settings | None = None) -> list[An
         typhoons.apply_reports,
         typhoons.close_intake,
         typhoons.project_typhoon,
+        typhoons.towns,
+        typhoons.shelters,
+        typhoons.open_round,
+        typhoons.check_round,
         WarningActivities(engine).project_warning,
         fanout.plan_warning,
         fanout.batch_chains,

@@ -8,7 +8,8 @@ pgserver, both in a temporary directory) with one in-process worker:
 1. baseline: N signals into one trivial workflow, sent as fast as the client can, until the
    workflow has counted them all;
 2. burst: one report from each of N 村居 (a city's top-of-the-hour burst) through the intake,
-   until the district total on the typhoon workflow includes every one;
+   with an occupancy report from each open shelter (one per 街镇) mixed in, until the district
+   total and the shelters' occupancy on the typhoon workflow include every one;
 3. sustained: a steady rate of reports for a while, the same way.
 
 It prints the burst ingestion rate as a ratio of the raw signal rate (target >= 0.50), the
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import random
 import socket
 import statistics
 import sys
@@ -37,7 +39,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from models.typhoon import TyphoonOpen, UnitReport
+from models.typhoon import OccupancyReport, ShelterChange, TyphoonOpen, UnitReport
 from worker import WORKFLOWS, activities, workflow_runner
 from yingji.core.db import make_engine, migrate
 from yingji.core.embedded import TemporalDevServer, start_postgres
@@ -45,6 +47,7 @@ from yingji.core.search import ensure_search_attributes
 from yingji.core.settings import Settings
 from yingji.core.synthetic import ReportStream, district_units
 from yingji.core.temporal import connect
+from yingji.services import shelter as shelters
 from yingji.services import typhoon as typhoons
 from yingji.stores.typhoon import add_units
 
@@ -116,6 +119,7 @@ class Visibility:
         self.seen_at: dict[int, float] = {}
         self.batches = 0
         self.reports = 0
+        self.shelter_reports = 0
         self._task: asyncio.Task[None] | None = None
 
     async def _poll(self) -> None:
@@ -125,14 +129,15 @@ class Visibility:
             for b in range(self.batches + 1, board.batches_applied + 1):
                 self.seen_at[b] = now
             self.batches, self.reports = board.batches_applied, board.reports_applied
+            self.shelter_reports = board.shelter_reports_applied
             await asyncio.sleep(0.02)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._poll())
 
-    async def until_reports(self, n: int, limit: float = 600) -> float:
+    async def until_reports(self, n: int, limit: float = 600, shelters: int = 0) -> float:
         deadline = time.perf_counter() + limit
-        while self.reports < n:
+        while self.reports < n or self.shelter_reports < shelters:
             if time.perf_counter() > deadline:
                 raise TimeoutError(f"only {self.reports} of {n} reports visible")
             await asyncio.sleep(0.02)
@@ -143,8 +148,14 @@ class Visibility:
             self._task.cancel()
 
 
-async def send(engine, reports: list[UnitReport], accepted: dict[str, float], limit: int) -> None:  # type: ignore[no-untyped-def]
-    async def one(r: UnitReport) -> None:
+async def send(engine, reports: list, accepted: dict[str, float], limit: int) -> None:  # type: ignore[no-untyped-def]
+    """Unit reports and shelter occupancy reports, through their intakes; only the unit
+    reports' acceptance times are kept (for the latency)."""
+
+    async def one(r: UnitReport | OccupancyReport) -> None:
+        if isinstance(r, OccupancyReport):
+            await typhoons.submit_occupancy(engine, r)
+            return
         await typhoons.submit_report(engine, r)
         accepted[r.report_id] = time.perf_counter()
 
@@ -230,6 +241,32 @@ async def run(args: argparse.Namespace, client: Client, engine, settings: Settin
     await add_units(engine, district_units(district, "B", args.towns, args.villages))
     event = TyphoonOpen(year=2024, number=13, name="贝碧嘉", district=district, opened_by="bench")
     await typhoons.open_typhoon(client, engine, settings, event)
+    # One shelter per 街镇, all open: their occupancy reports go into the burst.
+    town_codes = [f"B-T{t:03d}" for t in range(1, args.towns + 1)]
+    await shelters.import_csv(
+        engine,
+        "code,name,unit,type,capacity,address\n"
+        + "".join(f"BS-{t},{t}避难点,{t},室内,100000,{t}路1号\n" for t in town_codes),
+        district,
+    )
+    for i in range(0, len(town_codes), 500):
+        chunk = [f"BS-{t}" for t in town_codes[i : i + 500]]
+        await typhoons.open_shelters(
+            client, engine, event.event_id, ShelterChange(shelters=chunk, by="bench")
+        )
+    rng = random.Random(13)
+    occupancy = {f"BS-{t}": rng.randint(0, 5000) for t in town_codes}
+    shelter_reports = [
+        OccupancyReport(
+            event_id=event.event_id,
+            report_id=f"occ-{code}",
+            shelter=code,
+            as_of=datetime(2024, 9, 16, 0, 10, tzinfo=UTC),
+            occupancy=people,
+            reported_by="bench",
+        )
+        for code, people in occupancy.items()
+    ]
     villages = [
         f"B-T{t:03d}-V{v:03d}"
         for t in range(1, args.towns + 1)
@@ -240,16 +277,25 @@ async def run(args: argparse.Namespace, client: Client, engine, settings: Settin
     seen.start()
 
     burst = stream.next_round()
+    # Shelter occupancy reports mixed evenly into the burst.
+    step = max(len(burst) // max(len(shelter_reports), 1), 1)
+    mixed: list = []
+    for i, r in enumerate(burst):
+        mixed.append(r)
+        if i % step == 0 and i // step < len(shelter_reports):
+            mixed.append(shelter_reports[i // step])
+    mixed += shelter_reports[len([m for m in mixed if isinstance(m, OccupancyReport)]) :]
     accepted: dict[str, float] = {}
     start = time.perf_counter()
-    await send(engine, burst, accepted, args.concurrency)
+    await send(engine, mixed, accepted, args.concurrency)
     sent = time.perf_counter()
-    done = await seen.until_reports(len(burst))
+    done = await seen.until_reports(len(burst), shelters=len(shelter_reports))
     rate = len(burst) / (done - start)
     lat = await latencies(engine, event.event_id, accepted, seen)
     ratio = rate / raw
     print(
-        f"burst     {len(burst)} reports from {n_units} 村居 units: "
+        f"burst     {len(burst)} reports from {n_units} 村居 units "
+        f"and {len(shelter_reports)} shelter occupancy reports mixed in: "
         f"accepted in {sent - start:.2f}s, "
         f"all in the district total after {done - start:.2f}s = {rate:,.0f}/s"
     )
@@ -286,12 +332,22 @@ async def run(args: argparse.Namespace, client: Client, engine, settings: Settin
         for f in ("relocated", "centralized", "dispersed", "pre_evacuated")
     }
     actual = {f: getattr(d, f) for f in expected}
-    exact = actual == expected and board.reports_applied == len(burst) + total
+    occupied = sum(occupancy.values())
+    exact = (
+        actual == expected
+        and board.reports_applied == len(burst) + total
+        and board.shelter_occupancy == occupied
+        and board.shelter_reports_applied == len(shelter_reports)
+    )
     print(
         f"total     district 紧急转移安置 {d.relocated:,} "
         f"(集中 {d.centralized:,} + 分散 {d.dispersed:,}), "
         f"紧急避险转移 {d.pre_evacuated:,}; expected {expected['relocated']:,}: "
         f"{'EXACT' if exact else 'WRONG'}; reports applied {board.reports_applied}"
+    )
+    print(
+        f"shelters  {len(board.shelters)} open, occupancy {board.shelter_occupancy:,} "
+        f"(expected {occupied:,}) from {board.shelter_reports_applied} occupancy reports"
     )
     runs, timeouts, longest = await history_check(client, f"typhoon:{event.event_id}")
     print(

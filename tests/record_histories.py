@@ -415,6 +415,131 @@ async def typhoon_closed(env: WorkflowEnvironment, code: str) -> str:
     return f"typhoon:{event.event_id}"
 
 
+async def typhoon_response(env: WorkflowEnvironment, code: str) -> str:
+    """A typhoon as the district runs it (recorded after the response was kept, behind
+    ``typhoon-response``): Ⅳ → Ⅱ with each level's actions, an instruction answered in time and
+    one late, shelters opened with occupancy, a round with a unit missing reminded and
+    escalated, returns, the response ended, the close."""
+    from models.officer import OfficerRow
+    from models.typhoon import FeedbackInput, OccupancyReport, ShelterChange
+    from yingji.services import shelter as shelters
+    from yingji.stores import officer as officer_store
+    from yingji.stores.typhoon import add_units
+
+    client = env.client
+    engine = make_engine(DATABASE_URL[0])
+    district = "录制风暴区"
+    await add_units(
+        engine,
+        [
+            {"code": c, "name": n, "level": "town", "parent_code": None, "district": district}
+            for c, n in (("RT-1", "甲镇"), ("RT-2", "乙镇"))
+        ],
+    )
+    await officer_store.import_rows(
+        engine,
+        [
+            OfficerRow(unit="RT-2", role="A", name="乙镇信息员甲", phone="13900000201"),
+            OfficerRow(unit="RT-2", role="B", name="乙镇信息员乙", phone="13900000202"),
+        ],
+        district=district,
+    )
+    await shelters.import_csv(
+        engine,
+        "code,name,unit,type,capacity,address\nRT-S1,甲镇文体中心,甲镇,室内,500,文化路1号\n",
+        district=district,
+    )
+    event = TyphoonOpen(
+        year=2024,
+        number=14,
+        name="普拉桑",
+        district=district,
+        opened_by="值班员",
+        level=ResponseLevel.IV,
+        warning=WarningColour.BLUE,
+    )
+    settings = make_settings(
+        typhoon_apply_min_seconds=0.2,
+        typhoon_apply_max_seconds=120,
+        typhoon_round_minutes=60,
+        typhoon_round_due_minutes=30,
+        typhoon_round_remind_minutes=15,
+        typhoon_round_escalate_minutes=60,
+    )
+    e = event.event_id
+    await typhoons.open_typhoon(client, engine, settings, event, task_queue=QUEUE)
+
+    async def promptly(send: Callable[[str], Awaitable[object]], uid: str) -> object:
+        # an update that meets a skipped timer can be lost on this server: send it again
+        for _ in range(5):
+            try:
+                return await asyncio.wait_for(send(uid), 20)
+            except TimeoutError:
+                continue
+        raise RuntimeError(f"update {uid} never answered")
+
+    change = LevelChange(level=ResponseLevel.II, warning=WarningColour.ORANGE, by="区防指")
+    board = await promptly(lambda u: typhoons.change_level(client, e, change, u), "rec-ii")
+    i2 = board.instructions[-1].id  # type: ignore[attr-defined]
+    answer = FeedbackInput(instruction=i2, town="甲镇", text="已部署", by="甲镇")
+    await promptly(lambda u: typhoons.feedback(client, e, answer, u), "rec-fb1")
+    opening = ShelterChange(shelters=["甲镇文体中心"], by="值班员")
+    await promptly(lambda u: typhoons.open_shelters(client, engine, e, opening, u), "rec-open")
+    now = datetime.now(UTC) - timedelta(minutes=5)
+    await typhoons.submit_occupancy(
+        engine,
+        OccupancyReport(
+            event_id=e,
+            report_id="o1",
+            shelter="RT-S1",
+            as_of=now,
+            occupancy=120,
+            reported_by="管理员",
+        ),
+    )
+    await env.sleep(timedelta(minutes=61))  # the instruction is overdue; round 1 opens
+    late = FeedbackInput(instruction=i2, town="乙镇", text="已转移", by="乙镇")
+    await promptly(lambda u: typhoons.feedback(client, e, late, u), "rec-fb2")
+    await typhoons.submit_report(
+        engine,
+        UnitReport(
+            event_id=e,
+            report_id="u1",
+            unit="甲镇",
+            as_of=now,
+            figures=Figures(
+                relocated=150, centralized=130, dispersed=20, shelters_open=1, sheltered_now=120
+            ),
+            reported_by="信息员",
+        ),
+    )
+    await env.sleep(timedelta(minutes=95))  # due, reminded, escalated (乙镇 missing)
+    await typhoons.submit_report(
+        engine,
+        UnitReport(
+            event_id=e,
+            report_id="u2",
+            unit="甲镇",
+            as_of=now + timedelta(minutes=1),
+            figures=Figures(
+                relocated=150,
+                centralized=130,
+                dispersed=20,
+                returned=100,
+                shelters_open=1,
+                sheltered_now=40,
+            ),
+            reported_by="信息员",
+        ),
+    )
+    await env.sleep(timedelta(seconds=121))
+    ended = LevelChange(level=ResponseLevel.NONE, warning=WarningColour.LIFTED, by="区防指")
+    await promptly(lambda u: typhoons.change_level(client, e, ended, u), "rec-end")
+    await promptly(lambda u: typhoons.close(client, e, CloseTyphoon(by="区防指"), u), "rec-close")
+    await engine.dispose()
+    return f"typhoon:{e}"
+
+
 async def warning_answered(env: WorkflowEnvironment, code: str) -> str:
     client = env.client
     issue = WarningIssue(
@@ -574,6 +699,8 @@ SCENARIOS: dict[str, Callable[[WorkflowEnvironment, str], Awaitable[str]]] = {
     "drill_cancelled": drill_cancelled,
     "programme_year": programme,
     "typhoon_closed": typhoon_closed,
+    # Recorded after the response, shelters and rounds (typhoon-response).
+    "typhoon_response": typhoon_response,
     "warning_answered": warning_answered,
     # Recorded after a past warning took end_history (its answers are all in).
     "warning_past_ended": warning_past_ended,

@@ -112,7 +112,7 @@ async def test_login_keeps_the_token_out_of_urls_referers_storage_and_logs(
             assert await page.evaluate("sessionStorage.length") == 0
 
             await log_in(page, token)
-            await expect(page.locator("#person")).to_contain_text("viewer")
+            await expect(page.locator("#person")).to_contain_text("viewer（查看）")
             await expect(page.locator("#live")).not_to_have_text("加载中…", timeout=20_000)
             assert await page.evaluate("sessionStorage.getItem('yingji-token')") == token
             assert await page.evaluate("localStorage.length") == 0

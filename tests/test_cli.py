@@ -340,7 +340,7 @@ async def test_typhoon_commands(cli: CliRunner, dev_env, engine) -> None:
     assert r.exit_code == 1 and "centralized" in r.output
 
     r = await yingji(cli, "typhoon", "close", event, "--by", "区防指")
-    assert r.exit_code == 1 and "warning: still blue" in r.output
+    assert r.exit_code == 1 and "the response is still Ⅳ级" in r.output
     r = await yingji(
         cli, "typhoon", "level", event, "--level", "none", "--warning", "lifted", "--by", "区防指"
     )

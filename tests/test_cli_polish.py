@@ -177,3 +177,28 @@ def test_every_enum_takes_the_short_forms_people_write() -> None:
         for member in kind:
             for form in member.forms():
                 assert kind.parse(form) is member, (kind.__name__, form)
+
+
+def test_every_command_has_json() -> None:
+    """`--json` on every command that answers (the servers `serve`, `worker`, `console` run
+    until stopped and print logs, not answers)."""
+    import click
+
+    from yingji.cli import GROUPS, load_group
+
+    def leaves(command: click.Command, path: str) -> list[tuple[str, click.Command]]:
+        if isinstance(command, click.Group):
+            return [
+                leaf
+                for name, sub in command.commands.items()
+                for leaf in leaves(sub, f"{path} {name}")
+            ]
+        return [(path, command)]
+
+    missing = [
+        path
+        for name in GROUPS
+        for path, command in leaves(load_group(name), name)
+        if "--json" not in {o for p in command.params for o in getattr(p, "opts", [])}
+    ]
+    assert missing == []

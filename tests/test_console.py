@@ -98,7 +98,7 @@ async def test_typhoon_opened_levelled_and_closed_through_the_api(
     r = await api.post(
         f"/api/typhoons/{year}/{number}/close", json={"by": "区防指"}, headers=auth(D)
     )
-    assert r.status_code == 409 and "warning: still blue" in r.json()["detail"]
+    assert r.status_code == 409 and "the response is still Ⅳ级" in r.json()["detail"]
     r = await api.post(
         f"/api/typhoons/{year}/{number}/level",
         json={"level": "none", "warning": "lifted", "by": "区防指"},

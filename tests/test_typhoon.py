@@ -191,10 +191,17 @@ async def test_levels_close_and_the_season(
     assert "nothing to change" in str(err.value.cause)
     with pytest.raises(WorkflowUpdateFailedError) as err:
         await typhoons.close(ts_client, e, CloseTyphoon(by="区防指"))
-    assert "warning: still orange" in str(err.value.cause)
+    assert "level: the response is still Ⅱ级" in str(err.value.cause)
 
     await typhoons.submit_report(engine, report(bebinca, unit, 1, 9000, 1000))
     await typhoons.submit_report(engine, report(pulasan, unit, 1, 500, 74))
+    # The warning lifted is not enough: closing needs the response ended (level none).
+    await typhoons.change_level(
+        ts_client, e, LevelChange(level=ResponseLevel.II, warning=WarningColour.LIFTED, by="区防指")
+    )
+    with pytest.raises(WorkflowUpdateFailedError) as err:
+        await typhoons.close(ts_client, e, CloseTyphoon(by="区防指"))
+    assert "level: the response is still Ⅱ级; end it" in str(err.value.cause)
     await typhoons.change_level(
         ts_client,
         e,
@@ -213,14 +220,18 @@ async def test_levels_close_and_the_season(
     )
     assert sum(s["relocated"] for s in season) == 10574
     log = await rows(engine, "SELECT kind FROM typhoon_log WHERE event_id = :e ORDER BY seq", e=e)
-    # The first change (Ⅱ级, orange or above) started a 叫应 of the district.
-    assert [x["kind"] for x in log] == [
+    # The first change (Ⅱ级, orange or above) started a 叫应 of the district; each level's
+    # actions started once (Ⅳ级 at the opening, Ⅱ级 at the change).
+    kinds = [x["kind"] for x in log]
+    assert [k for k in kinds if k not in ("instructed", "actions_started")] == [
         "opened",
         "level_changed",
         "call_started",
         "level_changed",
+        "level_changed",
         "closed",
     ]
+    assert kinds.count("actions_started") == 2 and kinds.count("call_started") == 1
 
 
 async def test_duplicates_racing_the_apply_never_deadlock(

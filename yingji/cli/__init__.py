@@ -26,6 +26,7 @@ GROUPS: dict[str, tuple[str, str, str]] = {
     "disaster": ("yingji.cli.disaster", "disaster_app", "Disaster reports (灾情报告)."),
     "summary": ("yingji.cli.summary", "summary_app", "Year-end summaries (年度总结)."),
     "unit": ("yingji.cli.unit", "unit_app", "Administrative units (行政区划: 市/区/街镇/村居)."),
+    "shelter": ("yingji.cli.shelter", "shelter_app", "Shelters (应急避难场所): the register."),
     "responsible": (
         "yingji.cli.responsible",
         "responsible_app",

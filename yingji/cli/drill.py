@@ -389,7 +389,7 @@ def drill_list(
 
     found = run(job)
     if as_json:
-        out.print_json(json.dumps([r.model_dump(mode="json") for r in found], ensure_ascii=False))
+        emit(found, True)
         return
     table = Table(title=f"Drills 演练 ({len(found)})", title_justify="left")
     for col in ("date", "code", "name", "type", "organiser", "stage", "open actions"):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -448,7 +447,7 @@ def plan_list(
 
     rows = run(job)
     if as_json:
-        out.print_json(json.dumps([r.model_dump(mode="json") for r in rows], ensure_ascii=False))
+        emit(rows, True)
         return
     table = Table(title=f"Plans 预案 ({len(rows)})", title_justify="left")
     for col in ("code", "name", "kind", "level", "stage", "ver", "filing due", "evaluation due"):

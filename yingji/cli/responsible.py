@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -104,7 +103,7 @@ def responsible_list(
 
     where, found = run(job)
     if as_json:
-        out.print_json(json.dumps([p.model_dump(mode="json") for p in found], ensure_ascii=False))
+        emit(found, True)
         return
     table = Table(title=f"{where or ''} 防汛防台责任人 ({len(found)})", title_justify="left")
     for col in ("unit", "level", "街镇", "role", "order", "name", "phone"):

@@ -1,8 +1,9 @@
-"""``yingji typhoon``: typhoon evacuation tallies (台风 紧急转移安置)."""
+"""``yingji typhoon``: typhoon evacuation tallies (台风 紧急转移安置), the response (levels, their
+actions, instructions and feedback), shelters and their occupancy, reporting rounds. The same
+commands serve 暴雨 and 寒潮 events (``open --hazard rainstorm``, keyed ``YEAR:CODE``)."""
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -12,8 +13,10 @@ from yingji.cli.common import (
     TYPER,
     District,
     ExpectStage,
+    Json,
     RequestId,
     client_for,
+    emit,
     expecting,
     out,
     parse,
@@ -31,29 +34,67 @@ if TYPE_CHECKING:
 
 typhoon_app = typer.Typer(**TYPER, no_args_is_help=True)
 
-Event = Annotated[str, typer.Argument(metavar="YEAR:NUMBER", help="e.g. 2024:13 (贝碧嘉)")]
-Json = Annotated[bool, typer.Option("--json", help="print JSON")]
+Event = Annotated[
+    str,
+    typer.Argument(
+        metavar="YEAR:NUMBER", help="e.g. 2024:13 (贝碧嘉); another hazard's YEAR:CODE, 2024:RS0721"
+    ),
+]
 
 
 def _event_id(text: str) -> str:
-    year, _, number = text.partition(":")
-    if not (year.isdigit() and number.isdigit()):
-        raise typer.BadParameter(f"'{text}' is not YEAR:NUMBER, e.g. 2024:13")
-    return f"{int(year)}:{int(number)}"
+    import re
+
+    year, _, number = text.strip().partition(":")
+    if year.isdigit() and number.isdigit():
+        return f"{int(year)}:{int(number)}"
+    if year.isdigit() and re.match(r"^[A-Za-z][A-Za-z0-9-]{0,10}$", number):
+        return f"{int(year)}:{number}"
+    raise typer.BadParameter(f"'{text}' is not YEAR:NUMBER (2024:13) nor YEAR:CODE (2024:RS0721)")
+
+
+def _when(text: str | None, option: str) -> datetime | None:
+    """An ISO time (China time when it names no zone), or None."""
+    from models.common import CHINA_TZ
+
+    if text is None:
+        return None
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise typer.BadParameter(f"'{text}' is not an ISO time", param_hint=option) from exc
+    return when if when.tzinfo is not None else when.replace(tzinfo=CHINA_TZ)
 
 
 def print_board(b: TyphoonBoard) -> None:
     from rich.table import Table
 
+    from models.common import CHINA_TZ
+
+    title = (
+        f"{b.year}年第{b.number}号台风「{b.name}」"
+        if b.number is not None
+        else f"{b.year}年{b.name}（{b.hazard.label}，{b.code}）"
+    )
     out.print(
-        f"[bold]{b.year}年第{b.number}号台风「{b.name}」[/bold] {b.district}  "
+        f"[bold]{title}[/bold] {b.district}  "
         f"({b.status.label})\n"
         f"  响应 {b.level.label}  {b.warning.label}   "
         f"batches applied {b.batches_applied}, reports {b.reports_applied}",
         highlight=False,
     )
     table = Table(title="转移安置 by 街镇", title_justify="left")
-    for col in ("街镇", "紧急避险转移", "紧急转移安置", "集中", "分散", "返回", "避难场所", "在住"):
+    for col in (
+        "街镇",
+        "紧急避险转移",
+        "紧急转移安置",
+        "集中",
+        "分散",
+        "返回",
+        "在住(安置−返回)",
+        "避难场所",
+        "场所在住",
+    ):
         table.add_column(col, justify="right" if col != "街镇" else "left")
     for t in b.towns:
         v = t.totals
@@ -67,6 +108,7 @@ def print_board(b: TyphoonBoard) -> None:
                     v.centralized,
                     v.dispersed,
                     v.returned,
+                    v.staying,
                     v.shelters_open,
                     v.sheltered_now,
                 )
@@ -83,6 +125,7 @@ def print_board(b: TyphoonBoard) -> None:
                 d.centralized,
                 d.dispersed,
                 d.returned,
+                d.staying,
                 d.shelters_open,
                 d.sheltered_now,
             )
@@ -100,19 +143,63 @@ def print_board(b: TyphoonBoard) -> None:
             f"({record.by}) {record.note}",
             highlight=False,
         )
+    for a in b.actions:
+        state = "已完成" if a.done else "待办"
+        out.print(
+            f"  响应措施 {a.level.label} {a.kind.label} {a.text} {a.ref} ({state})", highlight=False
+        )
+    for i in b.instructions:
+        out.print(
+            f"  指令 {i.id} {i.text}（{i.due_at.astimezone(CHINA_TZ):%m-%d %H:%M}前反馈）"
+            f" 已反馈 {i.answered}/{i.towns}"
+            + (f"；逾期未反馈：{'、'.join(i.overdue)}" if i.overdue else "")
+            + (f"；迟报：{'、'.join(i.late)}" if i.late else ""),
+            highlight=False,
+        )
+    if b.shelters:
+        out.print(
+            f"  避难场所 {len(b.shelters)} 个开放，在住 {b.shelter_occupancy:,} / 容量 "
+            f"{b.shelter_capacity:,}",
+            highlight=False,
+        )
+        for sh in b.shelters:
+            flag = "  超容量" if sh.over_capacity else ""
+            out.print(
+                f"    {sh.name} ({sh.code}, {sh.town}) {sh.occupancy:,}/{sh.capacity:,}{flag}",
+                highlight=False,
+            )
+    for m in b.mismatches:
+        out.print(
+            f"  核对不一致 {m.name or m.town}: 报送场所在住 {m.sheltered_now:,}，"
+            f"避难场所报在住 {m.occupancy:,}",
+            highlight=False,
+        )
+    for r in b.rounds[-3:]:
+        missing = "、".join(f"{u.town}{u.name}" if u.town != u.name else u.name for u in r.missing)
+        late = (
+            f"，逾期 {r.missing[0].late_minutes} 分钟"
+            if r.missing and r.missing[0].late_minutes
+            else ""
+        )
+        out.print(
+            f"  第{r.no}轮 ({r.due_at.astimezone(CHINA_TZ):%m-%d %H:%M}截止, {r.stage}) 已报 "
+            f"{r.reported}/{r.units}"
+            + (f"；未报 {r.missing_count}：{missing}{late}" if r.missing_count else ""),
+            highlight=False,
+        )
 
 
 def finish(b: TyphoonBoard, as_json: bool) -> None:
-    if as_json:
-        out.print_json(b.model_dump_json())
-    else:
-        print_board(b)
+    emit(b, as_json, print_board)
 
 
 @typhoon_app.command("open")
 def typhoon_open(
     event: Event,
     name: Annotated[str, typer.Option(help="台风名, e.g. 贝碧嘉")],
+    hazard: Annotated[
+        str, typer.Option(help="typhoon|rainstorm|cold_wave (台风/暴雨/寒潮)")
+    ] = "typhoon",
     district: District = None,
     by: Annotated[str, typer.Option(help="值班员")] = "值班员",
     level: Annotated[str, typer.Option(help="IV|III|II|I|none or Ⅳ级…")] = "none",
@@ -120,12 +207,16 @@ def typhoon_open(
     as_json: Json = False,
     request: RequestId = None,
 ) -> None:
-    """Open a typhoon event: its units may report from now on."""
-    from models.typhoon import ResponseLevel, TyphoonOpen, WarningColour
+    """Open a typhoon (or a 暴雨/寒潮 event: --hazard, YEAR:CODE): its units may report from now
+    on; the level's actions start."""
+    from models.typhoon import Hazard, ResponseLevel, TyphoonOpen, WarningColour
     from yingji.services import typhoon as typhoons
 
     event_id = _event_id(event)
-    year, number = (int(x) for x in event_id.split(":"))
+    year_text, key = event_id.split(":")
+    year = int(year_text)
+    number, code = (int(key), None) if key.isdigit() else (None, key)
+    kind = parse(Hazard, hazard, "hazard")
     lvl, warn = parse(ResponseLevel, level, "level"), parse(WarningColour, warning, "warning")
     rid = request_id(request)
 
@@ -133,6 +224,8 @@ def typhoon_open(
         data = TyphoonOpen(
             year=year,
             number=number,
+            code=code,
+            hazard=kind,
             name=name,
             district=district or settings.district,
             opened_by=by,
@@ -204,6 +297,7 @@ def typhoon_report(
     sheltered: Annotated[int, typer.Option(help="避难场所在住")] = 0,
     corrects: Annotated[str | None, typer.Option(help="report id this corrects")] = None,
     reason: Annotated[str | None, typer.Option(help="why (for a correction)")] = None,
+    as_json: Json = False,
 ) -> None:
     """Report a unit's cumulative figures; a later report supersedes, a duplicate is ignored."""
     from models.common import CHINA_TZ
@@ -241,8 +335,11 @@ def typhoon_report(
         )
         return await with_engine(settings, lambda engine: typhoons.submit_report(engine, data))
 
-    receipt = run(job, f"typhoon {event_id}")
-    out.print(f"{receipt.report_id}: {receipt.message}", highlight=False)
+    emit(
+        run(job, f"typhoon {event_id}"),
+        as_json,
+        lambda r: out.print(f"{r.report_id}: {r.message}", highlight=False),
+    )
 
 
 @typhoon_app.command("close")
@@ -254,7 +351,8 @@ def typhoon_close(
     request: RequestId = None,
     expect_stage: ExpectStage = None,
 ) -> None:
-    """Close the event (the warning must be lifted): the totals become final."""
+    """Close the event (the response ended: level none, the warning lifted): the totals become
+    final, its shelters close."""
     from models.typhoon import CloseTyphoon
     from yingji.services import typhoon as typhoons
 
@@ -293,7 +391,11 @@ def typhoon_show(
 
             async def extra(engine: Any) -> tuple[list, list]:
                 u = await unit_figures(engine, event_id, units) if units else []
-                s = await typhoons.season(engine, board.year, board.district) if season else []
+                s = (
+                    await typhoons.season(engine, board.year, board.district, board.hazard.value)
+                    if season
+                    else []
+                )
                 return u, s
 
             unit_rows, season_rows = await with_engine(settings, extra)
@@ -301,13 +403,7 @@ def typhoon_show(
 
     board, unit_rows, season_rows = run(job, f"typhoon {event_id}")
     if as_json:
-        out.print_json(
-            json.dumps(
-                {"board": board.model_dump(mode="json"), "units": unit_rows, "season": season_rows},
-                ensure_ascii=False,
-                default=str,
-            )
-        )
+        emit({"board": board, "units": unit_rows, "season": season_rows}, True)
         return
     print_board(board)
     if unit_rows:
@@ -331,3 +427,257 @@ def typhoon_show(
             f"  {board.year}年 {board.district} 台风季累计紧急转移安置 {total:,} 人（{names}）",
             highlight=False,
         )
+
+
+# -- the response ------------------------------------------------------------------------------
+
+
+@typhoon_app.command("instruct")
+def typhoon_instruct(
+    event: Event,
+    text: Annotated[str, typer.Option(help="the instruction to every 街镇")],
+    due_minutes: Annotated[int, typer.Option(help="feedback due this many minutes later")],
+    by: Annotated[str, typer.Option(help="区防指")],
+    at: Annotated[str | None, typer.Option(help="when it was given (ISO), for the past")] = None,
+    as_json: Json = False,
+    request: RequestId = None,
+) -> None:
+    """An instruction (工作指令) to every 街镇; one without feedback by its deadline is overdue."""
+    from models.typhoon import InstructionInput
+    from yingji.services import typhoon as typhoons
+
+    event_id = _event_id(event)
+    rid = request_id(request)
+    when = _when(at, "--at")
+
+    async def job(settings: Settings) -> TyphoonBoard:
+        data = InstructionInput(text=text, due_minutes=due_minutes, by=by, at=when)
+        call = typhoons.instruct(await client_for(settings), event_id, data, update_id=rid)
+        wid = typhoons.typhoon_workflow_id(event_id)
+        return await send_once(settings, rid, wid, "instruct", data, call)
+
+    finish(run(job, f"typhoon {event_id}"), as_json)
+
+
+@typhoon_app.command("feedback")
+def typhoon_feedback(
+    event: Event,
+    instruction: Annotated[str, typer.Option(help="e.g. I1")],
+    town: Annotated[str, typer.Option(help="the 街镇: its code or name")],
+    text: Annotated[str, typer.Option(help="反馈内容")],
+    by: Annotated[str, typer.Option()],
+    at: Annotated[str | None, typer.Option(help="when it came (ISO), for the past")] = None,
+    as_json: Json = False,
+    request: RequestId = None,
+) -> None:
+    """A 街镇's feedback on an instruction (late after its deadline)."""
+    from models.typhoon import FeedbackInput
+    from yingji.services import typhoon as typhoons
+
+    event_id = _event_id(event)
+    rid = request_id(request)
+    when = _when(at, "--at")
+
+    async def job(settings: Settings) -> TyphoonBoard:
+        data = FeedbackInput(instruction=instruction, town=town, text=text, by=by, at=when)
+        call = typhoons.feedback(await client_for(settings), event_id, data, update_id=rid)
+        wid = typhoons.typhoon_workflow_id(event_id)
+        return await send_once(settings, rid, wid, "feedback", data, call)
+
+    finish(run(job, f"typhoon {event_id}"), as_json)
+
+
+@typhoon_app.command("round")
+def typhoon_round(
+    event: Event,
+    by: Annotated[str, typer.Option()],
+    note: str = "",
+    as_json: Json = False,
+    request: RequestId = None,
+) -> None:
+    """Open a reporting round now (besides those every YINGJI_TYPHOON_ROUND_MINUTES)."""
+    from models.typhoon import RoundInput
+    from yingji.services import typhoon as typhoons
+
+    event_id = _event_id(event)
+    rid = request_id(request)
+
+    async def job(settings: Settings) -> TyphoonBoard:
+        data = RoundInput(by=by, note=note)
+        call = typhoons.start_round(await client_for(settings), event_id, data, update_id=rid)
+        wid = typhoons.typhoon_workflow_id(event_id)
+        return await send_once(settings, rid, wid, "round", data, call)
+
+    finish(run(job, f"typhoon {event_id}"), as_json)
+
+
+@typhoon_app.command("rounds")
+def typhoon_rounds(
+    event: Event,
+    number: Annotated[int | None, typer.Option("--round", help="default: the latest")] = None,
+    as_json: Json = False,
+) -> None:
+    """A reporting round, live: each unit reported, late or 未报 (missing)."""
+    from rich.table import Table
+
+    from yingji.services import typhoon as typhoons
+
+    event_id = _event_id(event)
+
+    async def job(settings: Settings) -> tuple[Any, list]:
+        return await with_engine(
+            settings, lambda engine: typhoons.round_units(engine, event_id, number)
+        )
+
+    found, units = run(job, f"typhoon {event_id}")
+    if as_json:
+        emit({"round": found, "units": units}, True)
+        return
+    if found is None:
+        out.print("no round yet", highlight=False)
+        return
+    labels = {"reported": "已报", "late": "迟报", "missing": "未报"}
+    missing = [u for u in units if u["status"] == "missing"]
+    out.print(
+        f"第{found['round_no']}轮  截止 {found['due_at']:%m-%d %H:%M}  "
+        f"已报 {len(units) - len(missing)}/{len(units)}  未报 {len(missing)}",
+        highlight=False,
+    )
+    table = Table(title_justify="left")
+    for col in ("街镇", "unit", "status"):
+        table.add_column(col)
+    for u in sorted(units, key=lambda u: (u["status"] != "missing", u["town_code"])):
+        table.add_row(u["town_name"], f"{u['name']} ({u['unit_code']})", labels[u["status"]])
+    out.print(table)
+
+
+ShelterNames = Annotated[
+    list[str], typer.Option("--shelter", help="a shelter's code or name (repeat for more)")
+]
+
+
+def _shelters(event: str, names: list[str], by: str, note: str, close: bool, request: Any) -> Any:
+    from models.typhoon import ShelterChange
+    from yingji.services import typhoon as typhoons
+
+    event_id = _event_id(event)
+    rid = request_id(request)
+
+    async def job(settings: Settings) -> TyphoonBoard:
+        data = ShelterChange(shelters=names, by=by, note=note)
+        client = await client_for(settings)
+        wid = typhoons.typhoon_workflow_id(event_id)
+
+        async def send(engine: Any) -> TyphoonBoard:
+            coded = await typhoons.shelter_codes(engine, event_id, data)
+            if close:
+                call = typhoons.close_shelters(client, engine, event_id, coded, update_id=rid)
+            else:
+                call = typhoons.open_shelters(client, engine, event_id, coded, update_id=rid)
+            from yingji.services.requests import once
+
+            action = "shelters-close" if close else "shelters-open"
+            wait = settings.request_wait_seconds
+            return await once(engine, rid, wid, action, coded, call, wait)
+
+        return await with_engine(settings, send)
+
+    return run(job, f"typhoon {event_id}")
+
+
+@typhoon_app.command("shelter-open")
+def typhoon_shelter_open(
+    event: Event,
+    shelter: ShelterNames,
+    by: Annotated[str, typer.Option()],
+    note: str = "",
+    as_json: Json = False,
+    request: RequestId = None,
+) -> None:
+    """Open registered shelters (应急避难场所) for this event."""
+    finish(_shelters(event, shelter, by, note, False, request), as_json)
+
+
+@typhoon_app.command("shelter-close")
+def typhoon_shelter_close(
+    event: Event,
+    shelter: ShelterNames,
+    by: Annotated[str, typer.Option()],
+    note: str = "",
+    as_json: Json = False,
+    request: RequestId = None,
+) -> None:
+    """Close shelters of this event: they report no more."""
+    finish(_shelters(event, shelter, by, note, True, request), as_json)
+
+
+@typhoon_app.command("occupancy")
+def typhoon_occupancy(
+    event: Event,
+    shelter: Annotated[str, typer.Option(help="its code or name")],
+    report_id: Annotated[str, typer.Option(help="idempotency key of this report")],
+    occupancy: Annotated[int, typer.Option(help="在住人数 now")],
+    by: Annotated[str, typer.Option(help="报送人")],
+    as_of: Annotated[str | None, typer.Option(help="as of (ISO, CST if no zone)")] = None,
+    corrects: Annotated[str | None, typer.Option(help="report id this corrects")] = None,
+    reason: Annotated[str | None, typer.Option(help="why (for a correction)")] = None,
+    as_json: Json = False,
+) -> None:
+    """Report how many people a shelter holds now; a later report supersedes."""
+    from models.common import CHINA_TZ
+    from models.typhoon import OccupancyReport
+    from yingji.services import typhoon as typhoons
+
+    event_id = _event_id(event)
+    when = _when(as_of, "--as-of") or datetime.now(CHINA_TZ)
+
+    async def job(settings: Settings) -> Any:
+        data = OccupancyReport(
+            event_id=event_id,
+            report_id=report_id,
+            shelter=shelter,
+            as_of=when,
+            occupancy=occupancy,
+            reported_by=by,
+            corrects=corrects,
+            reason=reason,
+        )
+        return await with_engine(settings, lambda engine: typhoons.submit_occupancy(engine, data))
+
+    emit(
+        run(job, f"typhoon {event_id}"),
+        as_json,
+        lambda r: out.print(f"{r.report_id}: {r.message}", highlight=False),
+    )
+
+
+@typhoon_app.command("shelters")
+def typhoon_shelters(event: Event, as_json: Json = False) -> None:
+    """Every shelter the event opened: capacity, latest occupancy, opened and closed."""
+    from rich.table import Table
+
+    from yingji.services import typhoon as typhoons
+
+    event_id = _event_id(event)
+
+    async def job(settings: Settings) -> list:
+        return await with_engine(settings, lambda engine: typhoons.event_shelters(engine, event_id))
+
+    found = run(job, f"typhoon {event_id}")
+    if as_json:
+        emit(found, True)
+        return
+    table = Table(title=f"{event_id} 避难场所", title_justify="left")
+    for col in ("code", "name", "街镇", "在住", "容量", "as of", "closed"):
+        table.add_column(col)
+    for r in found:
+        table.add_row(
+            r["code"],
+            r["name"] or "",
+            r["town_name"] or r["town_code"],
+            f"{r['occupancy']:,}",
+            f"{r['capacity']:,}",
+            str(r["as_of"] or ""),
+            str(r["closed_at"] or ""),
+        )
+    out.print(table)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -94,7 +93,7 @@ def unit_list(
 
     found = run(job)
     if as_json:
-        out.print_json(json.dumps([u.model_dump(mode="json") for u in found], ensure_ascii=False))
+        emit(found, True)
         return
     title = f"{district or '行政区划'} ({len(found)})"
     table = Table(title=title, title_justify="left")

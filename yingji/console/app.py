@@ -39,6 +39,7 @@ from yingji.console.routes import (
     drill,
     plan,
     responsible,
+    room,
     summary,
     token,
     typhoon,
@@ -74,7 +75,19 @@ log = get_logger("yingji.console")
 #: One router per capability, each in ``yingji/console/routes/<kind>.py``.
 ROUTERS = [
     r.router
-    for r in (workflow, plan, drill, typhoon, warning, disaster, summary, unit, responsible, token)
+    for r in (
+        workflow,
+        plan,
+        drill,
+        typhoon,
+        warning,
+        disaster,
+        summary,
+        unit,
+        responsible,
+        token,
+        room,
+    )
 ]
 
 
@@ -246,6 +259,11 @@ def create_app(
         """The duty room's page (Chinese): a login form, then the API with the token as a
         bearer header (kept in sessionStorage, never in the URL)."""
         return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8")
+
+    @app.get("/reporter", include_in_schema=False)
+    async def reporter_page() -> FileResponse:
+        """The reporter's page (phone-sized, Chinese): the same login, their units' reports."""
+        return FileResponse(STATIC / "reporter.html", media_type="text/html; charset=utf-8")
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

@@ -10,14 +10,58 @@ from __future__ import annotations
 import ipaddress
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from models.typhoon import ResponseAction
 from yingji.core.errors import DomainRefusal
 from yingji.core.tokens import TokenHolder, check_hash
+
+
+def _actions(*items: dict[str, object]) -> list[ResponseAction]:
+    return [ResponseAction.model_validate(i) for i in items]
+
+
+#: The response table a bureau starts from (防汛防台应急预案: each level's measures); set
+#: YINGJI_TYPHOON_RESPONSE_ACTIONS to the bureau's own.
+DEFAULT_RESPONSE_ACTIONS: dict[str, list[ResponseAction]] = {
+    "IV": _actions(
+        {
+            "kind": "instruct",
+            "text": "启动Ⅳ级响应：加强值班值守，排查危险区域和危险人群，报告排查情况",
+            "due_minutes": 120,
+        }
+    ),
+    "III": _actions(
+        {"kind": "shelters", "text": "做好避难场所开放准备"},
+        {
+            "kind": "instruct",
+            "text": "启动Ⅲ级响应：做好危险区域人员转移准备，报告准备情况",
+            "due_minutes": 60,
+        },
+    ),
+    "II": _actions(
+        {"kind": "call", "text": "叫应各街镇防汛防台责任人"},
+        {"kind": "shelters", "text": "开放避难场所，集中安置转移人员"},
+        {
+            "kind": "instruct",
+            "text": "启动Ⅱ级响应：组织危险区域人员转移安置，报告转移人数",
+            "due_minutes": 60,
+        },
+    ),
+    "I": _actions(
+        {"kind": "call", "text": "叫应各街镇防汛防台责任人"},
+        {"kind": "shelters", "text": "全面开放避难场所"},
+        {
+            "kind": "instruct",
+            "text": "启动Ⅰ级响应：全力转移危险区域人员，停止户外作业和大型活动",
+            "due_minutes": 30,
+        },
+    ),
+}
 
 
 class BureauNotConfigured(DomainRefusal):
@@ -195,6 +239,18 @@ class Settings(BaseSettings):
     drill_programme_lead_days: int = Field(default=14, ge=0)
     typhoon_apply_min_seconds: float = Field(default=0.5, gt=0)
     typhoon_apply_max_seconds: float = Field(default=15.0, gt=0)
+    #: What a typhoon's (or other event's) response level starts the first time the event
+    #: reaches it: level → actions (``call`` 叫应, ``shelters`` to open, ``instruct`` the 街镇
+    #: with a feedback deadline). JSON; ``{}`` starts nothing.
+    typhoon_response_actions: dict[
+        Literal["IV", "III", "II", "I"], Annotated[list[ResponseAction], Field(max_length=10)]
+    ] = Field(default_factory=lambda: dict(DEFAULT_RESPONSE_ACTIONS))
+    #: Reporting rounds: every N minutes while a response is on (0: only on demand), due M
+    #: minutes after they open; a unit missing then is reminded, later escalated.
+    typhoon_round_minutes: int = Field(default=120, ge=0, le=24 * 60)
+    typhoon_round_due_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    typhoon_round_remind_minutes: int = Field(default=15, ge=0, le=24 * 60)
+    typhoon_round_escalate_minutes: int = Field(default=60, ge=1, le=24 * 60)
     #: Required drill cadence per plan kind, in months (2013 办法 第二十二条; 应急管理部令第2号).
     drill_cadence_months: dict[str, int] = Field(
         default_factory=lambda: {"special": 36, "departmental": 36, "enterprise": 12, "on_site": 6}

@@ -241,6 +241,11 @@ class TyphoonEventRow(SQLModel, table=True):
         default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
     )
     last_seq: int = _zero()
+    #: typhoon | rainstorm | cold_wave (0018); another hazard's event has ``code`` and number 0.
+    hazard: str = Field(
+        default="typhoon", max_length=16, sa_column_kwargs={"server_default": "typhoon"}
+    )
+    code: str | None = Field(default=None, max_length=16)
 
 
 class TyphoonTotals(SQLModel, table=True):
@@ -331,6 +336,124 @@ class TyphoonLog(SQLModel, table=True):
     at: datetime = Field(sa_column=_tz())
     kind: str
     detail: dict[str, Any] = Field(sa_column=Column(JSONB, nullable=False))
+
+
+class ShelterRow(SQLModel, table=True):
+    """The register of shelters (应急避难场所, 0018): each belongs to a 街镇 or 村居."""
+
+    __tablename__ = "shelter"
+
+    code: str = Field(primary_key=True, max_length=32)
+    name: str = Field(max_length=100)
+    unit_code: str = Field(index=True, max_length=100)
+    district: str = Field(index=True, max_length=64)
+    type: str = Field(max_length=50)
+    capacity: int
+    address: str = Field(max_length=200)
+
+
+class TyphoonShelter(SQLModel, table=True):
+    """A shelter opened for an event (0018); ``closed_at`` set when it closes."""
+
+    __tablename__ = "typhoon_shelter"
+
+    event_id: str = Field(primary_key=True, foreign_key="typhoon_event.event_id", max_length=16)
+    shelter_code: str = Field(primary_key=True, max_length=32)
+    unit_code: str = Field(max_length=100)
+    town_code: str = Field(max_length=100)
+    capacity: int
+    opened_at: datetime = Field(sa_column=_tz())
+    closed_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
+
+
+class ShelterReportRow(SQLModel, table=True):
+    """Every shelter occupancy report as received: the durable intake (0018)."""
+
+    __tablename__ = "shelter_report"
+
+    event_id: str = Field(primary_key=True, foreign_key="typhoon_event.event_id", max_length=16)
+    report_id: str = Field(primary_key=True, max_length=128)
+    arrival: int = Field(
+        sa_column=Column(BigInteger, Identity(always=True), nullable=False, unique=True)
+    )
+    shelter_code: str = Field(max_length=32)
+    as_of: datetime = Field(sa_column=_tz())
+    occupancy: int
+    reported_by: str
+    corrects: str | None = None
+    reason: str | None = None
+    status: str
+    received_at: datetime = Field(sa_column=_tz())
+    applied_batch: int | None = None
+
+
+class ShelterLatest(SQLModel, table=True):
+    """Each shelter's effective occupancy: its latest report by as-of time, then arrival."""
+
+    __tablename__ = "shelter_latest"
+
+    event_id: str = Field(primary_key=True, foreign_key="typhoon_event.event_id", max_length=16)
+    shelter_code: str = Field(primary_key=True, max_length=32)
+    report_id: str
+    as_of: datetime = Field(sa_column=_tz())
+    occupancy: int
+
+
+class TyphoonRound(SQLModel, table=True):
+    """A reporting round (0018): which reports count for it is fixed by the intake's arrival
+    numbers when it opened, at its deadline, and when the next one opened."""
+
+    __tablename__ = "typhoon_round"
+
+    event_id: str = Field(primary_key=True, foreign_key="typhoon_event.event_id", max_length=16)
+    round_no: int = Field(primary_key=True)
+    opened_at: datetime = Field(sa_column=_tz())
+    due_at: datetime = Field(sa_column=_tz())
+    opened_by: str
+    open_arrival: int = Field(sa_column=Column(BigInteger, nullable=False))
+    due_arrival: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+
+
+class TyphoonInstruction(SQLModel, table=True):
+    """An instruction to the 街镇 and how it is answered (0018), for the duty room."""
+
+    __tablename__ = "typhoon_instruction"
+
+    event_id: str = Field(primary_key=True, foreign_key="typhoon_event.event_id", max_length=16)
+    instruction_id: str = Field(primary_key=True, max_length=8)
+    text: str
+    issued_at: datetime = Field(sa_column=_tz())
+    due_at: datetime = Field(sa_column=_tz())
+    towns: int
+    answered: int
+    overdue: list[str] = Field(sa_column=Column(JSONB, nullable=False))
+
+
+Index(
+    "ix_shelter_report_unapplied",
+    ShelterReportRow.__table__.c.event_id,
+    postgresql_where=text("applied_batch IS NULL"),
+)
+Index(
+    "ix_shelter_report_latest",
+    ShelterReportRow.__table__.c.event_id,
+    ShelterReportRow.__table__.c.shelter_code,
+    ShelterReportRow.__table__.c.as_of.desc(),
+    ShelterReportRow.__table__.c.arrival.desc(),
+)
+Index(
+    "ix_shelter_report_batch",
+    ShelterReportRow.__table__.c.event_id,
+    ShelterReportRow.__table__.c.applied_batch,
+)
+Index(
+    "ix_typhoon_report_arrival",
+    TyphoonReportRow.__table__.c.event_id,
+    TyphoonReportRow.__table__.c.unit_code,
+    TyphoonReportRow.__table__.c.arrival,
+)
 
 
 Index(
@@ -605,7 +728,7 @@ class WarningChainRow(SQLModel, table=True):
     acked_by: str | None = None
     response_seconds: float | None = None
     undelivered: str | None = None
-    #: Set when its batch ended (0018): an answer after it is too late.
+    #: Set when its batch ended (0016): an answer after it is too late.
     closed_at: datetime | None = Field(
         default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
     )

@@ -9,16 +9,24 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
 from models.typhoon import (
+    ActionKind,
     CloseTyphoon,
+    FeedbackInput,
+    InstructionInput,
     LevelChange,
+    OccupancyReport,
     ReportReceipt,
     ResponseLevel,
+    RoundInput,
+    RoundRules,
+    ShelterChange,
     TyphoonBoard,
     TyphoonOpen,
     TyphoonRules,
     TyphoonWorkflowInput,
     UnitReport,
     WarningColour,
+    event_workflow_id,
 )
 from yingji.core.errors import refuse_future_start
 from yingji.core.search import attributes
@@ -32,20 +40,30 @@ WORKFLOW_TYPE = "Typhoon"
 
 
 def typhoon_workflow_id(event_id: str) -> str:
-    return f"typhoon:{event_id}"
+    """``typhoon:{year}:{number}`` for a typhoon, ``event:{year}:{code}`` for 暴雨, 寒潮 …"""
+    return event_workflow_id(event_id)
 
 
 def rules_from(settings: Settings) -> TyphoonRules:
     from yingji.services.warning import rules_from as call_rules
 
     level, colour = settings.warning_typhoon_level, settings.warning_typhoon_colour
+    actions = {ResponseLevel(k): list(v) for k, v in settings.typhoon_response_actions.items()}
+    calls = any(a.kind is ActionKind.CALL for v in actions.values() for a in v)
     return TyphoonRules(
+        actions=actions,
+        rounds=RoundRules(
+            every_minutes=settings.typhoon_round_minutes,
+            due_minutes=settings.typhoon_round_due_minutes,
+            remind_minutes=settings.typhoon_round_remind_minutes,
+            escalate_minutes=settings.typhoon_round_escalate_minutes,
+        ),
         apply_min_seconds=settings.typhoon_apply_min_seconds,
         apply_max_seconds=settings.typhoon_apply_max_seconds,
         call_level=ResponseLevel(level) if level else None,
         call_colour=WarningColour(colour) if colour else None,
         call_target=settings.warning_typhoon_target,
-        calls=call_rules(settings) if (level or colour) else None,
+        calls=call_rules(settings) if (level or colour or calls) else None,
         call_batch_size=settings.warning_batch_size,
         call_progress_seconds=settings.warning_progress_seconds,
     )
@@ -116,5 +134,99 @@ async def board(client: Client, event_id: str) -> TyphoonBoard:
     return await typhoon_handle(client, event_id).query("board", result_type=TyphoonBoard)
 
 
-async def season(engine: AsyncEngine, year: int, district: str) -> list[dict[str, Any]]:
-    return await typhoon_store.season(engine, year, district)
+async def season(
+    engine: AsyncEngine, year: int, district: str, hazard: str = "typhoon"
+) -> list[dict[str, Any]]:
+    return await typhoon_store.season(engine, year, district, hazard)
+
+
+# -- the response ------------------------------------------------------------------------------
+
+
+async def instruct(
+    client: Client, event_id: str, data: InstructionInput, update_id: str | None = None
+) -> TyphoonBoard:
+    return await typhoon_handle(client, event_id).execute_update(
+        "instruct", data, id=update_id, result_type=TyphoonBoard
+    )
+
+
+async def feedback(
+    client: Client, event_id: str, data: FeedbackInput, update_id: str | None = None
+) -> TyphoonBoard:
+    return await typhoon_handle(client, event_id).execute_update(
+        "feedback", data, id=update_id, result_type=TyphoonBoard
+    )
+
+
+async def start_round(
+    client: Client, event_id: str, data: RoundInput, update_id: str | None = None
+) -> TyphoonBoard:
+    return await typhoon_handle(client, event_id).execute_update(
+        "start_round", data, id=update_id, result_type=TyphoonBoard
+    )
+
+
+async def shelter_codes(engine: AsyncEngine, event_id: str, data: ShelterChange) -> ShelterChange:
+    """The request with each shelter named by its code (names resolved in the event's
+    district); a name that names no shelter, or several, is refused here."""
+    codes = await typhoon_store.resolve_event_shelters(engine, event_id, data.shelters)
+    return data.model_copy(update={"shelters": codes})
+
+
+async def open_shelters(
+    client: Client,
+    engine: AsyncEngine,
+    event_id: str,
+    data: ShelterChange,
+    update_id: str | None = None,
+) -> TyphoonBoard:
+    data = await shelter_codes(engine, event_id, data)
+    return await typhoon_handle(client, event_id).execute_update(
+        "open_shelters", data, id=update_id, result_type=TyphoonBoard
+    )
+
+
+async def close_shelters(
+    client: Client,
+    engine: AsyncEngine,
+    event_id: str,
+    data: ShelterChange,
+    update_id: str | None = None,
+) -> TyphoonBoard:
+    data = await shelter_codes(engine, event_id, data)
+    return await typhoon_handle(client, event_id).execute_update(
+        "close_shelters", data, id=update_id, result_type=TyphoonBoard
+    )
+
+
+async def submit_occupancy(engine: AsyncEngine, report: OccupancyReport) -> ReportReceipt:
+    """A shelter's occupancy, stored once (like a unit's report); a time in the future is
+    refused."""
+    refuse_future_start(report.as_of, "as_of")
+    return await typhoon_store.submit_occupancy(engine, report)
+
+
+async def event_shelters(engine: AsyncEngine, event_id: str) -> list[dict[str, Any]]:
+    return await typhoon_store.event_shelters(engine, event_id)
+
+
+async def round_units(
+    engine: AsyncEngine, event_id: str, no: int | None = None
+) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """A round (the latest by default) and each reporting unit's status in it, live from the
+    intake: reported, late (after the deadline) or missing (未报)."""
+    latest = await typhoon_store.latest_round(engine, event_id)
+    if latest is None:
+        return None, []
+    no = no or latest["round_no"]
+    return {**latest, "round_no": no}, await typhoon_store.round_units(engine, event_id, no)
+
+
+async def shelter_unit(engine: AsyncEngine, event_id: str, shelter: str) -> str | None:
+    """The unit a shelter (code or name, in the event's district) belongs to; None if none."""
+    try:
+        code = (await typhoon_store.resolve_event_shelters(engine, event_id, [shelter]))[0]
+    except (typhoon_store.ReportRejected, ValueError):
+        return None
+    return await typhoon_store.shelter_unit(engine, code)

@@ -1,5 +1,6 @@
-"""Every deadline that has passed, across the projections (for the duty room), and every
-叫应 call of a live warning that could not be delivered (未送达)."""
+"""Every deadline that has passed, across the projections (for the duty room), every
+叫应 call of a live warning that could not be delivered (未送达), and every 街镇 that has not
+answered an open event's instruction by its deadline."""
 
 from __future__ import annotations
 
@@ -30,6 +31,12 @@ _SQL = text(
            c.unit_name || ' ' || c.role || '：' || c.undelivered, NULL
     FROM warning_chain c JOIN warning w USING (warning_id)
     WHERE c.undelivered IS NOT NULL AND c.acked_at IS NULL AND NOT w.finished
+    UNION ALL
+    SELECT 'typhoon_instruction', i.event_id || ':' || i.instruction_id || ':' || town,
+           town || '：' || i.text, CAST(i.due_at AT TIME ZONE 'Asia/Shanghai' AS date)
+    FROM typhoon_instruction i JOIN typhoon_event e USING (event_id),
+         jsonb_array_elements_text(i.overdue) AS town
+    WHERE e.status = 'open'
     ORDER BY due NULLS LAST, kind, ref
     """
 )

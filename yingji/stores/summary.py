@@ -255,26 +255,17 @@ def _bounds(year: int, district: str, as_of: date | None = None) -> dict[str, An
     }
 
 
-#: An event's hazard as stored (0016) and as the bureau writes it (a disaster process's hazard
+#: An event's hazard as stored (0018) and as the bureau writes it (a disaster process's hazard
 #: is free text: 台风, 暴雨洪涝, …).
 HAZARDS = {"typhoon": "台风", "rainstorm": "暴雨", "cold_wave": "寒潮"}
 
 
-async def _event_hazard(conn: AsyncConnection) -> str:
-    """The events' hazard column, when it exists (events other than typhoons: 暴雨, 寒潮);
-    before it does, every event is a typhoon."""
-    found = (
-        await conn.execute(
-            text(
-                "SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() "
-                "AND table_name = 'typhoon_event' AND column_name = 'hazard'"
-            )
-        )
-    ).first()
-    if not found:
-        return "'台风'"
-    cases = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in HAZARDS.items())
-    return f"(CASE coalesce(e.hazard, 'typhoon') {cases} ELSE e.hazard END)"
+#: An event's hazard in the bureau's words, in SQL over ``typhoon_event e``.
+HAZARD_SQL = (
+    "(CASE e.hazard "
+    + " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in HAZARDS.items())
+    + " ELSE e.hazard END)"
+)
 
 
 def _pattern(items: list[dict[str, Any]]) -> list[str]:
@@ -304,10 +295,9 @@ async def figures(
     async with _connection(source) as conn:
         scope = await jurisdiction(conn, district, level)
         params.update(aliases=scope.aliases, units=scope.units, jlevels=scope.levels)
-        hazard = await _event_hazard(conn)
 
         async def q(name: str) -> list[Any]:
-            sql = _QUERIES[name].replace("{hazard}", hazard)
+            sql = _QUERIES[name].replace("{hazard}", HAZARD_SQL)
             return list((await conn.execute(text(sql), params)).mappings())
 
         made = await q("made")

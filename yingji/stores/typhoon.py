@@ -10,6 +10,7 @@ and rerunning a batch (an activity retry) recomputes the same totals.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,10 +19,20 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from models.common import CHINA_TZ
+from models.drill import Notification
 from models.typhoon import (
     FIGURE_FIELDS,
+    ROUND_UNITS_NAMED,
     ApplyResult,
+    OccupancyReport,
+    OpenShelter,
     ReportReceipt,
+    RoundCheck,
+    RoundOpen,
+    RoundStatus,
+    RoundUnit,
+    ShelterOccupancy,
     Totals,
     TownTotals,
     TyphoonOpen,
@@ -29,12 +40,24 @@ from models.typhoon import (
     UnitReport,
 )
 from yingji.core.errors import DomainRefusal
-from yingji.core.tables import AdminUnit, TyphoonLog, TyphoonReportRow
+from yingji.core.tables import (
+    AdminUnit,
+    NotificationRow,
+    ShelterReportRow,
+    TyphoonLog,
+    TyphoonReportRow,
+)
+from yingji.stores import officer as officer_store
 from yingji.stores.projection import insert_once
 from yingji.stores.unit import UnitError, resolve_in
 
 _FIGS = ", ".join(FIGURE_FIELDS)
-_SUMS = ", ".join(f"coalesce(sum({f}), 0) AS {f}" for f in FIGURE_FIELDS)
+_SUMS = ", ".join(f"coalesce(sum({f}), 0) AS {f}" for f in FIGURE_FIELDS) + (
+    ", coalesce(sum(greatest(relocated - returned, 0)), 0) AS staying"
+)
+#: Figures that only grow (紧急避险转移, 安置, 集中, 分散, 返回); the shelters open and the people
+#: in them now rise and fall.
+CUMULATIVE = ("pre_evacuated", "relocated", "centralized", "dispersed", "returned")
 
 
 #: The peak of 在住 (sheltered now) as a fact: at each report time, the district's sum of each
@@ -103,9 +126,9 @@ async def register(engine: AsyncEngine, data: TyphoonOpen, workflow_id: str) -> 
             text(
                 """
                 INSERT INTO typhoon_event (event_id, workflow_id, year, number, name, district,
-                    status, level, warning, opened_at)
+                    status, level, warning, opened_at, hazard, code)
                 VALUES (:e, :w, :y, :n, :name, :d, 'open', :level, :warning,
-                    coalesce(CAST(:opened_at AS timestamptz), now()))
+                    coalesce(CAST(:opened_at AS timestamptz), now()), :hazard, :code)
                 ON CONFLICT (event_id) DO NOTHING
                 """
             ),
@@ -113,7 +136,9 @@ async def register(engine: AsyncEngine, data: TyphoonOpen, workflow_id: str) -> 
                 "e": data.event_id,
                 "w": workflow_id,
                 "y": data.year,
-                "n": data.number,
+                "n": data.number or 0,  # another hazard's event has a code, not a number
+                "hazard": data.hazard.value,
+                "code": data.code,
                 "name": data.name,
                 "d": data.district,
                 "level": data.level.value,
@@ -131,8 +156,8 @@ async def register(engine: AsyncEngine, data: TyphoonOpen, workflow_id: str) -> 
         ).one()
         if (owner.district, owner.workflow_id) != (data.district, workflow_id):
             raise ReportRejected(
-                f"event_id: typhoon {data.event_id} is already open for {owner.district}; "
-                "nothing was changed"
+                f"event_id: {data.hazard.label} {data.event_id} is already open for "
+                f"{owner.district}; nothing was changed"
             )
         await conn.execute(
             text(
@@ -191,16 +216,25 @@ _FAST_INTAKE = text(
     ), unit AS (
         SELECT town_code FROM typhoon_unit WHERE event_id = :event_id AND unit_code = :unit_code
     ), prev AS (
-        SELECT max(as_of) AS latest FROM typhoon_report
+        SELECT as_of AS latest, {", ".join(CUMULATIVE)} FROM typhoon_report
         WHERE event_id = :event_id AND unit_code = :unit_code
+        ORDER BY as_of DESC, arrival DESC LIMIT 1
+    ), cap AS (
+        SELECT count(*) AS n, coalesce(sum(capacity), 0) AS capacity FROM typhoon_shelter
+        WHERE event_id = :event_id AND unit_code = :unit_code AND closed_at IS NULL
     ), ins AS (
         INSERT INTO typhoon_report (event_id, report_id, unit_code, town_code, as_of, {_FIGS},
             reported_by, status, received_at)
         SELECT :event_id, :report_id, :unit_code, unit.town_code, :as_of,
             {", ".join(":" + f for f in FIGURE_FIELDS)}, :reported_by,
             CASE WHEN prev.latest > :as_of THEN 'late' ELSE 'accepted' END, now()
-        FROM ev, unit, prev
+        FROM ev CROSS JOIN unit CROSS JOIN cap LEFT JOIN prev ON true
         WHERE ev.status = 'open'
+          -- checked by the careful path, which explains: a figure below the unit's latest
+          -- (a report that becomes its latest), more in shelters than its open ones hold
+          AND (prev.latest IS NULL OR prev.latest > :as_of OR (
+              {" AND ".join(f":{f} >= prev.{f}" for f in CUMULATIVE)}))
+          AND (cap.n = 0 OR CAST(:sheltered_now AS integer) <= cap.capacity)
         ON CONFLICT DO NOTHING
         RETURNING status
     )
@@ -221,7 +255,7 @@ async def submit(engine: AsyncEngine, report: UnitReport) -> ReportReceipt:
     reused id, a closed event, an unknown unit — takes the careful path below, which explains
     itself.
     """
-    if not report.corrects:
+    if not report.corrects and not report.reason:
         params = {
             "event_id": report.event_id,
             "report_id": report.report_id,
@@ -294,6 +328,9 @@ async def _submit_carefully(engine: AsyncEngine, report: UnitReport) -> ReportRe
             status = "correction"
         elif latest is not None and report.as_of < latest:
             status = "late"
+        elif not report.reason:
+            await _check_growth(conn, report)
+        await _check_capacity(conn, report)
         stmt = insert(TyphoonReportRow.__table__).values(_row(report, town, status))
         result = await conn.execute(stmt.on_conflict_do_nothing().returning(text("arrival")))
         if result.first() is None:  # a concurrent twin won the race
@@ -360,6 +397,53 @@ async def _unknown_unit(conn: AsyncConnection, report: UnitReport, district: str
             "send each 村居's figures instead"
         )
     return f"unit: '{report.unit}' is not a reporting unit of {district} for this typhoon"
+
+
+async def _check_growth(conn: AsyncConnection, report: UnitReport) -> None:
+    """Cumulative figures only grow: a report that becomes the unit's latest may not have a
+    figure below the latest one, unless it is a correction or gives a reason."""
+    prev = (
+        (
+            await conn.execute(
+                text(
+                    f"SELECT report_id, as_of, {', '.join(CUMULATIVE)} FROM typhoon_report "
+                    "WHERE event_id = :e AND unit_code = :u ORDER BY as_of DESC, arrival DESC "
+                    "LIMIT 1"
+                ),
+                {"e": report.event_id, "u": report.unit},
+            )
+        )
+        .mappings()
+        .first()
+    )
+    if prev is None:
+        return
+    for f in CUMULATIVE:
+        mine = getattr(report.figures, f)
+        if mine < prev[f]:
+            raise ReportRejected(
+                f"figures.{f}: {mine} is below the unit's latest {prev[f]} (report "
+                f"{prev['report_id']}, as of {prev['as_of'].isoformat()}); cumulative figures "
+                "only grow: send a correction (corrects, reason) or give a reason"
+            )
+
+
+async def _check_capacity(conn: AsyncConnection, report: UnitReport) -> None:
+    """The people a unit has in shelters now fit in the shelters open for it, if it has any."""
+    cap = (
+        await conn.execute(
+            text(
+                "SELECT count(*) AS n, coalesce(sum(capacity), 0) AS capacity "
+                "FROM typhoon_shelter WHERE event_id = :e AND unit_code = :u AND closed_at IS NULL"
+            ),
+            {"e": report.event_id, "u": report.unit},
+        )
+    ).one()
+    if cap.n and report.figures.sheltered_now > cap.capacity:
+        raise ReportRejected(
+            f"figures.sheltered_now: {report.figures.sheltered_now} in shelters, but the "
+            f"{cap.n} shelter(s) open for {report.unit} hold {cap.capacity}"
+        )
 
 
 async def _check_correction(conn: AsyncConnection, report: UnitReport) -> None:
@@ -466,6 +550,7 @@ async def apply_batch(engine: AsyncEngine, event_id: str, batch: int) -> ApplyRe
             .one()
         )
         district = Totals.of(dict(district_row))
+        shelter_reports, shelters = await _apply_shelters(conn, params)
         peak = (await conn.execute(text(PEAK), params)).one_or_none()
         peak_sheltered, peak_at = (int(peak.total), peak.as_of) if peak else (0, None)
         # Upsert the totals row (never the event row: see TyphoonTotals).
@@ -493,7 +578,56 @@ async def apply_batch(engine: AsyncEngine, event_id: str, batch: int) -> ApplyRe
         district=district,
         peak_sheltered=peak_sheltered,
         peak_at=peak_at,
+        shelter_reports_applied=shelter_reports,
+        shelters=shelters,
     )
+
+
+async def _apply_shelters(
+    conn: AsyncConnection, params: dict[str, Any]
+) -> tuple[int, list[ShelterOccupancy]]:
+    """The batch's shelter occupancy reports: claimed with the same batch number, each touched
+    shelter's latest recomputed (by as-of time, then arrival)."""
+    await conn.execute(
+        text(
+            "UPDATE shelter_report SET applied_batch = :b "
+            "WHERE event_id = :e AND applied_batch IS NULL"
+        ),
+        params,
+    )
+    applied = (
+        await conn.execute(
+            text("SELECT count(*) FROM shelter_report WHERE event_id = :e AND applied_batch = :b"),
+            params,
+        )
+    ).scalar()
+    if not applied:
+        return 0, []
+    rows = await conn.execute(
+        text(
+            """
+            INSERT INTO shelter_latest (event_id, shelter_code, report_id, as_of, occupancy)
+            SELECT DISTINCT ON (r.shelter_code) r.event_id, r.shelter_code, r.report_id, r.as_of,
+                r.occupancy
+            FROM shelter_report r
+            WHERE r.event_id = :e AND r.applied_batch IS NOT NULL
+              AND r.shelter_code IN (
+                  SELECT shelter_code FROM shelter_report
+                  WHERE event_id = :e AND applied_batch = :b)
+            ORDER BY r.shelter_code, r.as_of DESC, r.arrival DESC
+            ON CONFLICT (event_id, shelter_code) DO UPDATE SET
+                report_id = excluded.report_id, as_of = excluded.as_of,
+                occupancy = excluded.occupancy
+            RETURNING shelter_code, occupancy, as_of
+            """
+        ),
+        params,
+    )
+    changed = sorted(
+        (ShelterOccupancy(code=r.shelter_code, occupancy=r.occupancy, as_of=r.as_of) for r in rows),
+        key=lambda x: x.code,
+    )
+    return int(applied), changed
 
 
 async def close_intake(engine: AsyncEngine, event_id: str) -> bool:
@@ -503,6 +637,14 @@ async def close_intake(engine: AsyncEngine, event_id: str) -> bool:
             text(
                 "UPDATE typhoon_event SET status = 'closed', "
                 "closed_at = coalesce(closed_at, now()) WHERE event_id = :e"
+            ),
+            {"e": event_id},
+        )
+        # The event's shelters close with it.
+        await conn.execute(
+            text(
+                "UPDATE typhoon_shelter SET closed_at = now() "
+                "WHERE event_id = :e AND closed_at IS NULL"
             ),
             {"e": event_id},
         )
@@ -544,26 +686,52 @@ async def project(engine: AsyncEngine, data: TyphoonProjection) -> int:
                 for e in data.events
             ],
         )
+        for i in data.instructions:
+            await conn.execute(
+                text(
+                    """
+                    INSERT INTO typhoon_instruction (event_id, instruction_id, text, issued_at,
+                        due_at, towns, answered, overdue)
+                    VALUES (:e, :i, :t, :issued, :due, :towns, :answered, CAST(:overdue AS jsonb))
+                    ON CONFLICT (event_id, instruction_id) DO UPDATE SET
+                        answered = excluded.answered, overdue = excluded.overdue
+                    """
+                ),
+                {
+                    "e": b.event_id,
+                    "i": i.id,
+                    "t": i.text,
+                    "issued": i.issued_at,
+                    "due": i.due_at,
+                    "towns": i.towns,
+                    "answered": i.answered,
+                    "overdue": json.dumps(i.overdue, ensure_ascii=False),
+                },
+            )
     return written
 
 
 # -- reading --
 
 
-async def season(engine: AsyncEngine, year: int, district: str) -> list[dict[str, Any]]:
-    """The year's typhoons in a district with their current (or final) totals."""
+async def season(
+    engine: AsyncEngine, year: int, district: str, hazard: str = "typhoon"
+) -> list[dict[str, Any]]:
+    """The year's typhoons (or events of another hazard) in a district with their current (or
+    final) totals."""
     async with engine.connect() as conn:
         rows = await conn.execute(
             text(
                 f"""
-                SELECT e.event_id, e.number, e.name, e.status,
+                SELECT e.event_id, e.number, e.code, e.hazard, e.name, e.status,
                     {", ".join(f"coalesce(t.{f}, 0) AS {f}" for f in FIGURE_FIELDS)},
                     coalesce(t.peak_sheltered, 0) AS peak_sheltered
                 FROM typhoon_event e LEFT JOIN typhoon_totals t ON t.event_id = e.event_id
-                WHERE e.year = :y AND e.district = :d ORDER BY e.number
+                WHERE e.year = :y AND e.district = :d AND e.hazard = :h
+                ORDER BY e.number, e.code
                 """
             ),
-            {"y": year, "d": district},
+            {"y": year, "d": district, "h": hazard},
         )
         return [dict(r) for r in rows.mappings()]
 
@@ -590,3 +758,550 @@ async def unit_figures(engine: AsyncEngine, event_id: str, town: str | None = No
     async with engine.connect() as conn:
         rows = await conn.execute(text(query), {"e": event_id, "t": town})
         return [dict(r) for r in rows.mappings()]
+
+
+# -- the response: towns, shelters, rounds ---------------------------------------------------
+
+
+async def towns(engine: AsyncEngine, event_id: str) -> list[tuple[str, str]]:
+    """The event's 街镇 (code, name), those its instructions go to."""
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            text(
+                """
+                SELECT DISTINCT u.town_code, coalesce(a.name, u.town_code) AS name
+                FROM typhoon_unit u LEFT JOIN admin_unit a ON a.code = u.town_code
+                WHERE u.event_id = :e ORDER BY u.town_code LIMIT 1000
+                """
+            ),
+            {"e": event_id},
+        )
+        return [(r.town_code, r.name) for r in rows]
+
+
+async def open_shelters(
+    engine: AsyncEngine, event_id: str, codes: list[str], at: datetime
+) -> tuple[list[OpenShelter], str | None]:
+    """Open registered shelters of the event's district (idempotent: a retry opens nothing
+    twice; a closed one opens again). Returns them, or why none was opened."""
+    async with engine.begin() as conn:
+        district = (
+            await conn.execute(
+                text("SELECT district FROM typhoon_event WHERE event_id = :e"), {"e": event_id}
+            )
+        ).scalar()
+        found = (
+            await conn.execute(
+                text(
+                    """
+                    SELECT s.code, s.name, s.unit_code, s.capacity,
+                        CASE WHEN u.level = 'village' AND u.parent_code IS NOT NULL
+                             THEN u.parent_code ELSE s.unit_code END AS town_code
+                    FROM shelter s LEFT JOIN admin_unit u ON u.code = s.unit_code
+                    WHERE s.code = ANY(:c) AND s.district = :d
+                    """
+                ),
+                {"c": codes, "d": district},
+            )
+        ).all()
+        missing = sorted(set(codes) - {r.code for r in found})
+        if missing:
+            return [], (
+                f"shelters: {', '.join(missing)} not registered shelter(s) of {district}; "
+                "nothing was opened"
+            )
+        await conn.execute(
+            text(
+                """
+                INSERT INTO typhoon_shelter AS t (event_id, shelter_code, unit_code, town_code,
+                    capacity, opened_at)
+                SELECT CAST(:e AS varchar), c, u, tw, cap, CAST(:at AS timestamptz)
+                FROM unnest(CAST(:c AS text[]), CAST(:u AS text[]), CAST(:tw AS text[]),
+                    CAST(:cap AS int[])) AS x(c, u, tw, cap)
+                ON CONFLICT (event_id, shelter_code) DO UPDATE SET
+                    closed_at = NULL, opened_at = excluded.opened_at, capacity = excluded.capacity
+                """
+            ),
+            {
+                "e": event_id,
+                "at": at,
+                "c": [r.code for r in found],
+                "u": [r.unit_code for r in found],
+                "tw": [r.town_code for r in found],
+                "cap": [r.capacity for r in found],
+            },
+        )
+        latest = {
+            r.shelter_code: r
+            for r in await conn.execute(
+                text(
+                    "SELECT shelter_code, occupancy, as_of FROM shelter_latest "
+                    "WHERE event_id = :e AND shelter_code = ANY(:c)"
+                ),
+                {"e": event_id, "c": codes},
+            )
+        }
+    opened = [
+        OpenShelter(
+            code=r.code,
+            name=r.name,
+            town=r.town_code,
+            capacity=r.capacity,
+            opened_at=at,
+            occupancy=latest[r.code].occupancy if r.code in latest else 0,
+            as_of=latest[r.code].as_of if r.code in latest else None,
+        )
+        for r in sorted(found, key=lambda r: r.code)
+    ]
+    return opened, None
+
+
+async def close_shelters(engine: AsyncEngine, event_id: str, codes: list[str], at: datetime) -> int:
+    async with engine.begin() as conn:
+        result = await conn.execute(
+            text(
+                "UPDATE typhoon_shelter SET closed_at = :at WHERE event_id = :e "
+                "AND shelter_code = ANY(:c) AND closed_at IS NULL"
+            ),
+            {"e": event_id, "c": codes, "at": at},
+        )
+    return result.rowcount
+
+
+async def resolve_event_shelters(engine: AsyncEngine, event_id: str, texts: list[str]) -> list[str]:
+    """The shelter codes that ``texts`` (codes or names) name in the event's district."""
+    from yingji.stores.shelter import ShelterError, resolve_shelters
+
+    async with engine.connect() as conn:
+        district = (
+            await conn.execute(
+                text("SELECT district FROM typhoon_event WHERE event_id = :e"), {"e": event_id}
+            )
+        ).scalar()
+        if district is None:
+            raise ReportRejected(f"event_id: no typhoon or event {event_id}")
+        found, problems = await resolve_shelters(conn, district, texts)
+    if problems:
+        raise ShelterError(problems)
+    return [found[t.strip()] for t in dict.fromkeys(texts)]
+
+
+_FAST_OCCUPANCY = text(
+    """
+    WITH ev AS (
+        SELECT status FROM typhoon_event WHERE event_id = :e FOR SHARE
+    ), sh AS (
+        SELECT 1 FROM typhoon_shelter
+        WHERE event_id = :e AND shelter_code = :s AND closed_at IS NULL
+    ), prev AS (
+        SELECT max(as_of) AS latest FROM shelter_report WHERE event_id = :e AND shelter_code = :s
+    ), ins AS (
+        INSERT INTO shelter_report (event_id, report_id, shelter_code, as_of, occupancy,
+            reported_by, status, received_at)
+        SELECT :e, :r, :s, :as_of, :occupancy, :by,
+            CASE WHEN prev.latest > :as_of THEN 'late' ELSE 'accepted' END, now()
+        FROM ev, sh, prev
+        WHERE ev.status = 'open'
+        ON CONFLICT DO NOTHING
+        RETURNING status
+    )
+    SELECT (SELECT status FROM ins) AS inserted, (SELECT latest FROM prev) AS latest
+    """
+)
+
+
+async def submit_occupancy(engine: AsyncEngine, report: OccupancyReport) -> ReportReceipt:
+    """Store one shelter occupancy report, once (keyed by event and report id), as the unit
+    intake does: a later report supersedes, a late one is kept on record, a repeat is a
+    duplicate, the same id with other figures is refused. Only an open shelter reports."""
+    if not report.corrects and not report.reason:
+        params = {
+            "e": report.event_id,
+            "r": report.report_id,
+            "s": report.shelter,
+            "as_of": report.as_of,
+            "occupancy": report.occupancy,
+            "by": report.reported_by,
+        }
+        async with engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            row = (await conn.execute(_FAST_OCCUPANCY, params)).one()
+        if row.inserted is not None:
+            return _occupancy_receipt(report, row.inserted, row.latest)
+    return await _occupancy_carefully(engine, report)
+
+
+def _occupancy_receipt(report: OccupancyReport, status: str, latest: Any) -> ReportReceipt:
+    messages = {
+        "accepted": "accepted",
+        "late": f"accepted late: the shelter already has occupancy as of {latest}; kept on record",
+        "correction": f"correction of {report.corrects} accepted",
+    }
+    return ReportReceipt(report_id=report.report_id, status=status, message=messages[status])
+
+
+_OCCUPANCY_COMPARED = ("shelter_code", "as_of", "occupancy", "corrects", "reason")
+
+
+async def _occupancy_carefully(engine: AsyncEngine, report: OccupancyReport) -> ReportReceipt:
+    from yingji.stores.shelter import resolve_shelters
+
+    async with engine.begin() as conn:
+        event = (
+            await conn.execute(
+                text(
+                    "SELECT status, name, district FROM typhoon_event WHERE event_id = :e FOR SHARE"
+                ),
+                {"e": report.event_id},
+            )
+        ).first()
+        if event is None:
+            raise ReportRejected(f"event_id: no typhoon {report.event_id} is open")
+        if event.status != "open":
+            raise ReportRejected(
+                f"event_id: typhoon {report.event_id} ({event.name}) is closed; "
+                "reports are no longer accepted"
+            )
+        found, problems = await resolve_shelters(conn, event.district, [report.shelter])
+        if problems:
+            raise ReportRejected(problems[0].replace("shelters:", "shelter:", 1))
+        report = report.model_copy(update={"shelter": found[report.shelter.strip()]})
+        existing = (
+            (
+                await conn.execute(
+                    text(
+                        f"SELECT {', '.join(_OCCUPANCY_COMPARED)} FROM shelter_report "
+                        "WHERE event_id = :e AND report_id = :r"
+                    ),
+                    {"e": report.event_id, "r": report.report_id},
+                )
+            )
+            .mappings()
+            .first()
+        )
+        if existing is not None:
+            sent = {
+                "shelter_code": report.shelter,
+                "as_of": report.as_of,
+                "occupancy": report.occupancy,
+                "corrects": report.corrects,
+                "reason": report.reason,
+            }
+            differing = [k for k in _OCCUPANCY_COMPARED if existing[k] != sent[k]]
+            if differing:
+                raise ReportRejected(
+                    f"report_id: {report.report_id} was already used for a different report "
+                    f"(differs in {', '.join(differing)}); use a new report id, or send a "
+                    "correction"
+                )
+            return ReportReceipt(
+                report_id=report.report_id,
+                status="duplicate",
+                message="duplicate: already recorded",
+            )
+        is_open = (
+            await conn.execute(
+                text(
+                    "SELECT closed_at IS NULL FROM typhoon_shelter "
+                    "WHERE event_id = :e AND shelter_code = :s"
+                ),
+                {"e": report.event_id, "s": report.shelter},
+            )
+        ).scalar()
+        if not is_open:
+            raise ReportRejected(
+                f"shelter: {report.shelter} is not open for {report.event_id} ({event.name}); "
+                "the duty officer opens it first"
+            )
+        latest = (
+            await conn.execute(
+                text(
+                    "SELECT max(as_of) FROM shelter_report "
+                    "WHERE event_id = :e AND shelter_code = :s"
+                ),
+                {"e": report.event_id, "s": report.shelter},
+            )
+        ).scalar()
+        status = "accepted"
+        if report.corrects:
+            target = (
+                await conn.execute(
+                    text(
+                        "SELECT shelter_code, as_of FROM shelter_report "
+                        "WHERE event_id = :e AND report_id = :r"
+                    ),
+                    {"e": report.event_id, "r": report.corrects},
+                )
+            ).first()
+            if target is None:
+                raise ReportRejected(f"corrects: no report {report.corrects} to correct")
+            if target.shelter_code != report.shelter:
+                raise ReportRejected(
+                    f"corrects: report {report.corrects} is from {target.shelter_code}, "
+                    f"not {report.shelter}"
+                )
+            if report.as_of < target.as_of:
+                raise ReportRejected(
+                    "as_of: a correction cannot be older than the report it corrects "
+                    f"({target.as_of})"
+                )
+            status = "correction"
+        elif latest is not None and report.as_of < latest:
+            status = "late"
+        result = await conn.execute(
+            insert(ShelterReportRow.__table__)
+            .values(
+                event_id=report.event_id,
+                report_id=report.report_id,
+                shelter_code=report.shelter,
+                as_of=report.as_of,
+                occupancy=report.occupancy,
+                reported_by=report.reported_by,
+                corrects=report.corrects,
+                reason=report.reason,
+                status=status,
+                received_at=datetime.now(UTC),
+            )
+            .on_conflict_do_nothing()
+            .returning(text("arrival"))
+        )
+        if result.first() is None:
+            raise ReportRejected(
+                f"report_id: {report.report_id} arrived twice at once; send it again"
+            )
+    return _occupancy_receipt(report, status, latest)
+
+
+async def event_shelters(engine: AsyncEngine, event_id: str) -> list[dict[str, Any]]:
+    """Every shelter the event opened, with its capacity and latest occupancy."""
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            text(
+                """
+                SELECT t.shelter_code AS code, s.name, t.unit_code, u.name AS unit_name,
+                    t.town_code, tw.name AS town_name, t.capacity,
+                    coalesce(l.occupancy, 0) AS occupancy, l.as_of, t.opened_at, t.closed_at
+                FROM typhoon_shelter t
+                LEFT JOIN shelter s ON s.code = t.shelter_code
+                LEFT JOIN admin_unit u ON u.code = t.unit_code
+                LEFT JOIN admin_unit tw ON tw.code = t.town_code
+                LEFT JOIN shelter_latest l
+                    ON l.event_id = t.event_id AND l.shelter_code = t.shelter_code
+                WHERE t.event_id = :e
+                ORDER BY t.closed_at IS NOT NULL, t.town_code, t.shelter_code
+                """
+            ),
+            {"e": event_id},
+        )
+        return [dict(r) for r in rows.mappings()]
+
+
+# -- reporting rounds --
+
+
+async def open_round(engine: AsyncEngine, data: RoundOpen) -> int:
+    """Record a round once, with the intake's arrival number at its opening (reports after it
+    count for the round). Returns how many reporting units the event has."""
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                """
+                INSERT INTO typhoon_round (event_id, round_no, opened_at, due_at, opened_by,
+                    open_arrival)
+                SELECT CAST(:e AS varchar), CAST(:k AS integer), CAST(:opened AS timestamptz),
+                    CAST(:due AS timestamptz), CAST(:by AS varchar), coalesce(
+                    (SELECT max(arrival) FROM typhoon_report WHERE event_id = :e), 0)
+                ON CONFLICT DO NOTHING
+                """
+            ),
+            {
+                "e": data.event_id,
+                "k": data.no,
+                "opened": data.opened_at,
+                "due": data.due_at,
+                "by": data.by,
+            },
+        )
+        units = (
+            await conn.execute(
+                text("SELECT count(*) FROM typhoon_unit WHERE event_id = :e"),
+                {"e": data.event_id},
+            )
+        ).scalar()
+    return int(units or 0)
+
+
+_ROUND_UNITS = text(
+    """
+    WITH r AS (
+        SELECT open_arrival, due_arrival, (
+            SELECT min(n.open_arrival) FROM typhoon_round n
+            WHERE n.event_id = :e AND n.round_no > :k) AS next_arrival
+        FROM typhoon_round WHERE event_id = :e AND round_no = :k
+    ), first AS (
+        SELECT t.unit_code, min(t.arrival) AS arrival
+        FROM typhoon_report t, r
+        WHERE t.event_id = :e AND t.arrival > r.open_arrival
+          AND (r.next_arrival IS NULL OR t.arrival <= r.next_arrival)
+        GROUP BY t.unit_code
+    )
+    SELECT u.unit_code, coalesce(a.name, u.unit_code) AS name, u.town_code,
+        coalesce(tw.name, u.town_code) AS town_name, a.parent_code,
+        CASE WHEN f.arrival IS NULL THEN 'missing'
+             WHEN r.due_arrival IS NOT NULL AND f.arrival > r.due_arrival THEN 'late'
+             ELSE 'reported' END AS status
+    FROM typhoon_unit u CROSS JOIN r
+    LEFT JOIN first f ON f.unit_code = u.unit_code
+    LEFT JOIN admin_unit a ON a.code = u.unit_code
+    LEFT JOIN admin_unit tw ON tw.code = u.town_code
+    WHERE u.event_id = :e
+    ORDER BY u.town_code, u.unit_code
+    """
+)
+
+
+async def round_units(engine: AsyncEngine, event_id: str, no: int) -> list[dict[str, Any]]:
+    """Each reporting unit of a round: ``reported`` (by its deadline, or while it is not yet
+    due), ``late`` (after it), or ``missing`` (未报)."""
+    async with engine.connect() as conn:
+        return [
+            dict(r) for r in (await conn.execute(_ROUND_UNITS, {"e": event_id, "k": no})).mappings()
+        ]
+
+
+async def latest_round(engine: AsyncEngine, event_id: str) -> dict[str, Any] | None:
+    async with engine.connect() as conn:
+        row = (
+            (
+                await conn.execute(
+                    text(
+                        "SELECT round_no, opened_at, due_at, opened_by FROM typhoon_round "
+                        "WHERE event_id = :e ORDER BY round_no DESC LIMIT 1"
+                    ),
+                    {"e": event_id},
+                )
+            )
+            .mappings()
+            .first()
+        )
+        return dict(row) if row else None
+
+
+async def check_round(
+    engine: AsyncEngine, data: RoundCheck
+) -> tuple[RoundStatus, list[Notification]]:
+    """A round's status; at ``due`` the deadline's arrival number is fixed (once). At ``remind``
+    each missing unit's A officer (else B) is told, at ``escalate`` its B officer and the A
+    officer of the unit above it: the notifications to send (keyed per round, unit, person)."""
+    params = {"e": data.event_id, "k": data.no}
+    if data.stage == "due":
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    """
+                    UPDATE typhoon_round SET due_arrival = coalesce(due_arrival, (
+                        SELECT coalesce(max(arrival), 0) FROM typhoon_report WHERE event_id = :e))
+                    WHERE event_id = :e AND round_no = :k
+                    """
+                ),
+                params,
+            )
+    units = await round_units(engine, data.event_id, data.no)
+    late_minutes = max(int((data.now - data.due_at).total_seconds() // 60), 0)
+    missing = [u for u in units if u["status"] == "missing"]
+    status = RoundStatus(
+        units=len(units),
+        reported=sum(1 for u in units if u["status"] != "missing"),
+        late=[
+            RoundUnit(code=u["unit_code"], name=u["name"], town=u["town_name"])
+            for u in units
+            if u["status"] == "late"
+        ][:ROUND_UNITS_NAMED],
+        missing=[
+            RoundUnit(
+                code=u["unit_code"], name=u["name"], town=u["town_name"], late_minutes=late_minutes
+            )
+            for u in missing
+        ][:ROUND_UNITS_NAMED],
+        missing_count=len(missing),
+    )
+    if data.stage not in ("remind", "escalate") or not missing:
+        return status, []
+    parents = {u["unit_code"]: u["parent_code"] for u in missing}
+    people = await officer_store.contacts(
+        engine, sorted({*parents, *(p for p in parents.values() if p)})
+    )
+    notes: list[Notification] = []
+    nobody: list[str] = []
+    due = data.due_at.astimezone(CHINA_TZ)
+    for u in missing:
+        code, name = u["unit_code"], u["name"]
+        where = name if u["town_name"] in (name, "") else f"{u['town_name']}{name}"
+        mine = people.get(code, {})
+        if data.stage == "remind":
+            who = [mine.get("A") or mine.get("B")]
+            subject = f"【催报】{data.name}第{data.no}轮转移安置数据未报"
+            body = (
+                f"{where}：第{data.no}轮数据应于{due:%m月%d日%H:%M}前报送，"
+                f"已逾期{late_minutes}分钟，请立即报送。"
+            )
+        else:
+            above = people.get(parents[code] or "", {})
+            who = [mine.get("B"), above.get("A")]
+            subject = f"【督办】{data.name}第{data.no}轮{where}逾期未报"
+            body = (
+                f"{where}第{data.no}轮转移安置数据应于{due:%m月%d日%H:%M}前报送，"
+                f"已逾期{late_minutes}分钟仍未报送，请督促报送。"
+            )
+        found = [w for w in who if w]
+        if not found:
+            nobody.append(where)
+        for w in found:
+            notes.append(
+                Notification(
+                    key=f"{data.workflow_id}:round:{data.no}:{data.stage}:{code}:{w['phone']}",
+                    recipient=w["name"],
+                    address=w["phone"],
+                    subject=subject,
+                    body=body,
+                    source=data.workflow_id,
+                )
+            )
+    status.no_officer = nobody[:ROUND_UNITS_NAMED]
+    return status, notes
+
+
+async def queue_notifications(engine: AsyncEngine, notes: list[Notification]) -> list[str]:
+    """Write the notifications to the outbox once each; the keys not yet delivered."""
+    if not notes:
+        return []
+    now = datetime.now(UTC)
+    async with engine.begin() as conn:
+        await conn.execute(
+            insert(NotificationRow.__table__)
+            .values([{**n.model_dump(), "created_at": now} for n in notes])
+            .on_conflict_do_nothing()
+        )
+        pending = (
+            await conn.execute(
+                text("SELECT key FROM notification WHERE key = ANY(:k) AND delivered_at IS NULL"),
+                {"k": [n.key for n in notes]},
+            )
+        ).scalars()
+        return list(pending)
+
+
+async def mark_delivered(engine: AsyncEngine, keys: list[str]) -> None:
+    if keys:
+        async with engine.begin() as conn:
+            await conn.execute(
+                text("UPDATE notification SET delivered_at = now() WHERE key = ANY(:k)"),
+                {"k": keys},
+            )
+
+
+async def shelter_unit(engine: AsyncEngine, code: str) -> str | None:
+    async with engine.connect() as conn:
+        return (
+            await conn.execute(text("SELECT unit_code FROM shelter WHERE code = :c"), {"c": code})
+        ).scalar()

@@ -5,7 +5,7 @@ list of revisions ("启动地震、处置危险化学品……等专项应急预
 is named by its title with the jurisdiction and "应急预案" taken off.
 
 Revision ID: 0017
-Revises: 0018
+Revises: 0016
 Create Date: 2026-12-02 18:00:00.000000
 """
 
@@ -14,9 +14,7 @@ import sqlmodel
 from alembic import op
 
 revision = "0017"
-# 0017 was reserved for this change; 0016 (typhoon events) and 0018 (warning answers) were
-# numbered at the same time. It follows whichever is the head when it lands.
-down_revision = "0018"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,173 @@
+// The reporter's page (灾害信息员, phone-sized): for the units of their token only, a typhoon
+// report with the unit's last figures shown; the receipt says 已接收 / 重复 / 迟报 / 被拒 and why.
+// A report's id is a fresh UUID per submission, sent again (with the same Idempotency-Key) by 重试:
+// a report that arrived the first time answers 重复 and is counted once.
+import {
+  ROLE_LABELS, Refused, Retryable, Unauthorized, el, get, num, nowLocal, send, uuid, when, wireLogin,
+} from "./common.js";
+
+const FIGURES = {pre_evacuated: "紧急避险转移", relocated: "紧急转移安置", centralized: "集中安置",
+  dispersed: "分散安置", returned: "已返回", shelters_open: "开放避难场所", sheltered_now: "避难场所在住"};
+const VERDICTS = {accepted: "已接收", correction: "已接收（更正）", duplicate: "重复", late: "迟报", refused: "被拒"};
+
+let me = null;
+let data = null;
+let pending = null;  // the submission 重试 sends again: {body, key}
+
+const $ = id => document.getElementById(id);
+
+function stop() {
+  me = null;
+  $("board").hidden = true;
+  $("who").hidden = true;
+}
+
+async function start(who) {
+  me = who;
+  $("person").textContent = `${me.person}（${ROLE_LABELS[me.role] || me.role}）`;
+  $("who").hidden = false;
+  $("board").hidden = false;
+  await load();
+}
+
+const showLogin = wireLogin({start: who => start(who).catch(failed), stop});
+
+function failed(e) {
+  if (e instanceof Unauthorized) showLogin(e.message);
+  else $("status").textContent = "· " + e.message;
+}
+
+async function load() {
+  data = await get("/api/room/reporter");
+  const names = data.units.map(u => u.name);
+  $("units").textContent = names.length ? `本人负责：${names.join("、")}` : "此令牌未指定报送单位（信息员令牌须指定单位）";
+  const events = data.events.filter(e => e.units.length);
+  $("no-event").hidden = events.length > 0;
+  $("no-event").textContent = "当前没有需要本单位报送的灾害过程";
+  $("report-form").hidden = events.length === 0;
+  const keep = $("event").value;
+  $("event").replaceChildren(...events.map(e => el("option", {value: e.event_id},
+    `${e.number ? `${e.year}年第${e.number}号台风` : e.hazard_label}「${e.name}」· ${e.level_label} · ${e.warning_label}`)));
+  if (events.some(e => e.event_id === keep)) $("event").value = keep;
+  fillUnits();
+}
+
+function currentEvent() { return data && data.events.find(e => e.event_id === $("event").value); }
+
+function fillUnits() {
+  const event = currentEvent();
+  if (!event) return;
+  const keep = $("unit").value;
+  const byCode = Object.fromEntries(data.units.map(u => [u.code, u]));
+  $("unit").replaceChildren(...event.units.map(code => el("option", {value: code},
+    byCode[code] ? (byCode[code].parent_name ? `${byCode[code].parent_name} ${byCode[code].name}` : byCode[code].name) : code)));
+  if (event.units.includes(keep)) $("unit").value = keep;
+  showLast();
+}
+
+/** The unit's last report, and the form filled with its figures (cumulative: they only grow). */
+function showLast() {
+  const event = currentEvent();
+  const last = event && event.last[$("unit").value];
+  if (!last) {
+    $("last").replaceChildren(el("h2", {}, "本单位上次报送"), el("p", {class: "empty"}, "本单位尚未报送"));
+  } else {
+    $("last").replaceChildren(el("h2", {}, "本单位上次报送"),
+      el("p", {}, `截至 ${when(last.as_of)}（${VERDICTS[last.status] || last.status}，${last.reported_by}）`),
+      el("dl", {class: "state"}, Object.entries(FIGURES).map(([k, t]) => [el("dt", {}, t), el("dd", {dataset: {figure: k}}, num(last[k]))])));
+  }
+  for (const input of document.querySelectorAll("[data-figure]")) {
+    if (input.tagName !== "INPUT") continue;
+    input.value = last ? last[input.dataset.figure] : 0;
+  }
+  $("as-of").value = nowLocal();
+  $("reason").value = "";
+  sum();
+}
+
+function sum() {
+  const v = id => Number($(id).value || 0);
+  $("relocated").textContent = num(v("f-centralized") + v("f-dispersed"));
+}
+
+/** A refusal in plain Chinese, from the API's reason (the reason itself is shown as well). */
+function plain(reason) {
+  const r = String(reason);
+  let m;
+  if (/is closed; reports are no longer accepted/.test(r)) return "该灾害过程已结束，不再接收报送";
+  if (/no typhoon .* is open/.test(r)) return "没有进行中的该灾害过程";
+  if (/may not report for/.test(r)) return "无权为该单位报送";
+  if ((m = r.match(/figures\.(\w+): (\d+) is below the unit's latest (\d+)/))) {
+    return `「${FIGURES[m[1]] || m[1]}」${m[2]} 小于上次报送的 ${m[3]}：累计数只增不减；如确需调小，请在“说明”中写明原因`;
+  }
+  if ((m = r.match(/reports through its (\d+) 村居/))) return `该街镇由其 ${m[1]} 个村居分别报送`;
+  if (/is not a reporting unit/.test(r)) return "该单位不是本次过程的报送单位";
+  if (/already used for a different report/.test(r)) return "报告编号已用于另一份报送";
+  if (/future|later than now/.test(r)) return "数据时间不能晚于当前时间";
+  if (/sheltered_now/.test(r)) return "避难场所在住人数不能超过集中安置人数（减已返回）或避难场所容量";
+  if (/returned/.test(r)) return "已返回人数不能超过紧急转移安置人数";
+  return "报送未被接收";
+}
+
+function receipt(kind, text, ref) {
+  $("receipt").hidden = false;
+  $("receipt").className = "receipt " + kind;
+  $("verdict").textContent = VERDICTS[kind] || kind;
+  $("reason-text").textContent = text;
+  $("receipt-ref").textContent = ref ? `报告编号 ${ref}` : "";
+}
+
+function explain(answer) {
+  const {status, message} = answer;
+  if (status === "accepted") return "已计入本单位最新数字";
+  if (status === "correction") return "已按更正计入";
+  if (status === "duplicate") return "此报送此前已收到，未重复计入";
+  if (status === "late") {
+    const at = (message.match(/as of (.+?);/) || [])[1];
+    return `已存档；本单位已有更晚时间${at ? `（${when(at)}）` : ""}的数据，本次不改变当前数字`;
+  }
+  return message;
+}
+
+async function submit(attempt) {
+  $("send").disabled = $("retry").disabled = true;
+  $("retry").hidden = true;
+  $("status").textContent = "· 报送中…";
+  try {
+    const answer = await send("/api/typhoons/reports", attempt.body, {key: attempt.key});
+    pending = null;
+    receipt(answer.data.status, explain(answer.data), answer.data.report_id);
+    await load();
+  } catch (e) {
+    if (e instanceof Unauthorized) throw e;
+    if (e instanceof Retryable) {
+      pending = attempt;
+      $("retry").hidden = false;
+      receipt("unsent", "未送达：" + e.message + "。请点击“重试”（同一报告编号，不会重复计入）", attempt.body.report_id);
+      $("verdict").textContent = "未送达";
+    } else if (e instanceof Refused) {
+      pending = null;
+      receipt("refused", `${plain(e.message)}（原因：${e.message}）`, attempt.body.report_id);
+    } else throw e;
+  } finally {
+    $("send").disabled = $("retry").disabled = false;
+    $("status").textContent = "";
+  }
+}
+
+$("event").addEventListener("change", fillUnits);
+$("unit").addEventListener("change", showLast);
+for (const id of ["f-centralized", "f-dispersed"]) $(id).addEventListener("input", sum);
+$("report-form").addEventListener("submit", event => {
+  event.preventDefault();
+  const figures = {};
+  for (const input of document.querySelectorAll("input[data-figure]")) figures[input.dataset.figure] = Number(input.value || 0);
+  const key = uuid();
+  const reason = $("reason").value.trim();
+  const asOf = $("as-of").value;
+  const body = {event_id: $("event").value, report_id: key, unit: $("unit").value,
+    as_of: asOf.length === 16 ? asOf + ":00+08:00" : asOf + "+08:00", figures, reported_by: me.person,
+    ...(reason ? {reason} : {})};
+  submit({body, key}).catch(failed);
+});
+$("retry").addEventListener("click", () => { if (pending) submit(pending).catch(failed); });
