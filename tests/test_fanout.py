@@ -319,7 +319,7 @@ async def test_rows_keep_answers_and_a_closed_batch_takes_none(engine, code: str
 async def test_a_busy_batch_is_signalled_again_and_never_fails_a_recorded_answer(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """"Workflow is busy" (the server's answer to many signals at once under load) is tried
+    """The server's "Workflow is busy" (many signals at once under load) is tried
     again with a growing pause; past the patience the answer stays recorded and its caller is
     not failed: the batch hears of it at its next look at its rows."""
     from datetime import UTC, datetime
