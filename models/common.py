@@ -84,8 +84,9 @@ class LabelledEnum(StrEnum):
     @classmethod
     def parse(cls, text: str) -> Self:
         """Accept the identifier (``special``), the Chinese label (``专项应急预案``) or the
-        short forms people write (``专项预案``; ``二级``, ``Ⅱ级`` and ``II`` alike; ``蓝色`` for
-        蓝色预警; ``桌面演练`` for 桌面推演), whatever the case and the width of the characters."""
+        short forms people write (``专项预案`` or ``专项``; ``二级``, ``Ⅱ级`` and ``II`` alike;
+        ``蓝色`` for 蓝色预警; ``桌面演练`` or ``桌面`` for 桌面推演), whatever the case and the
+        width of the characters."""
         text = text.strip()
         wanted = _normal(text)
         found = [m for m in cls if wanted in m.forms()]
@@ -99,8 +100,9 @@ class LabelledEnum(StrEnum):
         label = self.label
         written = {self.value, label, self.value.replace("_", " ")}
         written |= {label.replace("应急预案", "预案"), label.replace("推演", "演练")}
-        if label.endswith("预警") and len(label) > 2:
-            written.add(label.removesuffix("预警"))
+        for suffix in ("预警", "应急预案", "预案", "演练", "推演"):
+            if label.endswith(suffix) and len(label) - len(suffix) >= 2:
+                written.add(label.removesuffix(suffix))  # 蓝色, 专项, 实战, 桌面
         return {_normal(w) for w in written if w}
 
     @classmethod

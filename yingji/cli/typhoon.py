@@ -23,6 +23,7 @@ from yingji.cli.common import (
     request_id,
     run,
     send_once,
+    when,
     with_engine,
 )
 
@@ -681,3 +682,42 @@ def typhoon_shelters(event: Event, as_json: Json = False) -> None:
             str(r["closed_at"] or ""),
         )
     out.print(table)
+
+
+@typhoon_app.command("list")
+def typhoon_list(
+    district: District = None,
+    live: Annotated[bool, typer.Option("--live", help="only those still open")] = False,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+    as_json: Json = False,
+) -> None:
+    """The district's typhoons and other events (暴雨, 寒潮), newest first: level, warning,
+    紧急转移安置, open or closed."""
+    from yingji.services import typhoon as typhoons
+
+    async def job(settings: Settings) -> list[dict[str, Any]]:
+        where = district or settings.district
+        return await with_engine(settings, lambda e: typhoons.listed(e, where, live, limit))
+
+    def render(found: list[dict[str, Any]]) -> None:
+        from rich.table import Table
+
+        from models.typhoon import Hazard, ResponseLevel, WarningColour
+
+        table = Table(title=f"台风及其他灾害过程 ({len(found)})", title_justify="left")
+        for col in ("编号", "名称", "灾种", "响应", "预警", "开始", "紧急转移安置", "状态"):
+            table.add_column(col)
+        for e in found:
+            table.add_row(
+                e["event_id"],
+                e["name"],
+                Hazard(e["hazard"]).label,
+                ResponseLevel(e["level"]).label,
+                WarningColour(e["warning"]).label,
+                when(e["opened_at"]),
+                f"{e['relocated']:,}",
+                "已结束" if e["status"] == "closed" else "进行中",
+            )
+        out.print(table)
+
+    emit(run(job), as_json, render)

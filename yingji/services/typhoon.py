@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections import OrderedDict
+from datetime import datetime
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from sqlalchemy.ext.asyncio import AsyncEngine
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import (
+    Client,
+    WorkflowHandle,
+    WorkflowQueryFailedError,
+    WorkflowQueryRejectedError,
+)
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.service import RPCError
 
 from models.typhoon import (
     ActionKind,
@@ -18,6 +29,7 @@ from models.typhoon import (
     ReportReceipt,
     ResponseLevel,
     RoundInput,
+    RoundRecord,
     RoundRules,
     ShelterChange,
     TyphoonBoard,
@@ -131,7 +143,114 @@ async def close(
 
 
 async def board(client: Client, event_id: str) -> TyphoonBoard:
+    """The live board, as the workflow answers its ``board`` query (a closed one: replayed)."""
     return await typhoon_handle(client, event_id).query("board", result_type=TyphoonBoard)
+
+
+# -- the board as the console serves it: from PostgreSQL -------------------------------------
+
+#: How long the console waits for the live rounds of an open event (a query, once per event
+#: number), and how long it leaves a workflow that did not answer before it asks again.
+LIVE_DETAIL_WAIT = 2.0
+LIVE_DETAIL_RETRY = 10.0
+
+
+class Boards:
+    """The boards the console serves, read from the projection, not from the workflow.
+
+    Each request reads the event's :func:`typhoon_store.board_key` (one row); a board built for
+    that key is served again as it is, so viewers polling between two changes cost one indexed
+    read each. A new key (an event projected, a batch applied) builds the board once from the
+    tables, whoever asks meanwhile waiting for that one build. Only what the projection does
+    not hold — an open event's reporting rounds as the workflow last checked them and the time
+    of its next round — comes from a ``board`` query, once per event number; when the workflow
+    does not answer (no worker) the rounds as the projection tells them are served instead."""
+
+    MAX = 256
+
+    def __init__(self) -> None:
+        self._built: OrderedDict[str, tuple[typhoon_store.BoardKey, TyphoonBoard]] = OrderedDict()
+        self._building: dict[
+            str, asyncio.Task[tuple[typhoon_store.BoardKey, TyphoonBoard] | None]
+        ] = {}
+        #: event → (event number, rounds, next round) from the workflow's last answer
+        self._live: dict[str, tuple[int, list[RoundRecord], datetime | None]] = {}
+        #: event → (event number, until when) after a query that got no answer
+        self._silent: dict[str, tuple[int, float]] = {}
+
+    async def get(self, client: Client, engine: AsyncEngine, event_id: str) -> TyphoonBoard | None:
+        key = await typhoon_store.board_key(engine, event_id)
+        if key is None or key[0] == 0:
+            return None  # no such event, or nothing of it projected yet: ask the workflow
+        built = self._built.get(event_id)
+        if built is not None and built[0] == key:
+            self._built.move_to_end(event_id)
+            return built[1]
+        loop = asyncio.get_running_loop()
+        view = None
+        for _ in range(3):
+            task = self._building.get(event_id)
+            if task is None or task.done() or task.get_loop() is not loop:
+                task = loop.create_task(self._build(client, engine, event_id))
+                self._building[event_id] = task
+            found = await asyncio.shield(task)
+            if found is None:
+                return None
+            got, view = found
+            # A build that began before what this request saw is older: build again (so a
+            # view read after a change always shows it, and its ETag is the change's).
+            if got[0] >= key[0] and got[3] >= key[3]:
+                break
+        return view
+
+    async def _build(
+        self, client: Client, engine: AsyncEngine, event_id: str
+    ) -> tuple[typhoon_store.BoardKey, TyphoonBoard] | None:
+        found = await typhoon_store.projected_board(engine, event_id)
+        if found is None:
+            return None
+        key, view = found
+        if view.status.value == "open":
+            await self._live_detail(client, view)
+        self._built[event_id] = (key, view)
+        self._built.move_to_end(event_id)
+        while len(self._built) > self.MAX:
+            gone, _ = self._built.popitem(last=False)
+            self._live.pop(gone, None)
+            self._silent.pop(gone, None)
+        return key, view
+
+    async def _live_detail(self, client: Client, view: TyphoonBoard) -> None:
+        seq, event_id = view.last_seq, view.event_id
+        live = self._live.get(event_id)
+        if live is None or live[0] != seq:
+            silent = self._silent.get(event_id)
+            if silent is not None and silent[0] == seq and time.monotonic() < silent[1]:
+                return
+            try:
+                answer = await asyncio.wait_for(board(client, event_id), LIVE_DETAIL_WAIT)
+            except (TimeoutError, RPCError, WorkflowQueryFailedError, WorkflowQueryRejectedError):
+                self._silent[event_id] = (seq, time.monotonic() + LIVE_DETAIL_RETRY)
+                return
+            if answer.last_seq < seq:  # cannot be: the projection follows the workflow
+                return
+            live = (seq, answer.rounds, answer.next_round_at)
+            self._live[event_id] = live
+        view.rounds, view.next_round_at = live[1], live[2]
+
+
+_BOARDS: WeakKeyDictionary[AsyncEngine, Boards] = WeakKeyDictionary()
+
+
+async def projected_board(
+    client: Client, engine: AsyncEngine, event_id: str
+) -> TyphoonBoard | None:
+    """The board from PostgreSQL (see :class:`Boards`); None when only the workflow can answer
+    (no such event, or none of its events projected yet)."""
+    boards = _BOARDS.get(engine)
+    if boards is None:
+        boards = _BOARDS[engine] = Boards()
+    return await boards.get(client, engine, event_id)
 
 
 async def season(
@@ -230,3 +349,10 @@ async def shelter_unit(engine: AsyncEngine, event_id: str, shelter: str) -> str 
     except (typhoon_store.ReportRejected, ValueError):
         return None
     return await typhoon_store.shelter_unit(engine, code)
+
+
+async def listed(
+    engine: AsyncEngine, district: str, live: bool = False, limit: int = 50
+) -> list[dict[str, Any]]:
+    """The district's typhoons and other events, newest first, from their register line."""
+    return await typhoon_store.list_events(engine, district, live, limit)

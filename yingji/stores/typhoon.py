@@ -24,17 +24,27 @@ from models.drill import Notification
 from models.typhoon import (
     FIGURE_FIELDS,
     ROUND_UNITS_NAMED,
+    ROUNDS_KEPT,
+    ActionKind,
+    ActionRecord,
     ApplyResult,
+    Hazard,
+    InstructionLine,
+    LevelRecord,
+    Mismatch,
     OccupancyReport,
     OpenShelter,
     ReportReceipt,
     RoundCheck,
     RoundOpen,
+    RoundRecord,
     RoundStatus,
     RoundUnit,
+    ShelterLine,
     ShelterOccupancy,
     Totals,
     TownTotals,
+    TyphoonBoard,
     TyphoonOpen,
     TyphoonProjection,
     UnitReport,
@@ -1305,3 +1315,420 @@ async def shelter_unit(engine: AsyncEngine, code: str) -> str | None:
         return (
             await conn.execute(text("SELECT unit_code FROM shelter WHERE code = :c"), {"c": code})
         ).scalar()
+
+
+async def list_events(
+    engine: AsyncEngine, district: str, live: bool, limit: int
+) -> list[dict[str, Any]]:
+    """Typhoons and other events of ``district``, newest first, with their live totals."""
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            text(
+                "SELECT e.event_id, e.name, e.hazard, e.district, e.status, e.level, e.warning, "
+                "e.opened_at, e.closed_at, coalesce(t.relocated, 0) AS relocated, "
+                "coalesce(t.pre_evacuated, 0) AS pre_evacuated, "
+                "coalesce(t.units_reported, 0) AS units_reported "
+                "FROM typhoon_event e LEFT JOIN typhoon_totals t USING (event_id) "
+                "WHERE e.district = :d AND (NOT CAST(:live AS boolean) OR e.status = 'open') "
+                "ORDER BY e.opened_at DESC, e.event_id LIMIT :n"
+            ),
+            {"d": district, "live": live, "n": limit},
+        )
+        return [dict(r) for r in rows.mappings()]
+
+
+# -- the board, read from the projection (the console) -----------------------------------------
+
+#: Rounds whose lists of units the workflow keeps named (its latest three, as
+#: ``workflows/typhoon.py`` keeps them).
+ROUNDS_NAMED = 3
+
+#: The event log's kinds the board is folded from.
+_BOARD_KINDS = (
+    "opened",
+    "level_changed",
+    "call_started",
+    "actions_started",
+    "instructed",
+    "feedback",
+    "instruction_overdue",
+    "instruction_answered",
+    "shelters_opened",
+    "shelters_closed",
+    "round_opened",
+    "round_due",
+    "round_remind",
+    "round_escalate",
+    "round_closed",
+)
+
+_BOARD_HEAD = text(
+    f"""
+    SELECT e.event_id, e.year, e.number, e.name, e.district, e.status, e.level, e.warning,
+        e.closed_at, e.last_seq, e.hazard, e.code,
+        {", ".join(f"t.{f}" for f in FIGURE_FIELDS)}, t.units_reported,
+        coalesce(t.peak_sheltered, 0) AS peak_sheltered, t.peak_at,
+        coalesce(t.batches_applied, 0) AS batches_applied
+    FROM typhoon_event e LEFT JOIN typhoon_totals t ON t.event_id = e.event_id
+    WHERE e.event_id = :e
+    """
+)
+
+
+BoardKey = tuple[int, str, datetime | None, int]
+
+
+async def board_key(engine: AsyncEngine, event_id: str) -> BoardKey | None:
+    """What moves whenever the projected board can change: the event number the projection
+    has reached, the status and closing time (the intake's close sets them first), and the
+    batch the apply has reached (towns, totals, peak, shelters' occupancy). None: no event."""
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(
+                text(
+                    "SELECT e.last_seq, e.status, e.closed_at, "
+                    "coalesce(t.batches_applied, 0) AS batches "
+                    "FROM typhoon_event e LEFT JOIN typhoon_totals t ON t.event_id = e.event_id "
+                    "WHERE e.event_id = :e"
+                ),
+                {"e": event_id},
+            )
+        ).first()
+    return None if row is None else (int(row[0]), row[1], row[2], int(row[3]))
+
+
+async def projected_board(
+    engine: AsyncEngine, event_id: str
+) -> tuple[BoardKey, TyphoonBoard] | None:
+    """The board (``TyphoonBoard``, as the workflow's ``board`` query answers it) built from
+    the projection alone, in one consistent snapshot, with its :func:`board_key`.
+
+    The event row gives the level, warning and status; the apply's tables the towns, totals,
+    peak, shelters' occupancy and counts; the event log (``typhoon_log``) is folded for the
+    levels, 叫应, actions, instructions and their feedback, and which shelters are open. Rounds
+    come from ``typhoon_round`` and the log, their units recomputed from the intake (the
+    workflow keeps its lists as of its last check); ``next_round_at`` is not projected (None).
+
+    None when there is no such event, or when nothing of it is projected yet (event 0): then
+    only the workflow can answer."""
+    async with engine.connect() as conn:
+        await conn.execution_options(isolation_level="REPEATABLE READ")
+        head = (await conn.execute(_BOARD_HEAD, {"e": event_id})).mappings().first()
+        if head is None or not head["last_seq"]:
+            return None
+        key: BoardKey = (
+            int(head["last_seq"]),
+            head["status"],
+            head["closed_at"],
+            int(head["batches_applied"]),
+        )
+        log = (
+            await conn.execute(
+                text(
+                    "SELECT seq, at, kind, detail FROM typhoon_log "
+                    "WHERE event_id = :e AND kind = ANY(:k) ORDER BY seq"
+                ),
+                {"e": event_id, "k": list(_BOARD_KINDS)},
+            )
+        ).all()
+        town_rows = (
+            await conn.execute(
+                text(
+                    f"""
+                    SELECT l.town_code, min(a.name) AS town_name, {_SUMS},
+                        count(*) AS units_reported
+                    FROM typhoon_unit_latest l LEFT JOIN admin_unit a ON a.code = l.town_code
+                    WHERE l.event_id = :e GROUP BY l.town_code
+                    """
+                ),
+                {"e": event_id},
+            )
+        ).mappings()
+        towns = {r["town_code"]: (r["town_name"] or "", Totals.of(dict(r))) for r in town_rows}
+        counts = (
+            await conn.execute(
+                text(
+                    "SELECT (SELECT count(*) FROM typhoon_report WHERE event_id = :e "
+                    "AND applied_batch IS NOT NULL) AS reports, "
+                    "(SELECT count(*) FROM shelter_report WHERE event_id = :e "
+                    "AND applied_batch IS NOT NULL) AS shelter_reports, "
+                    "(SELECT count(*) FROM typhoon_unit WHERE event_id = :e) AS units"
+                ),
+                {"e": event_id},
+            )
+        ).one()
+        shelter_rows = (
+            await conn.execute(
+                text(
+                    """
+                    SELECT t.shelter_code AS code, coalesce(s.name, t.shelter_code) AS name,
+                        t.town_code, t.capacity, t.closed_at,
+                        coalesce(l.occupancy, 0) AS occupancy, l.as_of
+                    FROM typhoon_shelter t
+                    LEFT JOIN shelter s ON s.code = t.shelter_code
+                    LEFT JOIN shelter_latest l
+                        ON l.event_id = t.event_id AND l.shelter_code = t.shelter_code
+                    WHERE t.event_id = :e
+                    """
+                ),
+                {"e": event_id},
+            )
+        ).all()
+        instructed = any(r.kind == "instructed" for r in log)
+        event_towns: list[tuple[str, str]] = []
+        if instructed:
+            event_towns = [
+                (r.town_code, r.name)
+                for r in await conn.execute(
+                    text(
+                        """
+                        SELECT DISTINCT u.town_code, coalesce(a.name, u.town_code) AS name
+                        FROM typhoon_unit u LEFT JOIN admin_unit a ON a.code = u.town_code
+                        WHERE u.event_id = :e ORDER BY u.town_code LIMIT 1000
+                        """
+                    ),
+                    {"e": event_id},
+                )
+            ]
+        round_rows = (
+            (
+                await conn.execute(
+                    text(
+                        "SELECT round_no, opened_at, due_at, opened_by FROM typhoon_round "
+                        "WHERE event_id = :e ORDER BY round_no DESC LIMIT :n"
+                    ),
+                    {"e": event_id, "n": ROUNDS_KEPT},
+                )
+            )
+            .mappings()
+            .all()
+        )
+        board = _fold_board(head, log, towns, counts, shelter_rows, event_towns)
+        board.rounds = await _projected_rounds(
+            conn, event_id, list(reversed(round_rows)), log, int(counts.units)
+        )
+    return key, board
+
+
+def _fold_board(
+    head: Any,
+    log: list[Any],
+    towns: dict[str, tuple[str, Totals]],
+    counts: Any,
+    shelter_rows: list[Any],
+    event_towns: list[tuple[str, str]],
+) -> TyphoonBoard:
+    # The 街镇 names the workflow knows: those the apply found in the register, and every
+    # town of the event once an instruction went out (its code when the register has no name).
+    names = {code: name for code, (name, _) in towns.items() if name}
+    names.update(dict(event_towns))
+    town_codes = [code for code, _ in event_towns]
+    levels: list[LevelRecord] = []
+    warnings: list[str] = []
+    actions: list[ActionRecord] = []
+    instructions: dict[str, dict[str, Any]] = {}
+    opened = closed = 0
+    for r in log:
+        d = r.detail or {}
+        if r.kind in ("opened", "level_changed"):
+            levels.append(
+                LevelRecord(
+                    at=r.at,
+                    level=d["level"],
+                    warning=d["warning"],
+                    by=d.get("by", ""),
+                    note=d.get("note", "") if r.kind == "level_changed" else "",
+                )
+            )
+        elif r.kind == "call_started":
+            warnings = [*warnings, d["warning"]][-100:]
+        elif r.kind == "actions_started":
+            started = []
+            for a in d.get("actions", []):
+                kind = ActionKind(a["kind"])
+                ref = a.get("ref", "")
+                started.append(
+                    ActionRecord(
+                        at=r.at,
+                        level=d["level"],
+                        kind=kind,
+                        text=a.get("text", ""),
+                        ref=ref,
+                        done=kind is not ActionKind.SHELTERS and bool(ref),
+                    )
+                )
+            actions = [*actions, *started][-100:]
+        elif r.kind == "instructed":
+            instructions[d["instruction"]] = {
+                "id": d["instruction"],
+                "text": d["text"],
+                "level": levels[-1].level if levels else None,
+                "issued_at": r.at,
+                "due_at": datetime.fromisoformat(d["due_at"]),
+                "by": d.get("by", ""),
+                "towns": int(d.get("towns", len(town_codes))),
+                "feedback": {},
+                "checked": False,
+            }
+        elif r.kind == "feedback" and d.get("instruction") in instructions:
+            instructions[d["instruction"]]["feedback"][d["town"]] = bool(d.get("late"))
+        elif r.kind in ("instruction_overdue", "instruction_answered"):
+            if d.get("instruction") in instructions:
+                instructions[d["instruction"]]["checked"] = True
+        elif r.kind == "shelters_opened":
+            opened += int(d.get("count", 0))
+            for a in actions:
+                if a.kind is ActionKind.SHELTERS:
+                    a.done = True
+        elif r.kind == "shelters_closed":
+            closed += int(d.get("count", 0))
+    lines = []
+    for i in instructions.values():
+        answered = i.pop("feedback")
+        checked = i.pop("checked")
+        pending = [names.get(t, t) for t in town_codes if t not in answered]
+        lines.append(
+            InstructionLine(
+                **i,
+                answered=len(answered),
+                late=[names.get(t, t) for t, late in answered.items() if late],
+                pending=pending,
+                overdue=pending if checked else [],
+            )
+        )
+    shelters = _open_shelters(shelter_rows, head["status"], opened - closed)
+    district = Totals.of(
+        {
+            f: sum(getattr(t, f) for _, t in towns.values())
+            for f in (*FIGURE_FIELDS, "units_reported", "staying")
+        }
+    )
+    occupancy: dict[str, int] = {}
+    for sh in shelters:
+        occupancy[sh.town_code] = occupancy.get(sh.town_code, 0) + sh.occupancy
+    mismatches = []
+    for town, occupied in sorted(occupancy.items()):
+        reported = towns[town][1].sheltered_now if town in towns else 0
+        if reported != occupied:
+            mismatches.append(
+                Mismatch(
+                    town=town,
+                    name=names.get(town, ""),
+                    sheltered_now=reported,
+                    occupancy=occupied,
+                )
+            )
+    hazard = Hazard(head["hazard"] or "typhoon")
+    return TyphoonBoard(
+        event_id=head["event_id"],
+        year=head["year"],
+        number=head["number"] if hazard is Hazard.TYPHOON else None,
+        name=head["name"],
+        district=head["district"],
+        status=head["status"],
+        level=head["level"],
+        warning=head["warning"],
+        levels=levels,
+        towns=[
+            TownTotals(town=code, name=names.get(code, ""), totals=totals)
+            for code, (_, totals) in sorted(towns.items())
+        ],
+        district_totals=district,
+        peak_sheltered=head["peak_sheltered"],
+        peak_at=head["peak_at"],
+        batches_applied=head["batches_applied"],
+        reports_applied=int(counts.reports),
+        closed_at=head["closed_at"],
+        last_seq=head["last_seq"],
+        warnings=warnings,
+        hazard=hazard,
+        code=head["code"],
+        actions=actions,
+        instructions=lines,
+        shelters=[
+            ShelterLine(
+                code=sh.code,
+                name=sh.name,
+                town=names.get(sh.town_code, sh.town_code),
+                capacity=sh.capacity,
+                occupancy=sh.occupancy,
+                as_of=sh.as_of,
+                over_capacity=sh.occupancy > sh.capacity,
+            )
+            for sh in shelters
+        ],
+        shelter_capacity=sum(sh.capacity for sh in shelters),
+        shelter_occupancy=sum(sh.occupancy for sh in shelters),
+        shelter_reports_applied=int(counts.shelter_reports),
+        mismatches=mismatches,
+    )
+
+
+def _open_shelters(rows: list[Any], status: str, open_at_close: int) -> list[Any]:
+    """The shelters the board lists: those open now; for a closed event, those that were open
+    when it closed (the intake's close closed them together, at one time: the latest)."""
+    if status != "closed":
+        found = [r for r in rows if r.closed_at is None]
+    elif open_at_close <= 0:
+        found = []
+    else:
+        shut = sorted((r for r in rows if r.closed_at is not None), key=lambda r: r.closed_at)
+        last = [r for r in shut if r.closed_at == shut[-1].closed_at] if shut else []
+        found = last if len(last) == open_at_close else shut[-open_at_close:]
+    return sorted(found, key=lambda r: (r.town_code, r.code))
+
+
+async def _projected_rounds(
+    conn: AsyncConnection, event_id: str, rows: list[Any], log: list[Any], units: int
+) -> list[RoundRecord]:
+    """The latest rounds as the log tells them (stage, counts, notifications); the units of the
+    latest three recomputed from the intake, as of now."""
+    if not rows:
+        return []
+    rounds = {
+        r["round_no"]: RoundRecord(
+            no=r["round_no"],
+            opened_at=r["opened_at"],
+            due_at=r["due_at"],
+            by=r["opened_by"],
+            units=units,
+            missing_count=units,
+        )
+        for r in rows
+    }
+    stages = {"round_due": "due", "round_remind": "reminded", "round_escalate": "escalated"}
+    for r in log:
+        d = r.detail or {}
+        rec = rounds.get(d.get("round")) if r.kind.startswith("round_") else None
+        if rec is None or r.kind == "round_opened":
+            continue
+        rec.units = units
+        rec.reported = int(d.get("reported", rec.reported))
+        rec.missing_count = int(d.get("missing_count", rec.missing_count))
+        rec.checked_at = r.at
+        rec.stage = stages.get(r.kind, rec.stage)
+        if r.kind == "round_remind":
+            rec.reminded = int(d.get("notified", 0))
+        elif r.kind == "round_escalate":
+            rec.escalated = int(d.get("notified", 0))
+    ordered = [rounds[k] for k in sorted(rounds)]
+    for rec in ordered[-ROUNDS_NAMED:]:
+        if rec.checked_at is None:
+            continue
+        late_minutes = max(int((rec.checked_at - rec.due_at).total_seconds() // 60), 0)
+        found = (await conn.execute(_ROUND_UNITS, {"e": event_id, "k": rec.no})).mappings()
+        late, missing = [], []
+        for u in found:
+            if u["status"] == "late":
+                late.append(RoundUnit(code=u["unit_code"], name=u["name"], town=u["town_name"]))
+            elif u["status"] == "missing":
+                missing.append(
+                    RoundUnit(
+                        code=u["unit_code"],
+                        name=u["name"],
+                        town=u["town_name"],
+                        late_minutes=late_minutes,
+                    )
+                )
+        rec.late, rec.missing = late[:ROUND_UNITS_NAMED], missing[:ROUND_UNITS_NAMED]
+    return ordered
