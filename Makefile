@@ -9,6 +9,8 @@ LOCK := requirements.lock
 LOCK_ARGS ?=
 
 BROWSER := /usr/bin/chromium
+SOFFICE := /usr/bin/soffice
+SOFFICE_PACKAGES := libreoffice-writer-nogui libreoffice-draw-nogui fonts-noto-cjk
 
 .PHONY: run test lint lock clean
 
@@ -39,7 +41,13 @@ $(BROWSER):
 	apt-get install -y -q $(BROWSER_PACKAGES) >/dev/null 2>&1 || \
 		(apt-get update -q >/dev/null && apt-get install -y -q $(BROWSER_PACKAGES) >/dev/null)
 
-test: lint $(BROWSER)
+# The year-end summary's PDF and page image are rendered by LibreOffice (Writer, and Draw for its
+# graphic export filters), with CJK fonts.
+$(SOFFICE):
+	apt-get install -y -q $(SOFFICE_PACKAGES) >/dev/null 2>&1 || \
+		(apt-get update -q >/dev/null && apt-get install -y -q $(SOFFICE_PACKAGES) >/dev/null)
+
+test: lint $(BROWSER) $(SOFFICE)
 	$(BIN)/pytest
 
 clean:

@@ -562,7 +562,7 @@ async def test_summary_commands(cli: CliRunner, code: str, tmp_path, monkeypatch
     r = await yingji(cli, "summary", "export", "--year", "2016", "--format", "json")
     assert json.loads(r.stdout)["year"] == 2016
     r = await yingji(cli, "summary", "export", "--year", "2016", "--format", "odt")
-    assert r.exit_code == 2 and "not md, json or docx" in r.output
+    assert r.exit_code == 2 and "not md, json, docx or pdf" in r.output
 
 
 async def test_every_default_district_is_the_configured_one(cli: CliRunner, monkeypatch) -> None:

@@ -18,6 +18,8 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import struct
+import zlib
 from collections.abc import AsyncIterator
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -551,6 +553,60 @@ async def test_the_docx_is_a_chinese_official_document(jiading: Stack, tmp_path:
     assert 'w:name="仿宋_GB2312"><w:altName w:val="仿宋"/>' in font_table
     footer = section.footer.paragraphs[0]._p.xml
     assert 'w:instr=" PAGE "' in footer
+
+    # Rendered by LibreOffice (`make test` installs it): a PDF, and the first page as an image
+    # of an A4 page that is not blank.
+    pdf = summaries.export(document, "pdf")
+    assert pdf.startswith(b"%PDF")
+    png = summaries.convert(summaries.export(document, "docx"), "png")
+    width, height, dark = ink(png)
+    assert 0.68 < width / height < 0.73  # an A4 page: 210 / 297 = 0.707
+    assert dark > 0.005, "the page is blank"
+
+
+def ink(png: bytes) -> tuple[int, int, float]:
+    """(width, height, share of dark pixels) of an 8-bit PNG without interlacing."""
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, idat, header = 8, b"", None
+    while pos < len(png):
+        (length,) = struct.unpack(">I", png[pos : pos + 4])
+        kind, data = png[pos + 4 : pos + 8], png[pos + 8 : pos + 8 + length]
+        if kind == b"IHDR":
+            header = struct.unpack(">IIBBBBB", data)
+        elif kind == b"IDAT":
+            idat += data
+        pos += 12 + length
+    assert header is not None
+    width, height, depth, colour = header[:4]
+    assert depth == 8 and colour in (0, 2, 4, 6), header
+    channels = {0: 1, 2: 3, 4: 2, 6: 4}[colour]
+    raw = zlib.decompress(idat)
+    stride = width * channels
+    previous = bytearray(stride)
+    dark = 0
+    for row in range(height):
+        start = row * (stride + 1)
+        kind, line = raw[start], bytearray(raw[start + 1 : start + 1 + stride])
+        for i in range(stride):
+            a = line[i - channels] if i >= channels else 0
+            b = previous[i]
+            c = previous[i - channels] if i >= channels else 0
+            if kind == 1:
+                line[i] = (line[i] + a) & 0xFF
+            elif kind == 2:
+                line[i] = (line[i] + b) & 0xFF
+            elif kind == 3:
+                line[i] = (line[i] + (a + b) // 2) & 0xFF
+            elif kind == 4:
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                nearest = a if pa <= pb and pa <= pc else b if pb <= pc else c
+                line[i] = (line[i] + nearest) & 0xFF
+        for x in range(0, stride, channels):  # grey, or the mean of red, green and blue
+            value = line[x] if colour in (0, 4) else sum(line[x : x + 3]) // 3
+            dark += value < 128
+        previous = line
+    return width, height, dark / (width * height)
 
 
 def city_year() -> tuple[str, list[dict[str, Any]]]:

@@ -100,22 +100,27 @@ def summary_show(year: Year, as_json: Json = False) -> None:
 @summary_app.command("export")
 def summary_export(
     year: Year,
-    fmt: Annotated[str, typer.Option("--format", help="md | json | docx")] = "md",
+    fmt: Annotated[
+        str, typer.Option("--format", help="md | json | docx | pdf (pdf: with LibreOffice)")
+    ] = "md",
     output: Annotated[
         Path | None, typer.Option(help="file to write; default stdout (md/json)")
     ] = None,
     as_json: Json = False,
 ) -> None:
-    """Export the latest version as Markdown, structured JSON or a Word document (A4, in the
-    layout of a Chinese official document)."""
+    """Export the latest version as Markdown, structured JSON, a Word document (A4, in the
+    layout of a Chinese official document) or a PDF of it (rendered by LibreOffice)."""
     from yingji.services import summary as summaries
 
     if fmt not in summaries.FORMATS:
-        raise typer.BadParameter(f"'{fmt}' is not md, json or docx", param_hint="--format")
-    if fmt == "docx" and output is None:
+        raise typer.BadParameter(f"'{fmt}' is not md, json, docx or pdf", param_hint="--format")
+    if fmt in ("docx", "pdf") and output is None:
         raise typer.BadParameter(f"a .{fmt} needs --output", param_hint="--output")
     document = run(lambda settings: _latest(settings, year))
-    data = summaries.export(document, fmt)
+    try:
+        data = summaries.export(document, fmt)
+    except summaries.ExportUnavailable as exc:
+        raise CliError(str(exc)) from exc
     if output is None:
         if as_json and fmt != "json":
             emit({"year": year, "format": fmt, "text": data.decode()}, True)

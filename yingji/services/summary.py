@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
+import subprocess
+import tempfile
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 from docx import Document
@@ -137,7 +141,12 @@ async def latest(engine: AsyncEngine, settings: Settings, year: int) -> SummaryD
 
 
 #: Export formats.
-FORMATS = ("md", "json", "docx")
+#: Export formats; ``pdf`` needs LibreOffice (``soffice``).
+FORMATS = ("md", "json", "docx", "pdf")
+
+
+class ExportUnavailable(RuntimeError):
+    """An export this machine cannot make (no LibreOffice for a PDF)."""
 
 
 def export(document: SummaryDocument, fmt: str) -> bytes:
@@ -160,7 +169,9 @@ def export(document: SummaryDocument, fmt: str) -> bytes:
         ).encode()
     if fmt == "docx":
         return _docx(document)
-    raise ValueError(f"format: '{fmt}' is not md, json or docx")
+    if fmt == "pdf":
+        return convert(_docx(document), "pdf")
+    raise ValueError(f"format: '{fmt}' is not md, json, docx or pdf")
 
 
 # -- the .docx: a Chinese official document (GB/T 9704-2012) -------------------------------------
@@ -344,3 +355,58 @@ def _docx(document: SummaryDocument) -> bytes:
     out = io.BytesIO()
     doc.save(out)
     return out.getvalue()
+
+
+# -- PDF and page images: LibreOffice ------------------------------------------------------------
+
+SOFFICE_TIMEOUT_SECONDS = 180
+
+
+def soffice() -> str | None:
+    """LibreOffice's ``soffice``, when installed (Debian: ``libreoffice-writer-nogui``)."""
+    return shutil.which("soffice") or shutil.which("libreoffice")
+
+
+def convert(docx: bytes, fmt: str) -> bytes:
+    """Render a .docx as ``pdf`` (the whole document) or ``png`` (its first page) with
+    LibreOffice, in a profile of its own so conversions may run side by side."""
+    program = soffice()
+    if program is None:
+        raise ExportUnavailable(
+            f"{fmt}: LibreOffice is not installed (Debian: apt-get install "
+            "libreoffice-writer-nogui fonts-noto-cjk)"
+        )
+    with tempfile.TemporaryDirectory(prefix="yingji-export-") as work:
+        folder = Path(work)
+        source = folder / "summary.docx"
+        source.write_bytes(docx)
+        try:
+            done = subprocess.run(
+                [
+                    program,
+                    f"-env:UserInstallation={(folder / 'profile').as_uri()}",
+                    "--headless",
+                    "--norestore",
+                    "--convert-to",
+                    # A page image is Writer's own export of the first page.
+                    "png:writer_png_Export" if fmt == "png" else fmt,
+                    "--outdir",
+                    str(folder),
+                    str(source),
+                ],
+                capture_output=True,
+                timeout=SOFFICE_TIMEOUT_SECONDS,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise ExportUnavailable(
+                f"{fmt}: LibreOffice did not finish within {SOFFICE_TIMEOUT_SECONDS} s"
+            ) from exc
+        target = folder / f"summary.{fmt}"
+        if done.returncode != 0 or not target.exists():
+            reason = done.stderr.decode(errors="replace").strip().splitlines()
+            raise ExportUnavailable(
+                f"{fmt}: LibreOffice could not convert the document "
+                f"(exit {done.returncode}{': ' + reason[-1] if reason else ''})"
+            )
+        return target.read_bytes()

@@ -24,15 +24,20 @@ async def summary(year: Year, _: Viewer, s: S) -> SummaryDocument:
 
 @router.get("/api/summaries/{year}/export")
 async def summary_export(
-    year: Year, _: Viewer, s: S, format: Literal["md", "json", "docx"] = "md"
+    year: Year, _: Viewer, s: S, format: Literal["md", "json", "docx", "pdf"] = "md"
 ) -> Response:
     doc = await summary(year, _, s)
     media = {
         "md": "text/markdown; charset=utf-8",
         "json": "application/json",
         "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "pdf": "application/pdf",
     }
-    body = await asyncio.to_thread(summaries.export, doc, format)
+    try:
+        # LibreOffice takes seconds: off the event loop.
+        body = await asyncio.to_thread(summaries.export, doc, format)
+    except summaries.ExportUnavailable as exc:
+        raise HTTPException(503, str(exc)) from exc
     return Response(
         body,
         media_type=media[format],
