@@ -98,6 +98,7 @@ def activities(engine: AsyncEngine, settings: Settings | None = None) -> list[An
         fanout.queue_calls,
         fanout.deliver_calls,
         fanout.project_batch,
+        fanout.look_rows,
         fanout.project_fanout,
         disasters.typhoon_relocation,
         disasters.project_disaster,

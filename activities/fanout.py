@@ -21,6 +21,7 @@ from models.drill import Notification
 from models.fanout import (
     BatchChains,
     BatchInput,
+    BatchLook,
     BatchProjected,
     BatchProjection,
     CallChain,
@@ -125,6 +126,13 @@ class FanoutActivities:
             self.engine, data.warning_id, data.chains, data.batch_id, data.final
         )
         return BatchProjected(acks=learnt)
+
+    @activity.defn(name="look_rows")
+    async def look_rows(self, data: BatchLook) -> BatchProjected:
+        """Answers recorded in the rows of the given chains (their signal may never come)."""
+        return BatchProjected(
+            acks=await store.answers_of(self.engine, data.warning_id, data.chain_ids)
+        )
 
     @activity.defn(name="project_fanout")
     async def project_fanout(self, data: FanoutRow) -> None:

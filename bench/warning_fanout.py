@@ -192,22 +192,31 @@ def layout(people: int, towns: int) -> District:
     return district
 
 
+#: Lines per import file (the registers take at most 20,000 lines a file).
+FILE_LINES = 10_000
+
+
 async def register(engine: AsyncEngine, d: District) -> None:
-    lines = ["code,name,level,parent_code,district"]
-    for k, town in enumerate(d.towns, start=1):
-        lines.append(f"{town},压测第{k}街道,town,,{DISTRICT}")
-        lines += [
-            f"{v},压测第{k}街道第{j}村居,village,{town},{DISTRICT}"
-            for j, v in enumerate(d.villages[town], start=1)
-        ]
-    await units.import_csv(engine, ("\n".join(lines) + "\n").encode())
-    people = ["unit,role,name,phone,order"]
-    people += [
+    """The district's units, then its responsible people, each in files of ``FILE_LINES``
+    (the 街镇 first, so that every 村居's parent is registered before it)."""
+    towns = [f"{t},压测第{k}街道,town,,{DISTRICT}" for k, t in enumerate(d.towns, start=1)]
+    villages = [
+        f"{v},压测第{k}街道第{j}村居,village,{town},{DISTRICT}"
+        for k, town in enumerate(d.towns, start=1)
+        for j, v in enumerate(d.villages[town], start=1)
+    ]
+    rows = towns + villages
+    for i in range(0, len(rows), FILE_LINES):
+        part = ["code,name,level,parent_code,district", *rows[i : i + FILE_LINES]]
+        await units.import_csv(engine, ("\n".join(part) + "\n").encode())
+    people = [
         f"{v},{ROLE},责任人{d.phones[v][3:]},{d.phones[v]},1"
         for town in d.towns
         for v in d.villages[town]
     ]
-    await responsible.import_csv(engine, ("\n".join(people) + "\n").encode())
+    for i in range(0, len(people), FILE_LINES):
+        part = ["unit,role,name,phone,order", *people[i : i + FILE_LINES]]
+        await responsible.import_csv(engine, ("\n".join(part) + "\n").encode())
 
 
 # -- the warning -----------------------------------------------------------------------------

@@ -254,6 +254,15 @@ class BatchProjection(Model):
     final: bool = False
 
 
+class BatchLook(Model):
+    """A batch looks at its rows for answers to these chains (before calling them again, and
+    now and then while it calls): answers whose signal never came."""
+
+    warning_id: str
+    batch_id: str
+    chain_ids: list[str] = Field(max_length=1000)
+
+
 class BatchProjected(Model):
     """Answers the database holds for projected chains that the batch did not know of."""
 

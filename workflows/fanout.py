@@ -35,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
         AckResult,
         AckRouted,
         BatchInput,
+        BatchLook,
         BatchProgress,
         BatchProjection,
         BatchRef,
@@ -62,6 +63,10 @@ QUEUE_CHUNK = 500
 ACK_AT_ONCE_PATCH = "fanout-ack-at-once"
 #: Answers are written to their chain's row first, then signalled; a batch closes its rows.
 ACK_IN_DB_PATCH = "fanout-ack-in-db"
+#: A batch reads its rows for answers whose signal never came, before calling a chain again and
+#: this often while it calls.
+LOOK_PATCH = "fanout-look-rows"
+LOOK_EVERY = timedelta(seconds=30)
 #: Answers kept for a batch that has not yet loaded its chains (they are in its rows as well).
 EARLY_MAX = 2000
 
@@ -93,6 +98,8 @@ class WarningBatchWorkflow:
         self.closed = False
         #: When the loop's current wait ends by itself (None: only when something happens).
         self.wake_at: datetime | None = None
+        #: When the batch last read its rows for answers (``LOOK_PATCH``).
+        self.looked_at: datetime | None = None
 
     # -- the calls ------------------------------------------------------------------------------
 
@@ -108,11 +115,29 @@ class WarningBatchWorkflow:
         for ack in [*loaded.acks, *self.early]:
             self._heard(ack)
         self.early.clear()
+        if workflow.patched(LOOK_PATCH):
+            self.looked_at = workflow.now()
         self.loaded = True
         deliveries: list[asyncio.Task[None]] = []
         while not self._over():
             self.poked = False
             now = workflow.now()
+            if self.looked_at is not None:
+                # Answers whose signal never came: before calling a chain again, and every
+                # LOOK_EVERY while calling, the rows are read (the first calls follow the load,
+                # which read them): nobody who answered is called again, the board catches up.
+                looking = now >= self.looked_at + LOOK_EVERY
+                due = [
+                    c
+                    for c, s in self.chains.items()
+                    if s.status is ChainStatus.CALLING
+                    and (looking or (s.attempt > 0 and s.next_at and s.next_at <= now))
+                ]
+                if due:
+                    await self._look(due)
+                if looking:
+                    self.looked_at = now
+                now = workflow.now()
             calls = [
                 c
                 for s in self.chains.values()
@@ -171,6 +196,8 @@ class WarningBatchWorkflow:
             s.current, s.attempt = s.current + 1, 0
         s.attempt += 1
         s.first_call_at = s.first_call_at or now
+        if self.looked_at is not None:  # LOOK_PATCH: 未送达 speaks of the latest call only
+            s.undelivered = None
         s.next_at = now + between
         person = s.chain.persons[s.current]
         key = f"{workflow.info().workflow_id}:{s.chain.chain_id}:{person.order}:{s.attempt}"
@@ -210,8 +237,22 @@ class WarningBatchWorkflow:
         late = timedelta(minutes=self.d.rules.escalation_wait_minutes)
         return workflow.now() >= self.settled_at + late
 
+    async def _look(self, chain_ids: list[str]) -> None:
+        seen = await workflow.execute_activity_method(
+            FanoutActivities.look_rows,
+            BatchLook(
+                warning_id=self.d.warning_id, batch_id=self.d.batch.batch_id, chain_ids=chain_ids
+            ),
+            start_to_close_timeout=TIMEOUT,
+            retry_policy=RETRY,
+        )
+        for ack in seen.acks:
+            self._heard(ack)
+
     def _next_wake(self) -> datetime | None:
         times = [s.next_at for s in self.chains.values() if s.next_at is not None]
+        if self.looked_at is not None and not self._settled():
+            times.append(self.looked_at + LOOK_EVERY)
         if self.reported_at is not None and self._progress() != self.reported:
             times.append(self.reported_at + timedelta(seconds=self.d.progress_seconds))
         if self.settled_at is not None:

@@ -12,6 +12,7 @@ import typer
 
 from yingji.cli.common import (
     TYPER,
+    CliError,
     District,
     Json,
     RequestId,
@@ -173,16 +174,23 @@ def warning_ack(
     asked = {"person": person, "via": via}
 
     async def job(settings: Settings) -> Any:
-        client = await client_for(settings)
         wid = warnings.warning_workflow_id(warning_id)
-        if await fanout.kind(client, warning_id) == warnings.WORKFLOW_TYPE:
-            call = warnings.acknowledge(
-                client, warning_id, AckInput(person=person, via=via), update_id=rid
-            )
-            return await send_once(settings, rid, wid, "ack", asked, call)
 
         async def answer(engine: Any) -> Any:
             ack = FanoutAck(person=person, via=via)
+            if await fanout.answered_here(engine, warning_id):
+                # Recorded in the database; Temporal is only told (and may be down).
+                try:
+                    client = await client_for(settings)
+                except CliError:
+                    client = None
+                call = fanout.acknowledge(client, engine, warning_id, ack, update_id=rid)
+                return await send_once(settings, rid, wid, "ack", asked, call)
+            client = await client_for(settings)
+            if await fanout.kind(client, warning_id) == warnings.WORKFLOW_TYPE:
+                old = AckInput(person=person, via=via)
+                call = warnings.acknowledge(client, warning_id, old, update_id=rid)
+                return await send_once(settings, rid, wid, "ack", asked, call)
             call = fanout.acknowledge(client, engine, warning_id, ack, update_id=rid)
             return await send_once(settings, rid, wid, "ack", asked, call)
 

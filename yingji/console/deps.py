@@ -73,6 +73,14 @@ class Caller:
             return phone
         return mask_phone(phone)
 
+    def person_id(self, person_id: str | None) -> str | None:
+        """A responsible person's id (``unit:role:phone``) as this caller may see it: its
+        phone masked like any other."""
+        if person_id is None or self.sees_phones or ":" not in person_id:
+            return person_id
+        head, _, phone = person_id.rpartition(":")
+        return f"{head}:{mask_phone(phone)}"
+
     @classmethod
     def of(cls, holder: TokenHolder) -> Caller:
         return cls(person=holder.person, role=holder.role, units=frozenset(holder.units))

@@ -45,6 +45,8 @@ PASSING = {
     RPCStatusCode.ABORTED,
 }
 SIGNAL_PATIENCE = 15.0
+#: How long an answer to a warning just issued waits for its people to be written down.
+LAYOUT_WAIT = 10.0
 #: The workflow types, as ``workflows/fanout.py`` registers them.
 WORKFLOW_TYPE = "WarningFanout"
 BATCH_TYPE = "WarningBatch"
@@ -68,8 +70,10 @@ async def issue(
     engine: AsyncEngine | None = None,
 ) -> WorkflowHandle[Any, Any]:
     """Start the warning: it lays out its chains and starts its batches itself. A warning
-    with nobody to call is refused here, naming the district and level."""
+    with nobody to call is refused here, naming the district and level; so is an id used
+    before, even once Temporal has forgotten that warning (its rows remain)."""
     if engine is not None:
+        await _never_used(client, engine, data.warning_id)
         chains = await responsible.call_chains(
             engine, data.district, data.level.value, data.units, data.who.value
         )
@@ -99,7 +103,7 @@ async def issue(
 
 
 async def acknowledge(
-    client: Client,
+    client: Client | None,
     engine: AsyncEngine,
     warning_id: str,
     data: FanoutAck,
@@ -109,9 +113,15 @@ async def acknowledge(
     then told to the batch that calls the person, which stops calling the chain. A batch not
     yet started reads it from the row when it starts; an answer after the batch ended is
     refused as too late. (``update_id`` is the request's id: the row makes a repeat harmless.)"""
-    at = datetime.now(UTC)
-    got = await store.answer(engine, warning_id, data.person, at)
-    if got.first:
+    try:
+        got = await store.answer(engine, warning_id, data.person, datetime.now(UTC))
+    except store.AckRefused:
+        if await store.laid_out(engine, warning_id):
+            raise
+        await _layout(engine, warning_id)  # just issued: its people are being written down
+        got = await store.answer(engine, warning_id, data.person, datetime.now(UTC))
+    at = got.at
+    if got.first and client is not None:
         await tell_batch(
             client,
             f"{warning_workflow_id(warning_id)}:{got.batch_id}",
@@ -126,6 +136,38 @@ async def acknowledge(
             ),
         )
     return got.result
+
+
+async def _never_used(client: Client, engine: AsyncEngine, warning_id: str) -> None:
+    try:
+        await client.get_workflow_handle(warning_workflow_id(warning_id)).describe()
+        return  # Temporal knows it: the start answers a repeat or refuses a reuse itself
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            raise
+    if await store.known(engine, warning_id):
+        raise NoOneToCall(
+            f"warning_id: warning {warning_id} was issued before (codes are never reused)"
+        )
+
+
+async def _layout(engine: AsyncEngine, warning_id: str) -> None:
+    """Wait (at most ``LAYOUT_WAIT`` seconds) for a warning just issued to write its people
+    down; refused naming the warning if it does not."""
+    deadline = asyncio.get_running_loop().time() + LAYOUT_WAIT
+    while not await store.laid_out(engine, warning_id):
+        if asyncio.get_running_loop().time() > deadline:
+            raise store.AckRefused(
+                f"warning_id: warning {warning_id} has nobody to answer: it was never issued, "
+                f"or it is still laying out its calls (try again in a moment)"
+            )
+        await asyncio.sleep(0.2)
+
+
+async def answered_here(engine: AsyncEngine, warning_id: str) -> bool:
+    """Whether answers to this warning are recorded by :func:`acknowledge` (a fanned-out
+    warning that has laid out its people) — without asking Temporal."""
+    return await store.laid_out(engine, warning_id)
 
 
 async def tell_batch(client: Client, batch_workflow_id: str, ack: ChainAck) -> None:
@@ -144,13 +186,11 @@ async def tell_batch(client: Client, batch_workflow_id: str, ack: ChainAck) -> N
             if exc.status == RPCStatusCode.NOT_FOUND:
                 return
             if exc.status not in PASSING or waited >= SIGNAL_PATIENCE:
-                log.warning(
-                    "answer not signalled",
-                    workflow_id=batch_workflow_id,
-                    chain=ack.chain_id,
-                    error=str(exc)[:200],
-                )
+                _not_signalled(batch_workflow_id, ack, exc)
                 return
+        except Exception as exc:  # Temporal unreachable: the batch reads the row itself
+            _not_signalled(batch_workflow_id, ack, exc)
+            return
         await asyncio.sleep(delay * (0.5 + random.random()))
         waited += delay
         delay = min(delay * 2, 2.0)
@@ -161,6 +201,15 @@ async def listed(
 ) -> list[dict[str, Any]]:
     """The district's warnings (fanned out and older), newest first, from their register line."""
     return await store.list_warnings(engine, district, live, limit)
+
+
+def _not_signalled(batch_workflow_id: str, ack: ChainAck, exc: BaseException) -> None:
+    log.warning(
+        "answer not signalled; the batch reads it from its row",
+        workflow_id=batch_workflow_id,
+        chain=ack.chain_id,
+        error=str(exc)[:200],
+    )
 
 
 async def laid_out(client: Client, warning_id: str) -> FanoutView:

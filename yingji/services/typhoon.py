@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from weakref import WeakKeyDictionary
@@ -155,6 +156,14 @@ LIVE_DETAIL_WAIT = 2.0
 LIVE_DETAIL_RETRY = 10.0
 
 
+@dataclass(frozen=True)
+class ServedBoard:
+    """A board as built from the projection, and its JSON, encoded once for every viewer."""
+
+    board: TyphoonBoard
+    json: bytes
+
+
 class Boards:
     """The boards the console serves, read from the projection, not from the workflow.
 
@@ -169,16 +178,16 @@ class Boards:
     MAX = 256
 
     def __init__(self) -> None:
-        self._built: OrderedDict[str, tuple[typhoon_store.BoardKey, TyphoonBoard]] = OrderedDict()
+        self._built: OrderedDict[str, tuple[typhoon_store.BoardKey, ServedBoard]] = OrderedDict()
         self._building: dict[
-            str, asyncio.Task[tuple[typhoon_store.BoardKey, TyphoonBoard] | None]
+            str, asyncio.Task[tuple[typhoon_store.BoardKey, ServedBoard] | None]
         ] = {}
         #: event → (event number, rounds, next round) from the workflow's last answer
         self._live: dict[str, tuple[int, list[RoundRecord], datetime | None]] = {}
         #: event → (event number, until when) after a query that got no answer
         self._silent: dict[str, tuple[int, float]] = {}
 
-    async def get(self, client: Client, engine: AsyncEngine, event_id: str) -> TyphoonBoard | None:
+    async def get(self, client: Client, engine: AsyncEngine, event_id: str) -> ServedBoard | None:
         key = await typhoon_store.board_key(engine, event_id)
         if key is None or key[0] == 0:
             return None  # no such event, or nothing of it projected yet: ask the workflow
@@ -205,13 +214,14 @@ class Boards:
 
     async def _build(
         self, client: Client, engine: AsyncEngine, event_id: str
-    ) -> tuple[typhoon_store.BoardKey, TyphoonBoard] | None:
+    ) -> tuple[typhoon_store.BoardKey, ServedBoard] | None:
         found = await typhoon_store.projected_board(engine, event_id)
         if found is None:
             return None
-        key, view = found
-        if view.status.value == "open":
-            await self._live_detail(client, view)
+        key, board_now = found
+        if board_now.status.value == "open":
+            await self._live_detail(client, board_now)
+        view = ServedBoard(board_now, board_now.model_dump_json().encode())
         self._built[event_id] = (key, view)
         self._built.move_to_end(event_id)
         while len(self._built) > self.MAX:
@@ -242,11 +252,9 @@ class Boards:
 _BOARDS: WeakKeyDictionary[AsyncEngine, Boards] = WeakKeyDictionary()
 
 
-async def projected_board(
-    client: Client, engine: AsyncEngine, event_id: str
-) -> TyphoonBoard | None:
-    """The board from PostgreSQL (see :class:`Boards`); None when only the workflow can answer
-    (no such event, or none of its events projected yet)."""
+async def projected_board(client: Client, engine: AsyncEngine, event_id: str) -> ServedBoard | None:
+    """The board from PostgreSQL (see :class:`Boards`), with its JSON; None when only the
+    workflow can answer (no such event, or none of its events projected yet)."""
     boards = _BOARDS.get(engine)
     if boards is None:
         boards = _BOARDS[engine] = Boards()

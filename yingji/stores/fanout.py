@@ -6,6 +6,7 @@ activity retried after a crash writes nothing twice.
 
 from __future__ import annotations
 
+import unicodedata
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -43,7 +44,8 @@ def batches_of(chains: Sequence[CallChain], size: int) -> dict[str, list[CallCha
     for town, members in by_town.items():
         parts = [members[i : i + size] for i in range(0, len(members), size)]
         for k, part in enumerate(parts, start=1):
-            out[town if len(parts) == 1 else f"{town}.{k}"] = part
+            # ':' never appears in a unit code, so a part never takes another 街镇's id.
+            out[town if len(parts) == 1 else f"{town}:{k}"] = part
     return out
 
 
@@ -228,6 +230,8 @@ class Answer:
     result: AckResult
     #: This answer is the chain's (False: the chain had one already, which ``result`` is).
     first: bool
+    #: When it was recorded (when ``first``).
+    at: datetime
 
 
 async def answer(engine: AsyncEngine, warning_id: str, who: str, at: datetime) -> Answer:
@@ -235,7 +239,47 @@ async def answer(engine: AsyncEngine, warning_id: str, who: str, at: datetime) -
     async with engine.begin() as conn:
         person_id, batch_id, chain_id = await _route(conn, warning_id, who)
         result, first = await _record(conn, warning_id, chain_id, person_id, at)
-    return Answer(person_id, batch_id, chain_id, result, first)
+    return Answer(person_id, batch_id, chain_id, result, first, at)
+
+
+async def laid_out(engine: AsyncEngine, warning_id: str) -> bool:
+    """Whether the warning has written its people down (``plan_warning``)."""
+    async with engine.connect() as conn:
+        found = await conn.execute(
+            text("SELECT 1 FROM warning_person WHERE warning_id = :w LIMIT 1"), {"w": warning_id}
+        )
+        return found.first() is not None
+
+
+async def known(engine: AsyncEngine, warning_id: str) -> bool:
+    """Whether a warning of this id was ever issued (its register line or its people)."""
+    async with engine.connect() as conn:
+        found = await conn.execute(
+            text(
+                "SELECT 1 FROM warning WHERE warning_id = :w "
+                "UNION ALL SELECT 1 FROM warning_person WHERE warning_id = :w LIMIT 1"
+            ),
+            {"w": warning_id},
+        )
+        return found.first() is not None
+
+
+async def answers_of(
+    engine: AsyncEngine, warning_id: str, chain_ids: Sequence[str]
+) -> list[ChainAck]:
+    """The answers recorded in the rows of ``chain_ids``."""
+    if not chain_ids:
+        return []
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            text(
+                "SELECT chain_id, status, acked_at, acked_by, response_seconds FROM warning_chain "
+                "WHERE warning_id = :w AND chain_id = ANY(:c) AND acked_at IS NOT NULL "
+                "ORDER BY chain_id"
+            ),
+            {"w": warning_id, "c": list(chain_ids)},
+        )
+        return [_ack(r) for r in rows.mappings()]
 
 
 async def record_ack(
@@ -305,8 +349,11 @@ async def _record(
 async def _route(conn: AsyncConnection, warning_id: str, who: str) -> tuple[str, str, str]:
     """(person id, batch id, chain id) of the person ``who`` names: an id, a phone, or a name
     that only one person of this warning has."""
-    who = who.strip()
+    who = unicodedata.normalize("NFKC", who).strip()  # full-width digits are digits
     phone = "".join(ch for ch in who if ch.isdigit() or ch == "+")
+    for country in ("+86", "0086"):  # the register keeps national numbers
+        if phone.startswith(country) and len(phone) > len(country) + 5:
+            phone = phone.removeprefix(country)
     rows = (
         (
             await conn.execute(
@@ -328,9 +375,10 @@ async def _route(conn: AsyncConnection, warning_id: str, who: str) -> tuple[str,
         raise AckRefused(f"person: nobody called for warning {warning_id} is '{who}'")
     if len({r["person_id"] for r in found}) > 1:
         listed = ", ".join(f"{r['name']} ({r['person_id']})" for r in found[:10])
+        how = "person id" if by_id or by_phone else "person id or phone"
         raise AckRefused(
             f"person: '{who}' names several people of warning {warning_id}: {listed}; "
-            "answer by person id or phone"
+            f"answer by {how}"
         )
     return found[0]["person_id"], found[0]["batch_id"], found[0]["chain_id"]
 

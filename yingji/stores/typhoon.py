@@ -1528,9 +1528,15 @@ def _fold_board(
     actions: list[ActionRecord] = []
     instructions: dict[str, dict[str, Any]] = {}
     opened = closed = 0
+    # When a level's actions started: the opening's time, or a level change's; after a change
+    # that started a 叫应, the 叫应's (the workflow times them once it has started it; so a
+    # change given an explicit ``at`` that starts a 叫应 is timed at the 叫应 here).
+    actions_at: datetime | None = None
+    level_kind = ""
     for r in log:
         d = r.detail or {}
         if r.kind in ("opened", "level_changed"):
+            actions_at, level_kind = r.at, r.kind
             levels.append(
                 LevelRecord(
                     at=r.at,
@@ -1542,6 +1548,8 @@ def _fold_board(
             )
         elif r.kind == "call_started":
             warnings = [*warnings, d["warning"]][-100:]
+            if level_kind == "level_changed":
+                actions_at = r.at
         elif r.kind == "actions_started":
             started = []
             for a in d.get("actions", []):
@@ -1549,7 +1557,7 @@ def _fold_board(
                 ref = a.get("ref", "")
                 started.append(
                     ActionRecord(
-                        at=r.at,
+                        at=actions_at or r.at,
                         level=d["level"],
                         kind=kind,
                         text=a.get("text", ""),

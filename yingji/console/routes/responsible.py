@@ -54,7 +54,10 @@ async def responsible_list(
     found = await people.list_people(s.engine, district, unit, level.value if level else None)
     if who.sees_phones:
         return found
-    return [p.model_copy(update={"phone": who.phone(p.phone)}) for p in found]
+    return [
+        p.model_copy(update={"phone": who.phone(p.phone), "person_id": who.person_id(p.person_id)})
+        for p in found
+    ]
 
 
 @router.get("/api/responsible/gaps")

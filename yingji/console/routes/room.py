@@ -297,12 +297,18 @@ async def room_warning_chains(warning_id: Code, who: Viewer, s: S) -> list[dict[
     for c in chains:
         c["status_label"] = _label(fanout_models.ChainStatus, c["status"])
         c["persons"] = [_person(who, p) for p in c["persons"] or []]
+        c["current_person"] = who.person_id(c["current_person"])
+        c["acked_by"] = who.person_id(c["acked_by"])
     return chains
 
 
 def _person(who: Caller, person: dict[str, Any]) -> dict[str, Any]:
     phone = person.get("phone")
-    return {**person, "phone": phone if who.sees_phones or not phone else mask_phone(phone)}
+    return {
+        **person,
+        "phone": phone if who.sees_phones or not phone else mask_phone(phone),
+        "person_id": who.person_id(person.get("person_id")),
+    }
 
 
 @router.get("/api/room/reporter")

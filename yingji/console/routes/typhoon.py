@@ -41,11 +41,22 @@ def _event(year: int, number: str) -> str:
     return f"{year}:{int(number)}" if number.isdigit() else f"{year}:{number}"
 
 
-@router.get("/api/typhoons/{year}/{number}")
+@router.get("/api/typhoons/{year}/{number}", response_model=TyphoonBoard)
 async def typhoon_board(
     year: Year, number: Number, _: Viewer, s: S, response: Response
-) -> TyphoonBoard:
+) -> TyphoonBoard | Response:
+    """The board, from PostgreSQL as the projection holds it (a closed event too, with no
+    worker running); an open event's reporting rounds as its workflow last checked them. Its
+    ``ETag`` is the event number projected. An event none of whose events is projected yet is
+    asked of its workflow."""
     event = _event(year, number)
+    served = await typhoons.projected_board(s.client, s.engine, event)
+    if served is not None:  # encoded once for every viewer of this version
+        return Response(
+            served.json,
+            media_type="application/json",
+            headers={"ETag": f'"{served.board.last_seq}"'},
+        )
     call = typhoons.board(s.client, event)
     return await read(s, typhoons.typhoon_workflow_id(event), call, response)
 

@@ -89,7 +89,8 @@ async def warning_ack(
 ) -> AckResult | WarningView:
     """An answer, by person id, phone, or a name only one person of the warning has."""
     wid = warnings.warning_workflow_id(warning_id)
-    if await fanout.kind(s.client, warning_id) == warnings.WORKFLOW_TYPE:
+    here = await fanout.answered_here(s.engine, warning_id)  # no need of Temporal
+    if not here and await fanout.kind(s.client, warning_id) == warnings.WORKFLOW_TYPE:
         old = m.stamp(AckInput(person=data.person, via=data.via), who)
         call = warnings.acknowledge(s.client, warning_id, old, update_id=m.key)
         return await m.run(wid, call, asking=("ack", data))
