@@ -61,6 +61,8 @@ async def test_every_group_answers_in_json(cli, code: str, tmp_path, monkeypatch
     shown = await answer(cli, "plan", "show", plan)
     assert shown["stage_since"].endswith("+08:00")
     assert plan in {p["code"] for p in await answer(cli, "plan", "list")}
+    r = await yingji(cli, "plan", "show", plan)  # as people read it: China time, its offset
+    assert r.exit_code == 0 and "+08:00" in r.output and "UTC" not in r.output
     withdrawn = await answer(cli, "plan", "withdraw", plan, "--by", "张敏", "--reason", "重复")
     assert withdrawn["stage"] == "withdrawn"
 

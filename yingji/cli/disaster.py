@@ -67,11 +67,9 @@ def _contact(text: str | None, field: str) -> Contact | None:
 def print_disaster(v: DisasterView) -> None:
     from rich.table import Table
 
-    from models.common import CHINA_TZ
-
     out.print(
         f"[bold]{v.name}[/bold] ({v.code}) {v.district} {v.hazard}\n"
-        f"  发生 {v.occurred_at.astimezone(CHINA_TZ):%Y-%m-%d %H:%M}"
+        f"  发生 {when(v.occurred_at)}"
         + (f"  台风 {v.typhoon_event_id}" if v.typhoon_event_id else "")
         + (f"  稳定 {v.stable_on}" if v.stable_on else "")
         + ("  [green]closed 已结束[/green]" if v.closed else ""),
@@ -88,7 +86,7 @@ def print_disaster(v: DisasterView) -> None:
         )
         table.add_row(
             f"{s.kind.label} {s.key}",
-            f"{s.due.astimezone(CHINA_TZ):%m-%d %H:%M}",
+            when(s.due),
             s.report_id or "",
             status,
             "迟报" if s.late else "",

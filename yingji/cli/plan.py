@@ -22,6 +22,7 @@ from yingji.cli.common import (
     request_id,
     run,
     send_once,
+    when,
     with_engine,
 )
 
@@ -54,7 +55,7 @@ def print_view(v: PlanView) -> None:
         + (f" · 简称 {v.short_name}" if v.short_name else "")
         + "\n"
         f"  阶段 stage: [bold]{v.stage_label}[/bold] ({v.stage.value}) since "
-        f"{v.stage_since:%Y-%m-%d %H:%M} UTC\n"
+        f"{when(v.stage_since)}\n"
         f"  版本 version: {v.version}"
         + (f"  (in force: v{v.in_force_version})" if v.in_force_version else "")
         + f"\n  next: {', '.join(a.value for a in v.allowed_actions) or '—'}",
@@ -91,7 +92,7 @@ def print_view(v: PlanView) -> None:
         for rev in v.revisions:
             table.add_row(
                 f"v{rev.from_version}→v{rev.version}",
-                f"{rev.started_at:%Y-%m-%d}",
+                when(rev.started_at),
                 "; ".join(f"{t.cause.label}: {t.detail}" for t in rev.triggers),
             )
         out.print(table)

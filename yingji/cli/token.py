@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from yingji.cli.common import TYPER, Json, emit, fail, out, run, with_engine
+from yingji.cli.common import TYPER, Json, emit, fail, out, run, when, with_engine
 
 if TYPE_CHECKING:
     from yingji.core.settings import Settings
@@ -128,8 +128,8 @@ def token_list(
             t.holder.person,
             t.holder.role,
             ", ".join(t.holder.units),
-            f"{t.created_at:%Y-%m-%d %H:%M}",
-            f"{t.revoked_at:%Y-%m-%d %H:%M}" if t.revoked_at else "",
+            when(t.created_at),
+            when(t.revoked_at),
         )
     out.print(table)
 

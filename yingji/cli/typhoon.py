@@ -70,8 +70,6 @@ def _when(text: str | None, option: str) -> datetime | None:
 def print_board(b: TyphoonBoard) -> None:
     from rich.table import Table
 
-    from models.common import CHINA_TZ
-
     title = (
         f"{b.year}年第{b.number}号台风「{b.name}」"
         if b.number is not None
@@ -133,14 +131,14 @@ def print_board(b: TyphoonBoard) -> None:
         ),
     )
     out.print(table)
-    peak = f" at {b.peak_at:%Y-%m-%d %H:%M} UTC" if b.peak_at else ""
+    peak = f" at {when(b.peak_at)}" if b.peak_at else ""
     out.print(
         f"  peak sheltered 峰值在住 {b.peak_sheltered:,}{peak}; units reported {d.units_reported}",
         highlight=False,
     )
     for record in b.levels:
         out.print(
-            f"  {record.at:%m-%d %H:%M} {record.level.label} {record.warning.label} "
+            f"  {when(record.at)} {record.level.label} {record.warning.label} "
             f"({record.by}) {record.note}",
             highlight=False,
         )
@@ -151,7 +149,7 @@ def print_board(b: TyphoonBoard) -> None:
         )
     for i in b.instructions:
         out.print(
-            f"  指令 {i.id} {i.text}（{i.due_at.astimezone(CHINA_TZ):%m-%d %H:%M}前反馈）"
+            f"  指令 {i.id} {i.text}（{when(i.due_at)}前反馈）"
             f" 已反馈 {i.answered}/{i.towns}"
             + (f"；逾期未反馈：{'、'.join(i.overdue)}" if i.overdue else "")
             + (f"；迟报：{'、'.join(i.late)}" if i.late else ""),
@@ -183,7 +181,7 @@ def print_board(b: TyphoonBoard) -> None:
             else ""
         )
         out.print(
-            f"  第{r.no}轮 ({r.due_at.astimezone(CHINA_TZ):%m-%d %H:%M}截止, {r.stage}) 已报 "
+            f"  第{r.no}轮 ({when(r.due_at)}截止, {r.stage}) 已报 "
             f"{r.reported}/{r.units}"
             + (f"；未报 {r.missing_count}：{missing}{late}" if r.missing_count else ""),
             highlight=False,
@@ -540,7 +538,7 @@ def typhoon_rounds(
     labels = {"reported": "已报", "late": "迟报", "missing": "未报"}
     missing = [u for u in units if u["status"] == "missing"]
     out.print(
-        f"第{found['round_no']}轮  截止 {found['due_at']:%m-%d %H:%M}  "
+        f"第{found['round_no']}轮  截止 {when(found['due_at'])}  "
         f"已报 {len(units) - len(missing)}/{len(units)}  未报 {len(missing)}",
         highlight=False,
     )
@@ -679,7 +677,7 @@ def typhoon_shelters(event: Event, as_json: Json = False) -> None:
             f"{r['occupancy']:,}",
             f"{r['capacity']:,}",
             str(r["as_of"] or ""),
-            str(r["closed_at"] or ""),
+            when(r["closed_at"]),
         )
     out.print(table)
 
