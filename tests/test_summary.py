@@ -907,3 +907,34 @@ async def test_schedule_runs_early_january_in_shanghai(
     assert description.schedule.spec.time_zone_name == "Asia/Shanghai"
     # The schedule sends no as_of: the full year.
     assert summaries.schedule(settings).action.args[0].as_of is None  # type: ignore[attr-defined]
+
+
+async def test_a_past_years_typhoon_closed_late_is_in_that_year(engine, code: str) -> None:
+    """A typhoon of a past year entered (and closed) only now — the README's walkthrough runs
+    2024's 贝碧嘉 today — belongs to its own year's summary once it is closed; an open one to
+    none."""
+    district = f"迟录区{code}"
+    year = date.today().year - 2
+    now = datetime.now(ZoneInfo("Asia/Shanghai"))
+    async with engine.begin() as conn:
+        for number, status in ((13, "closed"), (14, "open")):
+            event = f"{year}:{number}{code[-3:]}"[:16]
+            await conn.execute(
+                text(
+                    "INSERT INTO typhoon_event (event_id, workflow_id, year, number, name, "
+                    "district, status, level, warning, opened_at, closed_at, last_seq, hazard) "
+                    "VALUES (:e, :w, :y, :n, :name, :d, :s, 'none', 'lifted', :at, :closed, 1, "
+                    "'typhoon')"
+                ),
+                {
+                    "e": event, "w": f"typhoon:{event}", "y": year, "n": number,
+                    "name": f"迟录{number}", "d": district, "s": status, "at": now,
+                    "closed": now if status == "closed" else None,
+                },
+            )  # fmt: skip
+            await conn.execute(
+                text("INSERT INTO typhoon_totals (event_id, relocated) VALUES (:e, 1490)"),
+                {"e": event},
+            )
+    figures = await summary_store.figures(engine, year, district)
+    assert [(e.name, e.relocated) for e in figures.events] == [("迟录13", 1490)]

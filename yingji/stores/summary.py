@@ -137,7 +137,9 @@ _QUERIES = {
           AND strpos(d.hazard, {hazard}) > 0
           AND d.occurred_at >= e.opened_at - interval '1 day' AND d.occurred_at <= e.closed_at
         WHERE e.year = :year AND e.district = ANY(:aliases)
-          AND e.status = 'closed' AND e.closed_at < :end  -- only events over by the period's end
+          -- only events over: by the period's end, or (a past period) by now, as when a
+          -- year's typhoon was entered late
+          AND e.status = 'closed' AND (e.closed_at < :end OR :end <= now())
         GROUP BY e.event_id, t.event_id
         ORDER BY e.number, e.event_id
     """,
