@@ -119,7 +119,7 @@ def test_serve_runs_the_embedded_stack_keeps_state_and_stops_cleanly(tmp_path: P
         assert body["workflowExecutionInfo"]["type"]["name"] == "PlanLifecycle"
 
         # The console serves the same plan to a viewer.
-        assert f"http://127.0.0.1:{web}/docs" in serve.banner
+        assert f"http://127.0.0.1:{web}/  (the duty room" in serve.banner
         request = urllib.request.Request(
             f"http://127.0.0.1:{web}/api/plans/JD-DZ-2026",
             headers={"Authorization": f"Bearer {VIEWER}"},

@@ -174,8 +174,8 @@ async def serve(settings: Settings, console: Console | None = None) -> None:
                 )
             if settings.console_enabled:
                 console.print(
-                    f"  Console      http://{settings.console_host}:{settings.console_port}/docs"
-                    f"  (API; tokens: `yingji token add`, or YINGJI_CONSOLE_TOKENS as SHA-256)"
+                    f"  Console      http://{settings.console_host}:{settings.console_port}/"
+                    f"  (the duty room; the API at /docs; tokens: `yingji token add`)"
                 )
             if settings.worker_metrics_address:
                 console.print(

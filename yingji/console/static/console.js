@@ -158,7 +158,7 @@ function renderLive(l) {
       p.filing_overdue ? el("span", {class: "overdue"}, " 备案逾期") : "", p.evaluation_overdue ? el("span", {class: "overdue"}, " 评估逾期") : ""]],
     ["drill", l.drills, d => [link("drill", d.code, `${d.name}（${d.code}）`), ` ${d.type_label} · ${d.scheduled_on} · ${d.stage_label}`,
       d.evaluation_overdue ? el("span", {class: "overdue"}, " 评估逾期") : ""]],
-    ["typhoon", l.typhoons, t => [t.number ? link("typhoon", t.event_id, eventName(t)) : eventName(t),
+    ["typhoon", l.typhoons, t => [link("typhoon", t.event_id, eventName(t)),
       ` · ${t.level_label} · `, el("span", {class: "colour " + t.warning}, t.warning_label), ` · ${t.status_label}`]],
     ["warning", l.warnings, w => [link("warning", w.warning_id, `${w.title}（${w.warning_id}）`),
       ` · 叫应率 ${pct(w.call_response_rate)} · 已应答 ${num(w.answered)}/${num(w.targets)}`]],
@@ -201,16 +201,21 @@ function chosen(kind, items, keyOf, labelOf, pinned) {
   return pick || null;
 }
 
+/** A board's event as people name it: 2024年第13号「贝碧嘉」, or 2024年「7·21暴雨」. */
+function boardName(b) {
+  return b.number ? `${b.year}年第${b.number}号「${b.name}」` : `${b.year}年「${b.name}」`;
+}
+
 async function refreshBoards() {
   if (!live) return;
-  const typhoons = live.typhoons.filter(t => t.number);
+  const typhoons = live.typhoons;  // typhoons and the other hazards' events alike
   const eventId = chosen("typhoon", typhoons, t => t.event_id, eventName, PINNED_TYPHOON);
   if (eventId) {
     const root = $("typhoon-board");
     try {
       const b = await get(`/api/typhoons/${eventId.replace(":", "/")}`);
       renderTyphoon(root, b, true);
-      $("typhoon-name").textContent = `${b.year}年第${b.number}号「${b.name}」`;
+      $("typhoon-name").textContent = boardName(b);
     } catch (e) {
       if (e instanceof Unauthorized) throw e;
       root.replaceChildren(el("p", {class: "error"}, "看板暂不可用：" + e.message));
@@ -552,7 +557,7 @@ const RENDER = {
             submit: x => ({path: path("close"), body: x, etag: ctx.etag}), done: after}),
       ];
     };
-    return {title: `${label("Hazard", b.hazard || "typhoon")} ${b.year}年第${b.number}号「${b.name}」`, nodes, forms, sig: b.status};
+    return {title: `${label("Hazard", b.hazard || "typhoon")} ${boardName(b)}`, nodes, forms, sig: b.status};
   },
 
   warning(v, ctx) {
