@@ -67,6 +67,9 @@ ACK_IN_DB_PATCH = "fanout-ack-in-db"
 #: this often while it calls.
 LOOK_PATCH = "fanout-look-rows"
 LOOK_EVERY = timedelta(seconds=30)
+#: After a signal, the rows are read this much later: the service signals a batch at most once a
+#: second (``SIGNAL_EVERY_SECONDS``), so the answers in between are read then.
+LOOK_TRAIL = timedelta(seconds=2)
 #: Answers kept for a batch that has not yet loaded its chains (they are in its rows as well).
 EARLY_MAX = 2000
 
@@ -98,8 +101,10 @@ class WarningBatchWorkflow:
         self.closed = False
         #: When the loop's current wait ends by itself (None: only when something happens).
         self.wake_at: datetime | None = None
-        #: When the batch last read its rows for answers (``LOOK_PATCH``).
+        #: When the batch last read its rows for answers (``LOOK_PATCH``), and when it is to
+        #: read them next because answers flow (after a signal).
         self.looked_at: datetime | None = None
+        self.look_soon: datetime | None = None
 
     # -- the calls ------------------------------------------------------------------------------
 
@@ -127,11 +132,17 @@ class WarningBatchWorkflow:
                 # LOOK_EVERY while calling, the rows are read (the first calls follow the load,
                 # which read them): nobody who answered is called again, the board catches up.
                 looking = now >= self.looked_at + LOOK_EVERY
+                trailing = self.look_soon is not None and now >= self.look_soon
+                if trailing:  # answers flow: read those told to no one (SIGNAL_EVERY)
+                    self.look_soon = None
                 due = [
                     c
                     for c, s in self.chains.items()
-                    if s.status is ChainStatus.CALLING
-                    and (looking or (s.attempt > 0 and s.next_at and s.next_at <= now))
+                    if (trailing and s.acked_at is None)
+                    or (
+                        s.status is ChainStatus.CALLING
+                        and (looking or (s.attempt > 0 and s.next_at and s.next_at <= now))
+                    )
                 ]
                 if due:
                     await self._look(due)
@@ -253,6 +264,8 @@ class WarningBatchWorkflow:
         times = [s.next_at for s in self.chains.values() if s.next_at is not None]
         if self.looked_at is not None and not self._settled():
             times.append(self.looked_at + LOOK_EVERY)
+        if self.look_soon is not None:
+            times.append(self.look_soon)
         if self.reported_at is not None and self._progress() != self.reported:
             times.append(self.reported_at + timedelta(seconds=self.d.progress_seconds))
         if self.settled_at is not None:
@@ -350,11 +363,16 @@ class WarningBatchWorkflow:
                 self.early.append(data)
             return
         self._heard(data)
+        # The answers after this one are not signalled for a second: read them a moment later.
+        if self.look_soon is None and self.looked_at is not None:  # LOOK_PATCH
+            self.look_soon = workflow.now() + LOOK_TRAIL
         # Wake the loop only when it would otherwise report this later than its next report is
         # due: a burst of answers costs one timer, not one per answer.
         due = workflow.now()
         if self.reported_at is not None:
             due = max(due, self.reported_at + timedelta(seconds=self.d.progress_seconds))
+        if self.look_soon is not None:
+            due = min(due, self.look_soon)
         if self.wake_at is None or due < self.wake_at:
             self.poked = True
 

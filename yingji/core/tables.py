@@ -734,6 +734,18 @@ class WarningChainRow(SQLModel, table=True):
     )
 
 
+class WarningBatchRow(SQLModel, table=True):
+    """A batch of a fanned-out warning (0016): when it was last signalled of an answer."""
+
+    __tablename__ = "warning_batch"
+
+    warning_id: str = Field(primary_key=True, max_length=64)
+    batch_id: str = Field(primary_key=True, max_length=200)
+    signalled_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
+
+
 class WarningPersonRow(SQLModel, table=True):
     """A person a fanned-out warning calls (0014): where an answer goes."""
 

@@ -121,7 +121,7 @@ async def acknowledge(
         await _layout(engine, warning_id)  # just issued: its people are being written down
         got = await store.answer(engine, warning_id, data.person, datetime.now(UTC))
     at = got.at
-    if got.first and client is not None:
+    if got.tell and client is not None:
         await tell_batch(
             client,
             f"{warning_workflow_id(warning_id)}:{got.batch_id}",

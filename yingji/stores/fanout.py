@@ -28,7 +28,12 @@ from models.fanout import (
     TownProgress,
 )
 from yingji.core.errors import DomainRefusal
-from yingji.core.tables import NotificationRow, WarningChainRow, WarningPersonRow
+from yingji.core.tables import (
+    NotificationRow,
+    WarningBatchRow,
+    WarningChainRow,
+    WarningPersonRow,
+)
 
 
 class AckRefused(DomainRefusal):
@@ -84,10 +89,12 @@ async def write_plan(
                 }
                 for p in c.persons
             )
+    batch_rows = [{"warning_id": warning_id, "batch_id": b} for b in batches]
     async with engine.begin() as conn:
         for table, rows in (
             (WarningChainRow.__table__, chain_rows),
             (WarningPersonRow.__table__, person_rows),
+            (WarningBatchRow.__table__, batch_rows),
         ):
             if rows:  # executemany: one prepared statement, not a 1,000-row statement each
                 await conn.execute(insert(table).on_conflict_do_nothing(), rows)
@@ -232,6 +239,8 @@ class Answer:
     first: bool
     #: When it was recorded (when ``first``).
     at: datetime
+    #: The batch is to be told now (it was not told within ``SIGNAL_EVERY``).
+    tell: bool = False
 
 
 async def answer(engine: AsyncEngine, warning_id: str, who: str, at: datetime) -> Answer:
@@ -239,7 +248,32 @@ async def answer(engine: AsyncEngine, warning_id: str, who: str, at: datetime) -
     async with engine.begin() as conn:
         person_id, batch_id, chain_id = await _route(conn, warning_id, who)
         result, first = await _record(conn, warning_id, chain_id, person_id, at)
-    return Answer(person_id, batch_id, chain_id, result, first, at)
+        tell = first and await _due_signal(conn, warning_id, batch_id, at)
+    return Answer(person_id, batch_id, chain_id, result, first, at, tell)
+
+
+#: While answers flow, a batch is signalled at most this often; each signal makes it read its
+#: rows a moment later, so the answers between two signals are read all at once.
+SIGNAL_EVERY_SECONDS = 1.0
+
+
+async def _due_signal(conn: AsyncConnection, warning_id: str, batch_id: str, at: datetime) -> bool:
+    """Whether this answer's batch is to be signalled: not signalled within the last second
+    (one transaction wins; the row of a batch laid out before 0016 is made here)."""
+    row = await conn.execute(
+        text(
+            """
+            INSERT INTO warning_batch AS b (warning_id, batch_id, signalled_at)
+            VALUES (:w, :b, CAST(:at AS timestamptz))
+            ON CONFLICT (warning_id, batch_id) DO UPDATE SET signalled_at = EXCLUDED.signalled_at
+            WHERE b.signalled_at IS NULL
+               OR b.signalled_at < EXCLUDED.signalled_at - make_interval(secs => :every)
+            RETURNING 1
+            """
+        ),
+        {"w": warning_id, "b": batch_id, "at": at, "every": SIGNAL_EVERY_SECONDS},
+    )
+    return row.first() is not None
 
 
 async def laid_out(engine: AsyncEngine, warning_id: str) -> bool:
