@@ -342,7 +342,7 @@ class UnitReport(Model):
     figures: Figures
     reported_by: str = Field(max_length=100, min_length=1)
     corrects: str | None = Field(
-        max_length=100, default=None, description="report id this one corrects"
+        max_length=128, default=None, description="report id this one corrects"
     )
     reason: str | None = Field(max_length=2000, default=None, description="why, for a correction")
 

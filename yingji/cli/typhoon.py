@@ -423,7 +423,8 @@ def typhoon_show(
         total = sum(r["relocated"] for r in season_rows)
         names = "、".join(f"「{r['name']}」{r['relocated']:,}" for r in season_rows)
         out.print(
-            f"  {board.year}年 {board.district} 台风季累计紧急转移安置 {total:,} 人（{names}）",
+            f"  {board.year}年 {board.district} {_season_word(board)}累计紧急转移安置 {total:,} 人"
+            f"（{names}）",
             highlight=False,
         )
 
@@ -719,3 +720,11 @@ def typhoon_list(
         out.print(table)
 
     emit(run(job), as_json, render)
+
+
+def _season_word(board: Any) -> str:
+    """台风季 for typhoons; the hazard's own word (暴雨, 寒潮) for other events."""
+    from models.typhoon import Hazard
+
+    hazard = Hazard(getattr(board, "hazard", None) or "typhoon")
+    return "台风季" if hazard is Hazard.TYPHOON else f"本年{hazard.label}过程"

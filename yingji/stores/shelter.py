@@ -137,6 +137,14 @@ async def import_rows(
                 {"c": codes},
             )
         }
+        # A code another district registered stays theirs: an import never moves a shelter.
+        owners = {
+            r.code: r.district
+            for r in await conn.execute(
+                text("SELECT code, district FROM shelter WHERE code = ANY(:c)"),
+                {"c": [r.code for r in rows]},
+            )
+        }
         seen: dict[str, int] = {}
         values: dict[str, list[Any]] = {k: [] for k in ("code", "name", "unit", "district")}
         values.update({"type": [], "capacity": [], "address": []})
@@ -158,6 +166,16 @@ async def import_rows(
                         number[i],
                         f"{where[i]}: unit: {unit.name} ({unit.code}) is a {unit.level}; a shelter "
                         "belongs to a 街镇 or 村居",
+                    )
+                )
+                continue
+            owner = owners.get(r.code)
+            if owner is not None and owner != unit.district:
+                errors.append(
+                    (
+                        number[i],
+                        f"{where[i]}: code: {r.code} is a shelter of {owner}; "
+                        f"a shelter of {unit.district} needs a code of its own",
                     )
                 )
                 continue
