@@ -275,9 +275,7 @@ async def test_an_answer_is_on_the_board_at_once_and_a_lost_signal_costs_one_red
                 workflow_execution=WorkflowExecution(workflow_id=f"warning:{wid}"),
             )
         )
-        await eventually(
-            lambda: _gone(client, f"warning:{wid}"), lambda gone: gone, within=90
-        )
+        await eventually(lambda: _gone(client, f"warning:{wid}"), lambda gone: gone, within=90)
         with pytest.raises(DomainRefusal, match="was issued before"):
             await fanout.issue(client, config, data, task_queue=task_queue, engine=engine)
         # The projection kept the answer (never cleared it); the backup's answer now is the
