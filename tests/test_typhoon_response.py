@@ -436,6 +436,17 @@ async def test_rounds_on_demand_and_instructions_by_hand(
         ),
         "town: 火星镇 is not a 街镇",
     )
+    # An instruction given "before" its level was set (an attacker's 2020 and 1949) is refused.
+    await refused(
+        typhoons.instruct(
+            ts_client,
+            e,
+            InstructionInput(
+                text="很早", due_minutes=60, by="区防指", at=datetime(2020, 1, 1, tzinfo=UTC)
+            ),
+        ),
+        "at: earlier than the previous step",
+    )
 
 
 async def test_the_shelter_register_refuses_a_bad_file_whole(engine, code: str) -> None:

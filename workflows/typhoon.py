@@ -700,7 +700,8 @@ class TyphoonWorkflow(OutboxWorkflow, Guarded):
     @once_validated
     def _validate_instruct(self, data: InstructionInput) -> None:
         self._require_open()
-        check_step_time(data.at, None)
+        # Not before the level it is given under was set (nor before the event opened).
+        check_step_time(data.at, self.s.levels[-1].at if self.s.levels else None)
         if len(self.s.instructions) >= INSTRUCTIONS_MAX:
             raise invalid(f"text: this event already has {INSTRUCTIONS_MAX} instructions")
 
