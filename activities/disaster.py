@@ -58,6 +58,7 @@ class DisasterActivities:
             "latest": line.latest.model_dump() if line.latest else None,
             "reports": line.reports,
             "late_reports": line.late_reports,
+            "typhoon_event_id": line.typhoon_event_id,
             "overdue_slots": line.overdue,
             "last_seq": line.last_seq,
         }

@@ -300,6 +300,8 @@ class DisasterLine(Model):
     late_reports: int
     overdue: list[str]
     last_seq: int
+    #: The typhoon whose tally it takes (0019): the summary counts the process for that event.
+    typhoon_event_id: str | None = None
 
     @classmethod
     def of(cls, view: DisasterView) -> DisasterLine:
@@ -314,7 +316,7 @@ class DisasterLine(Model):
 #: What a disaster's line takes from its view as it is.
 LINE_FIELDS = {
     "code", "name", "hazard", "district", "occurred_at", "stable_on", "final_due", "closed",
-    "latest", "overdue", "last_seq",
+    "latest", "overdue", "last_seq", "typhoon_event_id",
 }  # fmt: skip
 
 

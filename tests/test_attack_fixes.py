@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import text
 
 from models.typhoon import UnitReport
 from yingji.services import unit as units
@@ -46,3 +47,51 @@ def test_a_long_report_id_can_be_corrected() -> None:
         figures={"relocated": 1, "dispersed": 1},
     )
     assert report.corrects == rid
+
+
+async def test_a_process_linked_to_a_typhoon_is_counted_for_that_typhoon_only(
+    engine, code: str
+) -> None:
+    """The summary matched disaster processes to events by hazard and time, so a process opened
+    with `--typhoon 2026:13` was also pinned on 2026:20 opened a minute later ("“贝碧嘉”和“压测”
+    灾情核报尚未全部完成"). An explicit link decides; the heuristic serves unlinked ones."""
+    from datetime import UTC, date, datetime, timedelta
+
+    from yingji.stores import summary as summary_store
+
+    district = f"链接区{code}"
+    year = date.today().year - 1
+    start = datetime(year, 9, 16, 8, tzinfo=UTC)
+    events = {f"{year}:{n}": start + timedelta(minutes=n) for n in (13, 20)}
+    async with engine.begin() as conn:
+        for event, opened in events.items():
+            await conn.execute(
+                text(
+                    "INSERT INTO typhoon_event (event_id, workflow_id, year, number, name, "
+                    "district, status, level, warning, opened_at, closed_at, last_seq, hazard) "
+                    "VALUES (:e, :w, :y, :n, :name, :d, 'closed', 'none', 'lifted', :at, :closed, "
+                    "1, 'typhoon')"
+                ),
+                {
+                    "e": event, "w": f"typhoon:{event}", "y": year, "n": int(event[5:]),
+                    "name": f"台{event[5:]}", "d": district, "at": opened,
+                    "closed": opened + timedelta(days=2),
+                },
+            )  # fmt: skip
+            await conn.execute(
+                text("INSERT INTO typhoon_totals (event_id, relocated) VALUES (:e, 10)"),
+                {"e": event},
+            )
+        await conn.execute(
+            text(
+                "INSERT INTO disaster (code, workflow_id, name, hazard, district, occurred_at, "
+                "closed, reports, late_reports, last_seq, typhoon_event_id) VALUES (:c, :w, "
+                "'台风灾害过程', '台风', :d, :at, false, 1, 0, 1, :t)"
+            ),
+            {
+                "c": f"D{code}", "w": f"disaster:D{code}", "d": district,
+                "at": start + timedelta(hours=1), "t": f"{year}:13",
+            },
+        )  # fmt: skip
+    figures = await summary_store.figures(engine, year, district)
+    assert {e.name: e.processes for e in figures.events} == {"台13": 1, "台20": 0}

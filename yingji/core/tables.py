@@ -584,6 +584,8 @@ class DisasterRow(SQLModel, table=True):
         sa_column=Column(JSONB, nullable=False, server_default=text("'[]'::jsonb")),
     )
     last_seq: int
+    #: The typhoon it is linked to (0019), if any.
+    typhoon_event_id: str | None = Field(default=None, max_length=16)
 
 
 class DisasterReportRow(SQLModel, table=True):

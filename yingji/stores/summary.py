@@ -133,13 +133,17 @@ _QUERIES = {
                    AND r.kind = 'final' AND r.status = 'passed' AND r.submitted_at < :end
                )) AS processes_final
         FROM typhoon_event e LEFT JOIN typhoon_totals t ON t.event_id = e.event_id
-        LEFT JOIN disaster d ON d.district = e.district
-          AND strpos(d.hazard, {hazard}) > 0
-          AND d.occurred_at >= e.opened_at - interval '1 day' AND d.occurred_at <= e.closed_at
+        LEFT JOIN disaster d ON d.district = e.district AND (
+            d.typhoon_event_id = e.event_id
+            -- a process linked to no typhoon: by its hazard and its time
+            OR (d.typhoon_event_id IS NULL AND strpos(d.hazard, {hazard}) > 0
+                AND d.occurred_at >= e.opened_at - interval '1 day'
+                AND d.occurred_at <= e.closed_at))
         WHERE e.year = :year AND e.district = ANY(:aliases)
-          -- only events over: by the period's end, or (a past period) by now, as when a
-          -- year's typhoon was entered late
-          AND e.status = 'closed' AND (e.closed_at < :end OR :end <= now())
+          -- only events over by the period's end; for a whole past year, by now (a year's
+          -- typhoon entered late)
+          AND e.status = 'closed'
+          AND (e.closed_at < :end OR (CAST(:whole_year AS boolean) AND :end <= now()))
         GROUP BY e.event_id, t.event_id
         ORDER BY e.number, e.event_id
     """,
@@ -254,6 +258,8 @@ def _bounds(year: int, district: str, as_of: date | None = None) -> dict[str, An
         "made_kinds": list(MADE_KINDS),
         "received_kinds": list(RECEIVED_KINDS),
         "comprehensive": COMPREHENSIVE,
+        # The whole year: an event of the year closed after it (entered late) still counts.
+        "whole_year": last == date(year, 12, 31),
     }
 
 
