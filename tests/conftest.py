@@ -21,6 +21,7 @@ from typing import Any
 import pgserver
 import psutil
 import pytest
+import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -29,6 +30,11 @@ from temporalio.testing import WorkflowEnvironment
 from yingji.core.db import make_engine, migrate
 from yingji.core.search import ensure_search_attributes
 from yingji.core.settings import Settings
+
+# Until a test configures logging, structlog's default writes to stdout: a console running in
+# another test's thread then wrote its request log into the stdout a CLI test captured and
+# parsed as JSON. Logs go to stderr, as `configure_logging` sends them in every process.
+structlog.configure(logger_factory=structlog.PrintLoggerFactory(file=sys.__stderr__))
 
 
 def venv_binary(name: str) -> str:
