@@ -95,3 +95,42 @@ async def test_a_process_linked_to_a_typhoon_is_counted_for_that_typhoon_only(
         )  # fmt: skip
     figures = await summary_store.figures(engine, year, district)
     assert {e.name: e.processes for e in figures.events} == {"台13": 1, "台20": 0}
+
+
+async def test_a_report_sent_again_after_the_close_is_a_duplicate(engine, code: str) -> None:
+    """A phone retrying a report the event already holds, after the event closed, was told
+    "is closed; reports are no longer accepted" (被拒) for a report in the totals."""
+    from datetime import UTC, datetime
+
+    from yingji.stores import typhoon as intake
+
+    event = f"2032:{int(code[-4:], 16) % 99 + 1}"
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO typhoon_event (event_id, workflow_id, year, number, name, district, "
+                "status, level, warning, opened_at, last_seq, hazard) VALUES (:e, :w, 2032, 1, "
+                "'重试', :d, 'open', 'IV', 'blue', now(), 1, 'typhoon')"
+            ),
+            {"e": event, "w": f"typhoon:{event}", "d": f"重试区{code}"},
+        )
+        await conn.execute(
+            text("INSERT INTO typhoon_unit (event_id, unit_code, town_code) VALUES (:e, :u, :u)"),
+            {"e": event, "u": f"{code}-T1"},
+        )
+    report = UnitReport(
+        event_id=event,
+        report_id=f"{code}-R1",
+        unit=f"{code}-T1",
+        as_of=datetime.now(UTC),
+        reported_by="信息员",
+        figures={"relocated": 5, "dispersed": 5},
+    )
+    assert (await intake.submit(engine, report)).status == "accepted"
+    async with engine.begin() as conn:
+        await conn.execute(
+            text("UPDATE typhoon_event SET status = 'closed' WHERE event_id = :e"), {"e": event}
+        )
+    assert (await intake.submit(engine, report)).status == "duplicate"
+    with pytest.raises(intake.ReportRejected, match="is closed"):
+        await intake.submit(engine, report.model_copy(update={"report_id": f"{code}-R2"}))

@@ -304,6 +304,16 @@ async def _submit_carefully(engine: AsyncEngine, report: UnitReport) -> ReportRe
         if event is None:
             raise ReportRejected(f"event_id: no typhoon {report.event_id} is open")
         if event.status != "open":
+            # A report it already holds, sent again (a phone retrying after the close), is a
+            # duplicate as before the close, not refused.
+            existing = await _existing(conn, report)
+            if existing is not None:
+                if report.unit != existing["unit_code"]:
+                    named = await resolve_in(conn, event.district, [report.unit])
+                    code = named.codes.get(report.unit)
+                    if code is not None:
+                        report = report.model_copy(update={"unit": code})
+                return _duplicate(report, existing)
             raise ReportRejected(
                 f"event_id: typhoon {report.event_id} ({event.name}) is closed; "
                 "reports are no longer accepted"
