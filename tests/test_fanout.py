@@ -310,9 +310,11 @@ async def test_rows_keep_answers_and_a_closed_batch_takes_none(engine, code: str
 
     (batch,) = await store.write_plan(engine, wid, [chain(1), chain(2), chain(3)], 250)
     at = datetime.now(UTC)
-    first, new = await store.record_ack(engine, wid, chain(1).chain_id, "p1b", at)
+    got = await store.answer(engine, wid, "p1b", at)
+    first, new = got.result, got.first
     assert new and first.status is ChainStatus.BACKUP_ANSWERED
-    repeat, new = await store.record_ack(engine, wid, chain(1).chain_id, "p1a", at)
+    got = await store.answer(engine, wid, "p1a", at)
+    repeat, new = got.result, got.first
     assert not new and repeat == first  # the chain's answer, as it was
 
     loaded, acks = await store.batch_chains(engine, wid, batch.batch_id)
@@ -335,7 +337,7 @@ async def test_rows_keep_answers_and_a_closed_batch_takes_none(engine, code: str
     assert kept[f"{code}-V1"]["status"] == "backup_answered" and kept[f"{code}-V1"]["attempt"] == 2
 
     with pytest.raises(DomainRefusal, match="over"):
-        await store.record_ack(engine, wid, chain(2).chain_id, "p2a", datetime.now(UTC))
+        await store.answer(engine, wid, "p2a", datetime.now(UTC))
     assert (await chains(engine, wid))[f"{code}-V2"]["status"] == "calling"
 
 

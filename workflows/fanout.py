@@ -357,7 +357,8 @@ class WarningBatchWorkflow:
 
     @workflow.signal
     def answered(self, data: ChainAck) -> None:
-        """An answer, already recorded in its chain's row (``record_ack``): stop calling."""
+        """An answer, already recorded in its chain's row (``stores.fanout.answer``): stop
+        calling it."""
         if not self.loaded:
             if len(self.early) < EARLY_MAX:
                 self.early.append(data)

@@ -180,7 +180,7 @@ async def project_chains(
     final: bool = False,
 ) -> list[ChainAck]:
     """Put what a batch knows of its chains in their rows. An answer already in a row stays:
-    answers are written there first (``record_ack``), and a batch that has not yet heard of
+    answers are written there first (:func:`answer`), and a batch that has not yet heard of
     one never clears it; those answers are returned so that it hears of them now. ``final``
     closes every chain of ``batch_id``: an answer after that is too late."""
     learnt: list[ChainAck] = []
@@ -314,18 +314,6 @@ async def answers_of(
             {"w": warning_id, "c": list(chain_ids)},
         )
         return [_ack(r) for r in rows.mappings()]
-
-
-async def record_ack(
-    engine: AsyncEngine, warning_id: str, chain_id: str, person_id: str, at: datetime
-) -> tuple[AckResult, bool]:
-    async with engine.begin() as conn:
-        return await _record(conn, warning_id, chain_id, person_id, at)
-
-
-async def route_ack(engine: AsyncEngine, warning_id: str, who: str) -> tuple[str, str, str]:
-    async with engine.connect() as conn:
-        return await _route(conn, warning_id, who)
 
 
 async def _record(
