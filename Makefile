@@ -12,7 +12,7 @@ BROWSER := /usr/bin/chromium
 SOFFICE := /usr/bin/soffice
 SOFFICE_PACKAGES := libreoffice-writer-nogui libreoffice-draw-nogui fonts-noto-cjk
 
-.PHONY: run test lint lock clean
+.PHONY: run test fuzz lint lock clean
 
 # The lock pins pip and setuptools too; the project itself is built with the locked setuptools.
 $(STAMP): pyproject.toml $(LOCK)
@@ -49,6 +49,12 @@ $(SOFFICE):
 
 test: lint $(BROWSER) $(SOFFICE)
 	$(BIN)/pytest
+
+# Schemathesis with every check on a random seed (printed; YINGJI_FUZZ_SEED=N replays one) and
+# more examples than CI's pinned run; not part of `make test`.
+fuzz: $(STAMP)
+	YINGJI_FUZZ_SEED=$${YINGJI_FUZZ_SEED:-random} YINGJI_FUZZ_EXAMPLES=$${YINGJI_FUZZ_EXAMPLES:-25} \
+		$(BIN)/pytest tests/test_api_schema.py -s
 
 clean:
 	rm -rf $(VENV) .yingji .pytest_cache

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import typing
 from datetime import datetime, timedelta, timezone
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Self
@@ -33,6 +35,42 @@ _CONTROL = (
 )
 
 
+def _char_class(chars: set[str]) -> str:
+    """``chars`` as the body of a regex character class, in ranges of ``\\uXXXX`` escapes (which
+    Python, the Rust regex crate of pydantic and ECMA-262 all read alike)."""
+    codes = sorted(ord(c) for c in chars)
+    ranges: list[list[int]] = []
+    for code in codes:
+        if ranges and code == ranges[-1][1] + 1:
+            ranges[-1][1] = code
+        else:
+            ranges.append([code, code])
+    return "".join(f"\\u{a:04x}" if a == b else f"\\u{a:04x}-\\u{b:04x}" for a, b in ranges)
+
+
+#: The characters that :func:`_storable` refuses, as a regex character class body.
+CONTROL_CLASS = _char_class(_CONTROL)
+#: What pydantic strips from the ends of text (``str_strip_whitespace``: Unicode White_Space).
+BLANK_CLASS = _char_class(
+    {" ", "\t", "\n", "\x0b", "\x0c", "\r", "\x85", "\xa0", "\u1680", "\u2028", "\u2029"}
+    | {chr(c) for c in range(0x2000, 0x200B)}
+    | {"\u202f", "\u205f", "\u3000"}
+)
+#: Any text a model accepts, as the OpenAPI document states it.
+TEXT_PATTERN = f"^[^{CONTROL_CLASS}]*$"
+#: Text that is not empty once its ends are stripped.
+FILLED_TEXT_PATTERN = f"^[^{CONTROL_CLASS}]*[^{CONTROL_CLASS}{BLANK_CLASS}][^{CONTROL_CLASS}]*$"
+#: A business code (a plan's, a drill's, a warning's): no blanks, ':' or '/', no control
+#: character.
+CODE_PATTERN = f"^[^{CONTROL_CLASS}{BLANK_CLASS}:/]+$"
+
+
+class Inconsistent(ValueError):
+    """Fields that each fit the schema but break a rule together (集中 + 分散 ≠ 转移安置, a
+    typhoon without its number): the console answers 409, not 422, since no schema can state
+    it; the message names the fields and the rule."""
+
+
 def _storable(value: Any, field: str) -> None:
     """Text must survive PostgreSQL, JSON and a Word document: no NUL or other C0 control
     character (tab and line breaks are text), no lone surrogate."""
@@ -62,6 +100,20 @@ class Model(BaseModel):
 
     # NaN and infinity are not figures (a NaN loss failed deep inside a workflow's decoding).
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, allow_inf_nan=False)
+    #: A row of a CSV file, whose numbers arrive as text.
+    numbers_from_text: ClassVar[bool] = False
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _numbers_are_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        """A number field takes a JSON number, as the schema says: not true/false, not "12"
+        (pydantic's lax mode would read both)."""
+        if cls.numbers_from_text and isinstance(value, str):
+            return value
+        if isinstance(value, (bool, str)) and info.field_name in _numeric_fields(cls):
+            kind = "true/false" if isinstance(value, bool) else "text"
+            raise ValueError(f"{info.field_name}: must be a number, not {kind}")
+        return value
 
     @field_validator("*", mode="after")
     @classmethod
@@ -70,6 +122,48 @@ class Model(BaseModel):
         # for ever (schemathesis found one).
         _storable(value, info.field_name or "value")
         return value
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: Any, handler: Any) -> Any:
+        """The schema states what ``_text_is_storable`` enforces: a pattern on every text."""
+        schema = handler(core_schema)
+        target = handler.resolve_ref_schema(schema)
+        for prop in target.get("properties", {}).values():
+            _document_text(prop)
+        return schema
+
+
+def _document_text(schema: dict[str, Any]) -> None:
+    """Give every text in ``schema`` (a property's JSON schema) the pattern :func:`_storable`
+    enforces, unless it states a pattern of its own (which must exclude the same characters:
+    see ``tests/test_api_contract.py``). Dates, times and enums are not free text."""
+    if schema.get("type") == "string":
+        if "pattern" not in schema and "format" not in schema and "enum" not in schema:
+            filled = schema.get("minLength", 0) >= 1
+            schema["pattern"] = FILLED_TEXT_PATTERN if filled else TEXT_PATTERN
+        return
+    for key in ("anyOf", "oneOf", "allOf", "prefixItems"):
+        for sub in schema.get(key, ()):
+            _document_text(sub)
+    for key in ("items", "additionalProperties"):
+        if isinstance(schema.get(key), dict):
+            _document_text(schema[key])
+    if schema.get("type") == "object" and "additionalProperties" in schema:
+        names = schema.setdefault("propertyNames", {})  # a key is text too
+        if "pattern" not in names:
+            names["pattern"] = FILLED_TEXT_PATTERN if names.get("minLength", 0) else TEXT_PATTERN
+
+
+@functools.cache
+def _numeric_fields(model: type[BaseModel]) -> frozenset[str]:
+    """The fields of ``model`` that hold only numbers (int or float, maybe None)."""
+    numeric = set()
+    for name, info in model.model_fields.items():
+        args = typing.get_args(info.annotation) or (info.annotation,)
+        kinds = {a for a in args if a is not type(None)}
+        if kinds and all(k in (int, float) for k in kinds):
+            numeric.add(name)
+    return frozenset(numeric)
 
 
 class LabelledEnum(StrEnum):
@@ -138,19 +232,30 @@ def labelled(cls: type[LabelledEnum], labels: dict[str, str]) -> None:
 
 
 def _plausible_step_time(value: datetime) -> datetime:
-    try:
-        year = value.astimezone(CHINA_TZ).year
-    except OverflowError:
-        year = value.year
-    if not 1949 <= year <= 2100:
-        raise ValueError(f"{value.isoformat()} is not a plausible time (years 1949 to 2100)")
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise ValueError(
+            f"{value.isoformat()} is not a plausible time (years {FIRST_YEAR} to {LAST_YEAR})"
+        )
     return value
+
+
+#: The years a step's time may fall in, as written (its own offset).
+FIRST_YEAR, LAST_YEAR = 1949, 2100
+
+
+def _years_pattern(first: int, last: int) -> str:
+    """A regex prefix matching exactly the four-digit years ``first``..``last``."""
+    return "^(" + "|".join(str(y) for y in range(first, last + 1)) + ")-"
 
 
 #: When a step happened (an aware datetime). Given for a past step — a scenario replayed by
 #: ``yingji load`` — so the event is recorded at that time and deadlines are judged against it;
 #: absent, the step happens when the workflow receives it.
-StepTime = Annotated[AwareDatetime, AfterValidator(_plausible_step_time)]
+StepTime = Annotated[
+    AwareDatetime,
+    AfterValidator(_plausible_step_time),
+    Field(json_schema_extra={"pattern": _years_pattern(FIRST_YEAR, LAST_YEAR)}),
+]
 
 
 def step_time_field() -> Any:

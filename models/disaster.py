@@ -11,7 +11,15 @@ from typing import Annotated, Any
 
 from pydantic import AwareDatetime, Field, model_validator
 
-from models.common import LabelledEnum, Model, Request, StepTime, labelled
+from models.common import (
+    CODE_PATTERN,
+    Inconsistent,
+    LabelledEnum,
+    Model,
+    Request,
+    StepTime,
+    labelled,
+)
 from models.typhoon import MAX_PEOPLE
 from models.warning import Contact
 
@@ -93,33 +101,31 @@ class Indicators(Model):
     crops_damaged_ha: float = Field(default=0, ge=0, le=1e9, description="成灾面积")
     crops_failed_ha: float = Field(default=0, ge=0, le=1e9, description="绝收面积")
     direct_loss: float = Field(default=0, ge=0, le=1e9, description="直接经济损失（万元）")
-    loss_by_sector: dict[Annotated[str, Field(min_length=1, max_length=50)], float] = Field(
-        default_factory=dict, max_length=30, description="万元, by sector (at most 30)"
-    )
+    loss_by_sector: dict[
+        Annotated[str, Field(min_length=1, max_length=50)], Annotated[float, Field(ge=0, le=1e9)]
+    ] = Field(default_factory=dict, max_length=30, description="万元, by sector (at most 30)")
 
     @model_validator(mode="after")
     def _parts_within_wholes(self) -> Indicators:
         if self.relocated is not None:
             if self.centralized is None or self.dispersed is None:
-                raise ValueError("centralized, dispersed: give both with relocated")
+                raise Inconsistent("centralized, dispersed: give both with relocated")
             if self.centralized + self.dispersed != self.relocated:
-                raise ValueError(
+                raise Inconsistent(
                     f"relocated: 集中 {self.centralized} + 分散 {self.dispersed} ≠ 转移安置 "
                     f"{self.relocated}"
                 )
             if self.pre_evacuated + self.relocated > self.affected:
-                raise ValueError(
+                raise Inconsistent(
                     f"affected: 紧急避险转移 {self.pre_evacuated} + 紧急转移安置 {self.relocated} "
                     f"exceed 受灾人口 {self.affected}"
                 )
         if self.need_aid > self.affected:
-            raise ValueError(f"need_aid: {self.need_aid} exceeds 受灾人口 {self.affected}")
+            raise Inconsistent(f"need_aid: {self.need_aid} exceeds 受灾人口 {self.affected}")
         if not self.crops_failed_ha <= self.crops_damaged_ha <= self.crops_affected_ha:
-            raise ValueError("crops_damaged_ha: need 绝收 ≤ 成灾 ≤ 受灾 (hectares)")
-        if any(v < 0 for v in self.loss_by_sector.values()):
-            raise ValueError("loss_by_sector: no negative losses")
+            raise Inconsistent("crops_damaged_ha: need 绝收 ≤ 成灾 ≤ 受灾 (hectares)")
         if sum(self.loss_by_sector.values()) > self.direct_loss + 0.005:
-            raise ValueError(
+            raise Inconsistent(
                 f"loss_by_sector: sectors add to {sum(self.loss_by_sector.values()):.2f} 万元, "
                 f"more than 直接经济损失 {self.direct_loss:.2f}"
             )
@@ -145,7 +151,7 @@ class DisasterRules(Model):
 
 
 class DisasterOpen(Model):
-    code: str = Field(min_length=1, max_length=64, pattern=r"^[^\s:/]+$")
+    code: str = Field(min_length=1, max_length=64, pattern=CODE_PATTERN)
     name: str = Field(max_length=100, min_length=1, description="e.g. 台风“梅花”灾害过程")
     hazard: str = Field(max_length=100, min_length=1, description="台风, 暴雨洪涝, …")
     district: str = Field(max_length=100, min_length=1)
@@ -181,7 +187,7 @@ class DisasterReportInput(Request):
     @model_validator(mode="after")
     def _initial_by_town(self) -> DisasterReportInput:
         if self.kind is ReportKind.INITIAL and not self.towns:
-            raise ValueError("towns: 初报 must be broken down by 街镇")
+            raise Inconsistent("towns: 初报 must be broken down by 街镇")
         return self
 
 
@@ -195,9 +201,9 @@ class ReviewInput(Request):
     @model_validator(mode="after")
     def _reason_and_correction(self) -> ReviewInput:
         if self.decision is Decision.REJECT and not self.reason.strip():
-            raise ValueError("reason: a rejection must say why")
+            raise Inconsistent("reason: a rejection must say why")
         if self.decision is Decision.CORRECT and self.corrected is None:
-            raise ValueError("corrected: a correction gives the corrected indicators")
+            raise Inconsistent("corrected: a correction gives the corrected indicators")
         return self
 
 

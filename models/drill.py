@@ -11,7 +11,16 @@ from typing import Annotated, Any
 
 from pydantic import Field, model_validator
 
-from models.common import LabelledEnum, Model, Request, StepTime, labelled, step_time_field
+from models.common import (
+    CODE_PATTERN,
+    Inconsistent,
+    LabelledEnum,
+    Model,
+    Request,
+    StepTime,
+    labelled,
+    step_time_field,
+)
 
 
 class DrillForm(LabelledEnum):
@@ -177,7 +186,7 @@ labelled(
 
 
 class DrillCreate(Model):
-    code: str = Field(min_length=1, max_length=64, pattern=r"^[^\s:/]+$")
+    code: str = Field(min_length=1, max_length=64, pattern=CODE_PATTERN)
     name: str = Field(min_length=1, max_length=200, description="演练名称, e.g. 嘉安-2024")
     drill_type: DrillType
     scenario: str = Field(max_length=8000, min_length=1, description="演练情景")
@@ -206,7 +215,7 @@ class DrillCreate(Model):
     @model_validator(mode="after")
     def _plans_listed_once(self) -> DrillCreate:
         if len(set(self.linked_plans)) != len(self.linked_plans):
-            raise ValueError("linked_plans: a plan is listed twice")
+            raise Inconsistent("linked_plans: a plan is listed twice")
         return self
 
 
@@ -275,13 +284,13 @@ class DrillEvaluateInput(Request):
     def _actions_refer_to_findings(self) -> DrillEvaluateInput:
         for i, action in enumerate(self.actions):
             if action.finding > len(self.findings):
-                raise ValueError(
+                raise Inconsistent(
                     f"actions[{i}].finding: {action.finding} but there are "
                     f"{len(self.findings)} findings"
                 )
         for i, finding in enumerate(self.findings):
             if finding.plan_defect and not finding.plan_code:
-                raise ValueError(f"findings[{i}].plan_code: required when plan_defect is true")
+                raise Inconsistent(f"findings[{i}].plan_code: required when plan_defect is true")
         return self
 
 
@@ -379,7 +388,7 @@ class DrillWorkflowInput(Model):
     @model_validator(mode="after")
     def _one_of(self) -> DrillWorkflowInput:
         if (self.create is None) == (self.state is None):
-            raise ValueError("exactly one of create and state must be given")
+            raise Inconsistent("exactly one of create and state must be given")
         return self
 
 
@@ -482,7 +491,7 @@ class CadenceItem(Model):
     def _month_fits(self) -> CadenceItem:
         limit = {"monthly": 1, "quarterly": 3, "semiannual": 6, "annual": 12}[self.frequency]
         if self.month > limit:
-            raise ValueError(f"month: {self.month} is beyond a {self.frequency.value} period")
+            raise Inconsistent(f"month: {self.month} is beyond a {self.frequency.value} period")
         return self
 
 
@@ -503,7 +512,7 @@ class ProgrammeInput(Model):
     def _unique_keys(self) -> ProgrammeInput:
         keys = [i.key for i in self.items]
         if len(keys) != len(set(keys)):
-            raise ValueError("items: keys must be unique")
+            raise Inconsistent("items: keys must be unique")
         return self
 
 

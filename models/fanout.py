@@ -15,7 +15,7 @@ from typing import Annotated
 
 from pydantic import AwareDatetime, Field
 
-from models.common import ACTOR_MAX, LabelledEnum, Model, Request, labelled
+from models.common import ACTOR_MAX, CODE_PATTERN, LabelledEnum, Model, Request, labelled
 from models.warning import CallRules
 
 #: Chains in one batch (one child workflow). A batch's history holds about five events an
@@ -88,7 +88,7 @@ class CallChain(Model):
 class FanoutIssue(Request):
     """Issue a warning to every chain of ``level`` in ``district`` (``units`` narrows it)."""
 
-    warning_id: str = Field(min_length=1, max_length=64, pattern=r"^[^\s:/\x00-\x1f]+$")
+    warning_id: str = Field(min_length=1, max_length=64, pattern=CODE_PATTERN)
     title: str = Field(min_length=1, max_length=200, description="e.g. 台风红色预警")
     district: Name
     issued_by: Name

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import ClassVar
 
 from pydantic import Field, model_validator
 
-from models.common import LabelledEnum, Model, labelled
+from models.common import Inconsistent, LabelledEnum, Model, labelled
 
 
 class OfficerRole(LabelledEnum):
@@ -24,6 +25,8 @@ class OfficerRow(Model):
     officer no longer serves on ``valid_to`` (the interval is half-open). Without them the line
     holds from the import's date, and for as long as later imports keep it."""
 
+    numbers_from_text: ClassVar[bool] = True  # read from a CSV file
+
     unit: str = Field(min_length=1, description="街镇 or 村居 code")
     role: OfficerRole
     name: str = Field(min_length=1)
@@ -36,5 +39,7 @@ class OfficerRow(Model):
     @model_validator(mode="after")
     def _ends_after_it_starts(self) -> OfficerRow:
         if self.valid_from and self.valid_to and self.valid_to <= self.valid_from:
-            raise ValueError(f"valid_to: {self.valid_to} is not after valid_from {self.valid_from}")
+            raise Inconsistent(
+                f"valid_to: {self.valid_to} is not after valid_from {self.valid_from}"
+            )
         return self

@@ -10,7 +10,16 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from models.common import LabelledEnum, Model, Request, StepTime, labelled, step_time_field
+from models.common import (
+    CODE_PATTERN,
+    Inconsistent,
+    LabelledEnum,
+    Model,
+    Request,
+    StepTime,
+    labelled,
+    step_time_field,
+)
 
 
 class PlanKind(LabelledEnum):
@@ -206,7 +215,7 @@ OLD_TRIGGER_DETAIL_KEPT = 100
 
 
 class PlanCreate(Model):
-    code: str = Field(min_length=1, max_length=64, pattern=r"^[^\s:/]+$")
+    code: str = Field(min_length=1, max_length=64, pattern=CODE_PATTERN)
     name: str = Field(min_length=1, max_length=200)
     kind: PlanKind
     level: PlanLevel
@@ -431,7 +440,7 @@ class PlanWorkflowInput(Model):
     @model_validator(mode="after")
     def _one_of(self) -> PlanWorkflowInput:
         if (self.create is None) == (self.state is None):
-            raise ValueError("exactly one of create and state must be given")
+            raise Inconsistent("exactly one of create and state must be given")
         return self
 
 

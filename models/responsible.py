@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
@@ -59,6 +59,8 @@ def _text(value: Any, what: str, limit: int) -> Any:
 
 class ResponsibleRow(Model):
     """One line of the register's CSV file: ``unit,role,name,phone,order``."""
+
+    numbers_from_text: ClassVar[bool] = True  # read from a CSV file
 
     unit: str = Field(description="the unit's code, or its name where that names one unit")
     role: str = Field(description="free text, e.g. 党政主要负责人, 分管负责人, 村(社区)负责人")

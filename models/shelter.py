@@ -7,7 +7,7 @@ their occupancy is reported per shelter during the event (see ``models.typhoon``
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import Field, field_validator
 
@@ -29,6 +29,8 @@ SHELTER_FILE_MAX = 8 * 1024 * 1024
 class ShelterRow(Model):
     """One line of the register; the CSV columns are these fields:
     ``code,name,unit,type,capacity,address``."""
+
+    numbers_from_text: ClassVar[bool] = True  # read from a CSV file
 
     code: str = Field(description="the shelter's code, e.g. JD-BN-001")
     name: str = Field(description="e.g. 南翔镇文体中心避难点")

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from models.common import Model
+from models.common import Inconsistent, Model
 
 
 class SummaryInput(Model):
@@ -28,9 +28,9 @@ class SummaryInput(Model):
     @model_validator(mode="after")
     def _as_of_in_year(self) -> SummaryInput:
         if self.as_of is not None and self.year is not None and self.as_of.year != self.year:
-            raise ValueError(f"as_of: {self.as_of.isoformat()} is not in {self.year}")
+            raise Inconsistent(f"as_of: {self.as_of.isoformat()} is not in {self.year}")
         if self.as_of is not None and self.year is None:
-            raise ValueError("as_of: give the year it belongs to")
+            raise Inconsistent("as_of: give the year it belongs to")
         return self
 
 

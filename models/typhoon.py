@@ -17,7 +17,15 @@ from typing import Annotated, Any
 
 from pydantic import AwareDatetime, Field, model_validator
 
-from models.common import LabelledEnum, Model, Request, StepTime, labelled, step_time_field
+from models.common import (
+    Inconsistent,
+    LabelledEnum,
+    Model,
+    Request,
+    StepTime,
+    labelled,
+    step_time_field,
+)
 from models.warning import CallRules
 
 
@@ -117,7 +125,7 @@ class Figures(Model):
     @model_validator(mode="after")
     def _parts_make_the_whole(self) -> Figures:
         if self.centralized + self.dispersed != self.relocated:
-            raise ValueError(
+            raise Inconsistent(
                 f"relocated: 集中 {self.centralized} + 分散 {self.dispersed} = "
                 f"{self.centralized + self.dispersed} ≠ 转移安置 {self.relocated}"
             )
@@ -192,14 +200,16 @@ class TyphoonOpen(Model):
     def _key(self) -> TyphoonOpen:
         if self.hazard is Hazard.TYPHOON:
             if self.number is None:
-                raise ValueError("number: a typhoon needs its national number")
+                raise Inconsistent("number: a typhoon needs its national number")
             if self.code is not None:
-                raise ValueError("code: a typhoon is keyed by its number, not a code")
+                raise Inconsistent("code: a typhoon is keyed by its number, not a code")
         else:
             if self.code is None:
-                raise ValueError(f"code: a {self.hazard.value} event needs a code, e.g. RS0721")
+                raise Inconsistent(f"code: a {self.hazard.value} event needs a code, e.g. RS0721")
             if self.number is not None:
-                raise ValueError(f"number: only a typhoon has a number, not a {self.hazard.value}")
+                raise Inconsistent(
+                    f"number: only a typhoon has a number, not a {self.hazard.value}"
+                )
         return self
 
     @property
@@ -230,7 +240,7 @@ class ResponseAction(Model):
     @model_validator(mode="after")
     def _instruction_has_text(self) -> ResponseAction:
         if self.kind is ActionKind.INSTRUCT and (not self.text or self.due_minutes is None):
-            raise ValueError("text, due_minutes: an instruction needs its text and its deadline")
+            raise Inconsistent("text, due_minutes: an instruction needs its text and its deadline")
         return self
 
 
@@ -349,7 +359,7 @@ class UnitReport(Model):
     @model_validator(mode="after")
     def _correction_has_reason(self) -> UnitReport:
         if self.corrects and not (self.reason or "").strip():
-            raise ValueError("reason: a correction must say why")
+            raise Inconsistent("reason: a correction must say why")
         return self
 
     @model_validator(mode="after")
@@ -359,18 +369,20 @@ class UnitReport(Model):
         shelter open."""
         f = self.figures
         if f.returned > f.relocated:
-            raise ValueError(f"figures.returned: 已返回 {f.returned} > 紧急转移安置 {f.relocated}")
+            raise Inconsistent(
+                f"figures.returned: 已返回 {f.returned} > 紧急转移安置 {f.relocated}"
+            )
         if f.sheltered_now > f.centralized:
-            raise ValueError(
+            raise Inconsistent(
                 f"figures.sheltered_now: 在住 {f.sheltered_now} > 集中安置 {f.centralized}"
             )
         if f.sheltered_now > f.relocated - f.returned:
-            raise ValueError(
+            raise Inconsistent(
                 f"figures.sheltered_now: 在住 {f.sheltered_now} > 安置 − 返回 = "
                 f"{f.relocated} − {f.returned} = {f.relocated - f.returned}"
             )
         if f.sheltered_now and not f.shelters_open:
-            raise ValueError(
+            raise Inconsistent(
                 f"figures.shelters_open: {f.sheltered_now} people in shelters but no shelter "
                 "open; give the shelters open"
             )
@@ -393,7 +405,7 @@ class OccupancyReport(Model):
     @model_validator(mode="after")
     def _correction_has_reason(self) -> OccupancyReport:
         if self.corrects and not (self.reason or "").strip():
-            raise ValueError("reason: a correction must say why")
+            raise Inconsistent("reason: a correction must say why")
         return self
 
 
@@ -634,7 +646,7 @@ class TyphoonWorkflowInput(Model):
     @model_validator(mode="after")
     def _one_of(self) -> TyphoonWorkflowInput:
         if (self.open is None) == (self.state is None):
-            raise ValueError("exactly one of open and state must be given")
+            raise Inconsistent("exactly one of open and state must be given")
         return self
 
 

@@ -8,7 +8,7 @@ or, where that is unambiguous, by its name.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import Field, field_validator
 
@@ -78,6 +78,8 @@ def bounded_text(value: Any, what: str, limit: int) -> Any:
 
 class UnitRow(Model):
     """One line of the register; the CSV columns are these fields."""
+
+    numbers_from_text: ClassVar[bool] = True  # read from a CSV file
 
     code: str = Field(description="unique code, e.g. 310114102000 (统计用区划代码) or JD-04")
     name: str = Field(description="e.g. 南翔镇; unique under its parent")

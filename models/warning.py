@@ -10,7 +10,7 @@ from datetime import datetime
 
 from pydantic import AwareDatetime, Field, model_validator
 
-from models.common import LabelledEnum, Model, Request, labelled
+from models.common import CODE_PATTERN, Inconsistent, LabelledEnum, Model, Request, labelled
 
 
 class CallStatus(LabelledEnum):
@@ -60,7 +60,7 @@ class CallRules(Model):
 
 
 class WarningIssue(Model):
-    warning_id: str = Field(min_length=1, max_length=64, pattern=r"^[^\s:/]+$")
+    warning_id: str = Field(min_length=1, max_length=64, pattern=CODE_PATTERN)
     title: str = Field(min_length=1, max_length=200, description="e.g. 台风红色预警")
     district: str = Field(min_length=1, max_length=100)
     issued_by: str = Field(min_length=1, max_length=100)
@@ -75,7 +75,7 @@ class WarningIssue(Model):
     def _unique_people(self) -> WarningIssue:
         names = [t.person.name for t in self.targets]
         if len(names) != len(set(names)):
-            raise ValueError("targets: a person is listed twice")
+            raise Inconsistent("targets: a person is listed twice")
         return self
 
 

@@ -371,7 +371,7 @@ async def test_attacker_the_console_does_not_open_a_historical_disaster(
     }
     headers = {"Authorization": f"Bearer {OFFICER}"}
     r = await console.post("/api/disasters", json=body, headers=headers)
-    assert r.status_code == 422 and "yingji load" in r.json()["detail"]
+    assert r.status_code == 409 and "yingji load" in r.json()["detail"]
     r = await console.post(
         "/api/disasters",
         json={**body, "historical": False, "occurred_at": "0001-01-01T00:00:00+14:00"},

@@ -139,7 +139,7 @@ async def test_if_match_refuses_a_stale_step_with_412_naming_the_stage(
         r = await api.post(
             f"/api/plans/{code}/submit", json={"by": "x"}, headers=auth(D, **{"If-Match": "abc"})
         )
-        assert r.status_code == 400 and "If-Match" in r.json()["detail"]
+        assert r.status_code == 422 and "If-Match" in r.json()["detail"]
 
 
 async def test_a_repeated_start_answers_as_the_first_and_another_is_refused(
@@ -240,13 +240,13 @@ async def test_a_key_sent_with_another_request_is_refused(
         r = await api.post(
             f"/api/plans/{code}/submit", json={"by": "李四"}, headers=auth(D, "key-used-once")
         )
-        assert r.status_code == 422 and "already used for another request" in r.json()["detail"]
+        assert r.status_code == 409 and "already used for another request" in r.json()["detail"]
         r = await api.post(
             f"/api/plans/{code}/withdraw",
             json={"by": "张敏", "reason": "x"},
             headers=auth(D, "key-used-once"),
         )
-        assert r.status_code == 422 and f"plan:{code} submit" in r.json()["detail"]
+        assert r.status_code == 409 and f"plan:{code} submit" in r.json()["detail"]
         # The same request again is still a repeat; another person sending it changes nothing.
         r = await api.post(
             f"/api/plans/{code}/submit", json={"by": "张敏"}, headers=auth(A, "key-used-once")
@@ -260,7 +260,7 @@ async def test_a_key_sent_with_another_request_is_refused(
         )
         assert r.status_code == 412 and "weak" in r.json()["detail"]
         r = await api.post(f"/api/plans/{code}/withdraw", json={}, headers=auth(D, "short"))
-        assert r.status_code == 400 and "8 to 128 printable ASCII" in r.json()["detail"]
+        assert r.status_code == 422 and "8 to 128 printable ASCII" in r.json()["detail"]
 
 
 async def test_without_a_worker_a_view_answers_503_and_a_start_can_be_polled(

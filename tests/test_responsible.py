@@ -622,11 +622,14 @@ async def test_responsible_routes(
         params={"district": d},
         headers=admin,
     )
-    assert r.status_code == 422
-    assert r.json()["detail"] == [
-        "line 2: phone: 'abc' is not a phone number: 5 to 20 digits, an optional leading + "
-        "(spaces and hyphens are ignored)",
-        f"line 3: unit: '白云镇' is not a registered unit of {d}",
+    assert r.status_code == 409
+    assert [(e["path"], e["reason"]) for e in r.json()["errors"]] == [
+        (
+            "line 2",
+            "phone: 'abc' is not a phone number: 5 to 20 digits, an optional leading + "
+            "(spaces and hyphens are ignored)",
+        ),
+        ("line 3", f"unit: '白云镇' is not a registered unit of {d}"),
     ]
     r = await console.post("/api/responsible", content=body, params={"district": d}, headers=admin)
     assert r.status_code == 200
@@ -647,7 +650,7 @@ async def test_responsible_routes(
     assert r.status_code == 200 and "13800001011" in {x["phone"] for x in r.json()}
     assert len(r.json()) == 9
     r = await console.get("/api/responsible", params={"unit": "新城"}, headers=viewer)
-    assert r.status_code == 422 and "ambiguous" in r.text
+    assert r.status_code == 409 and "ambiguous" in r.text
     r = await console.get("/api/responsible", params={"level": "county"}, headers=viewer)
     assert r.status_code == 422
     r = await console.get("/api/responsible", params={"district": "某区\x00"}, headers=viewer)

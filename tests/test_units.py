@@ -498,9 +498,9 @@ async def test_unit_routes(console: httpx.AsyncClient, code: str) -> None:
         content=(HEADER + f"{code}-1,甲镇,county,,{d}\n").encode(),
         headers=officer,
     )
-    assert r.status_code == 422
-    assert r.json()["detail"] == [
-        "line 2: level: 'county' is not one of city, district, town, village"
+    assert r.status_code == 409
+    assert [(e["path"], e["reason"]) for e in r.json()["errors"]] == [
+        ("line 2", "level: 'county' is not one of city, district, town, village")
     ]
     r = await console.post("/api/units", content=body, headers=officer)
     assert r.status_code == 200 and r.json() == {"created": 9, "updated": 0, "unchanged": 0}

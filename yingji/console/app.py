@@ -18,20 +18,19 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path as PathlibPath
+from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request, Response
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
-from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from temporalio.client import Client, WorkflowUpdateFailedError
-from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.client import Client
 
-from yingji.console import mutations
+from yingji.console import links, mutations, problems
 from yingji.console.deps import Services, Viewer
 from yingji.console.limits import BodyLimit
 from yingji.console.routes import (
@@ -48,7 +47,6 @@ from yingji.console.routes import (
     workflow,
 )
 from yingji.core.db import make_engine
-from yingji.core.errors import DomainRefusal
 from yingji.core.logging import get_logger
 from yingji.core.settings import Settings
 from yingji.core.temporal import connect
@@ -216,39 +214,7 @@ def create_app(
         log.info("request", method=request.method, route=path, status=response.status_code)
         return response
 
-    @app.exception_handler(RPCError)
-    async def rpc_error(_: Request, exc: RPCError) -> JSONResponse:
-        if exc.status == RPCStatusCode.NOT_FOUND:
-            return JSONResponse({"detail": "not found, or no longer open"}, status_code=404)
-        if exc.status == RPCStatusCode.INVALID_ARGUMENT:
-            return JSONResponse({"detail": f"invalid: {exc.message}"}, status_code=422)
-        return JSONResponse({"detail": f"Temporal: {exc.message}"}, status_code=503)
-
-    @app.exception_handler(UnicodeError)
-    async def bad_text(_: Request, exc: UnicodeError) -> JSONResponse:
-        return JSONResponse(
-            {"detail": "text must be valid Unicode (no lone surrogates)"}, status_code=422
-        )
-
-    @app.exception_handler(WorkflowUpdateFailedError)
-    async def update_failed(_: Request, exc: WorkflowUpdateFailedError) -> JSONResponse:
-        message = getattr(exc.cause, "message", None) or str(exc.cause or exc)
-        if getattr(exc.cause, "type", None) == "StaleRequest":  # If-Match no longer holds
-            return JSONResponse({"detail": message}, status_code=412)
-        return JSONResponse({"detail": message}, status_code=409)
-
-    @app.exception_handler(WorkflowAlreadyStartedError)
-    async def already(_: Request, exc: WorkflowAlreadyStartedError) -> JSONResponse:
-        return JSONResponse({"detail": f"{exc.workflow_id} already exists"}, status_code=409)
-
-    @app.exception_handler(DomainRefusal)
-    async def refused(_: Request, exc: DomainRefusal) -> JSONResponse:
-        """A report, roster or unit refused, nobody to call, a bureau not configured."""
-        return JSONResponse({"detail": str(exc)}, status_code=422)
-
-    @app.exception_handler(ValidationError)
-    async def invalid(_: Request, exc: ValidationError) -> JSONResponse:
-        return JSONResponse({"detail": exc.errors(include_url=False)}, status_code=422)
+    problems.install(app)
 
     for router in ROUTERS:
         app.include_router(router)
@@ -288,6 +254,19 @@ def _add_docs(app: FastAPI) -> None:
     @app.get("/openapi.json", include_in_schema=False)
     async def openapi(_: Viewer) -> JSONResponse:
         return JSONResponse(app.openapi())
+
+    def documented() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            generated = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+            )
+            app.openapi_schema = links.document(problems.document(generated))
+        return app.openapi_schema
+
+    app.openapi = documented  # type: ignore[method-assign]
 
     @app.get("/docs", include_in_schema=False)
     async def docs() -> FileResponse:

@@ -26,6 +26,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
+from models.common import CODE_PATTERN, CONTROL_CLASS
+from yingji.core.errors import PATTERN_WORDS
 from yingji.core.settings import Settings
 from yingji.core.tokens import CONSOLE_ROLES, MIN_TOKEN_LENGTH, TokenHolder, hash_token
 
@@ -202,6 +204,10 @@ Approver = Annotated[Caller, Depends(_at_least("approver"))]
 Admin = Annotated[Caller, Depends(_at_least("admin"))]
 S = Annotated[Services, Depends(_services)]
 #: Business codes as the models accept them: no blanks, colons, slashes or control characters.
-Code = Annotated[str, PathParam(pattern=r"^[^\s:/\x00-\x1f]{1,64}$")]
+Code = Annotated[str, PathParam(min_length=1, max_length=64, pattern=CODE_PATTERN)]
 Year = Annotated[int, PathParam(ge=2000, le=2100)]
 Number = Annotated[int, PathParam(ge=1, le=99)]
+#: Text in a query string: the console refuses any control character there, tab and line
+#: breaks included (see ``yingji.console.limits``).
+QUERY_TEXT = f"^[^{CONTROL_CLASS}\\t\\n\\r]+$"
+PATTERN_WORDS[QUERY_TEXT] = "must not be empty, and may not contain control characters"

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Awaitable
 from typing import Annotated, Any, TypeVar
@@ -24,6 +25,7 @@ from fastapi.responses import JSONResponse
 
 from models.common import Request as UpdateInput
 from yingji.console.deps import Caller, S, Viewer, mask_phone
+from yingji.core.errors import PATTERN_WORDS
 from yingji.services import requests
 from yingji.services import unit as units
 
@@ -31,6 +33,13 @@ T = TypeVar("T")
 M = TypeVar("M", bound=UpdateInput)
 
 _ETAG = re.compile(r'^"?(\d{1,18})"?$')
+#: What ``If-Match`` may be: ``*``, or an ETag ("12"); a weak one (W/"12") never matches
+#: (RFC 9110 §13.1.1): 412.
+IF_MATCH_PATTERN = r'^[ \t]*(\*|(W/)?"?\d{1,18}"?)[ \t]*$'
+
+
+PATTERN_WORDS[requests.REQUEST_ID_PATTERN] = "8 to 128 printable ASCII characters, no blanks"
+PATTERN_WORDS[IF_MATCH_PATTERN] = 'must be an ETag such as "12", or *'
 
 
 class Mutation:
@@ -38,10 +47,16 @@ class Mutation:
 
     def __init__(self, s: Any, response: Response, key: str, expect_seq: int | None) -> None:
         self.s, self.response, self.key, self.expect_seq = s, response, key, expect_seq
+        self.weak = False
         response.headers["Idempotency-Key"] = key
+
+    def _holds(self) -> None:
+        if self.weak:
+            raise HTTPException(412, "If-Match: a weak ETag never matches (RFC 9110 §13.1.1)")
 
     def stamp(self, data: M, caller: Caller) -> M:
         """The input as the workflow gets it: the caller as actor, the If-Match condition."""
+        self._holds()
         update: dict[str, Any] = {"actor": caller.person}
         if self.expect_seq is not None:
             update["expect_seq"] = self.expect_seq
@@ -54,6 +69,9 @@ class Mutation:
 
         ``asking`` (the action and its input) is remembered with the request's key: the same
         key sent with another request is refused (422) before anything is sent."""
+        if self.weak and inspect.iscoroutine(call):
+            call.close()  # never sent
+        self._holds()
         wait = self.s.settings.request_wait_seconds
         if asking is None:
             answer = await requests.within(wait, workflow_id, self.key, call)
@@ -99,33 +117,34 @@ def tag(response: Response, view: Any) -> None:
 def _mutation(
     s: S,
     response: Response,
+    # typed str, not str | None: absent is the default, and the schema then says "a string"
     idempotency_key: Annotated[
-        str | None,
+        str,  # noqa: RUF013
         Header(
             alias="Idempotency-Key",
+            pattern=requests.REQUEST_ID_PATTERN,
             description="makes a retried request apply once (8–128 printable ASCII)",
         ),
     ] = None,
     if_match: Annotated[
-        str | None,
+        str,  # noqa: RUF013
         Header(
             alias="If-Match",
-            max_length=40,
+            pattern=IF_MATCH_PATTERN,
             description='the ETag of the view the request was made from, e.g. "12"',
         ),
     ] = None,
 ) -> Mutation:
-    if idempotency_key is not None and not re.match(requests.REQUEST_ID_PATTERN, idempotency_key):
-        raise HTTPException(400, "Idempotency-Key: 8 to 128 printable ASCII characters, no blanks")
     expect = None
-    if if_match is not None and if_match.strip().startswith("W/"):
-        raise HTTPException(412, "If-Match: a weak ETag never matches (RFC 9110 §13.1.1)")
-    if if_match is not None and if_match.strip() != "*":
+    weak = if_match is not None and if_match.strip().startswith("W/")
+    if if_match is not None and not weak and if_match.strip() != "*":
         found = _ETAG.match(if_match.strip())
         if found is None:
             raise HTTPException(400, f'If-Match: expected an ETag such as "12", got {if_match!r}')
         expect = int(found.group(1))
-    return Mutation(s, response, idempotency_key or requests.new_request_id(), expect)
+    mutation = Mutation(s, response, idempotency_key or requests.new_request_id(), expect)
+    mutation.weak = weak  # refused when the route runs it, after the body has been checked
+    return mutation
 
 
 Mut = Annotated[Mutation, Depends(_mutation)]
@@ -172,7 +191,7 @@ async def request_outcome(
             workflow_id,
             request_id,
             min(s.settings.request_wait_seconds, 5.0),
-            view_query="board" if workflow_id.startswith("typhoon:") else "view",
+            view_query="board" if workflow_id.startswith(("typhoon:", "event:")) else "view",
         )
     except LookupError as exc:
         raise HTTPException(404, str(exc)) from exc

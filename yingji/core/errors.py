@@ -5,9 +5,22 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from models.common import CODE_PATTERN, FILLED_TEXT_PATTERN, TEXT_PATTERN
+
 
 class DomainRefusal(ValueError):
-    """Input refused by a store or a service for a domain reason; nothing was written."""
+    """Input refused by a store or a service for a domain reason; nothing was written.
+
+    ``status`` is how the console answers it: 409 (a rule refuses it), or 404 for a subclass
+    that says what the input names does not exist (:class:`Unknown`)."""
+
+    status: int = 409
+
+
+class Unknown(DomainRefusal):
+    """What the input names (a unit, an open typhoon, a plan) does not exist."""
+
+    status = 404
 
 
 #: What an interface shows to the user as it is (a one-line message, no traceback).
@@ -27,8 +40,9 @@ def refuse_future_start(at: datetime | None, field: str = "at") -> None:
 
 #: Patterns of the models, in words.
 PATTERN_WORDS = {
-    r"^[^\s:/]+$": "may not contain blanks, ':' or '/'",
-    r"^[^\s:/\x00-\x1f]+$": "may not contain blanks, control characters, ':' or '/'",
+    CODE_PATTERN: "may not contain blanks, control characters, ':' or '/'",
+    TEXT_PATTERN: "may not contain control characters",
+    FILLED_TEXT_PATTERN: "must not be blank, and may not contain control characters",
     r"^[A-Za-z0-9_-]+$": "may contain only letters A-Z, digits, '-' and '_'",
     r"^\+?\d[\d-]{5,19}$": "must be a phone number: 6 to 20 digits and dashes, maybe a leading +",
     r"^[^@\s]+@[^@\s]+$": "must be an e-mail address (name@domain)",

@@ -774,3 +774,21 @@ class RequestKey(SQLModel, table=True):
     fingerprint: str = Field(max_length=64)
     target: str = Field(max_length=300)
     created_at: datetime = Field(sa_column=_tz())
+
+
+class ClosedView(SQLModel, table=True):
+    """The final view of a closed workflow run (0020), kept the first time it is read: later
+    reads of that run are served from here, not by a query replaying its history."""
+
+    __tablename__ = "closed_view"
+
+    workflow_id: str = Field(primary_key=True, max_length=200)
+    run_id: str = Field(primary_key=True, max_length=64)
+    workflow_type: str = Field(max_length=64)
+    view: dict[str, Any] = Field(sa_column=Column(JSONB, nullable=False))
+    closed_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
+    kept_at: datetime = Field(
+        sa_column=Column(DateTime(timezone=True), nullable=False, server_default=text("now()"))
+    )

@@ -23,6 +23,7 @@ from yingji.core.errors import DomainRefusal, refuse_future_start
 from yingji.core.search import attributes
 from yingji.core.settings import Settings
 from yingji.services.requests import start_once
+from yingji.services.views import closed_or_live
 from yingji.stores import disaster as disaster_store
 
 #: The workflow type, as ``workflows/disaster.py`` registers it; clients start, feed and read
@@ -115,8 +116,10 @@ async def declare_stable(
     )
 
 
-async def show(client: Client, code: str) -> DisasterView:
-    return await disaster_handle(client, code).query("view", result_type=DisasterView)
+async def show(client: Client, code: str, engine: AsyncEngine | None = None) -> DisasterView:
+    """The disaster process's view: live while its workflow runs; with ``engine``, a closed
+    one's final view from PostgreSQL (see :func:`yingji.services.views.closed_or_live`)."""
+    return await closed_or_live(client, engine, disaster_workflow_id(code), DisasterView)
 
 
 async def listed(

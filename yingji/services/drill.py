@@ -32,6 +32,7 @@ from yingji.core.search import attributes
 from yingji.core.settings import Settings
 from yingji.core.tables import Drill
 from yingji.services.requests import start_once
+from yingji.services.views import closed_or_live
 
 #: The workflow type, as ``workflows/drill.py`` registers it; clients start, feed and read
 #: it by name, so they never import the workflow code (a test checks the names).
@@ -134,8 +135,10 @@ async def end_history(client: Client, code: str, update_id: str | None = None) -
     )
 
 
-async def show(client: Client, code: str) -> DrillView:
-    return await drill_handle(client, code).query("view", result_type=DrillView)
+async def show(client: Client, code: str, engine: AsyncEngine | None = None) -> DrillView:
+    """The drill's view: live while its workflow runs; with ``engine``, a closed one's final
+    view from PostgreSQL (see :func:`yingji.services.views.closed_or_live`)."""
+    return await closed_or_live(client, engine, drill_workflow_id(code), DrillView)
 
 
 async def list_drills(

@@ -31,6 +31,7 @@ from yingji.core.logging import get_logger
 from yingji.core.search import attributes
 from yingji.core.settings import Settings
 from yingji.services.requests import start_once
+from yingji.services.views import closed_or_live
 from yingji.services.warning import NoOneToCall, rules_from, warning_workflow_id
 from yingji.stores import fanout as store
 from yingji.stores import responsible
@@ -221,10 +222,10 @@ async def laid_out(client: Client, warning_id: str) -> FanoutView:
         await asyncio.sleep(0.2)
 
 
-async def show(client: Client, warning_id: str) -> FanoutView:
-    return await client.get_workflow_handle(warning_workflow_id(warning_id)).query(
-        "view", result_type=FanoutView
-    )
+async def show(client: Client, warning_id: str, engine: AsyncEngine | None = None) -> FanoutView:
+    """The board: live while the warning calls; with ``engine``, a finished one's final board
+    from PostgreSQL (see :func:`yingji.services.views.closed_or_live`)."""
+    return await closed_or_live(client, engine, warning_workflow_id(warning_id), FanoutView)
 
 
 async def kind(client: Client, warning_id: str) -> str:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
+from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client, WorkflowHandle
@@ -20,10 +21,16 @@ from models.plan import (
     RevisionTrigger,
 )
 from yingji.core.errors import refuse_future_start
+from yingji.core.logging import get_logger
 from yingji.core.search import attributes
 from yingji.core.settings import Settings
 from yingji.core.tables import Plan
 from yingji.services.requests import start_once
+from yingji.services.views import closed_or_live
+
+log = get_logger(__name__)
+
+V = TypeVar("V", bound=BaseModel)
 
 #: The workflow type, as ``workflows/plan.py`` registers it; clients start, feed and read
 #: it by name, so they never import the workflow code (a test checks the names).
@@ -122,8 +129,10 @@ async def end_history(client: Client, code: str, update_id: str | None = None) -
     )
 
 
-async def show(client: Client, code: str) -> PlanView:
-    return await plan_handle(client, code).query("view", result_type=PlanView)
+async def show(client: Client, code: str, engine: AsyncEngine | None = None) -> PlanView:
+    """The plan's view: live while its workflow runs; with ``engine``, a closed plan's final
+    view from PostgreSQL (see :func:`yingji.services.views.closed_or_live`)."""
+    return await closed_or_live(client, engine, plan_workflow_id(code), PlanView)
 
 
 async def list_plans(

@@ -24,6 +24,7 @@ from yingji.core.errors import DomainRefusal
 from yingji.core.search import attributes
 from yingji.core.settings import Settings
 from yingji.services.requests import start_once
+from yingji.services.views import closed_or_live
 from yingji.stores.officer import contacts
 from yingji.stores.unit import resolve_in
 
@@ -146,5 +147,7 @@ async def end_history(client: Client, warning_id: str, update_id: str | None = N
     )
 
 
-async def show(client: Client, warning_id: str) -> WarningView:
-    return await warning_handle(client, warning_id).query("view", result_type=WarningView)
+async def show(client: Client, warning_id: str, engine: AsyncEngine | None = None) -> WarningView:
+    """The 叫应's view: live while its workflow runs; with ``engine``, a closed one's final
+    view from PostgreSQL (see :func:`yingji.services.views.closed_or_live`)."""
+    return await closed_or_live(client, engine, warning_workflow_id(warning_id), WarningView)

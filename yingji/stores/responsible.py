@@ -376,7 +376,10 @@ async def _roots(conn: AsyncConnection, district: str | None, texts: list[str]) 
         for t in named.unknown
     ] + list(named.ambiguous.values())
     if problems:
-        raise ResponsibleError(problems)
+        refused = ResponsibleError(problems)
+        if not named.ambiguous:
+            refused.status = 404  # names no unit (an ambiguous name is a 409)
+        raise refused
     codes = sorted(set(named.codes.values()))
     return list(await conn.execute(_UNITS, {"codes": codes}))
 

@@ -237,7 +237,9 @@ async def list_shelters(
                 raise ShelterError([named.ambiguous[unit.strip()]])
             code = named.codes.get(unit.strip())
             if code is None:
-                raise ShelterError([f"unit: '{unit}' is not a registered 街镇/村居"])
+                unknown = ShelterError([f"unit: '{unit}' is not a registered 街镇/村居"])
+                unknown.status = 404
+                raise unknown
         rows = await conn.execute(
             text(
                 f"""

@@ -99,6 +99,12 @@ class ReportRejected(DomainRefusal):
     """A report that is not stored; the message names the field and the reason."""
 
 
+class EventUnknown(ReportRejected):
+    """The event a report or a step names is not open (or does not exist): the console's 404."""
+
+    status = 404
+
+
 # -- registration --
 
 
@@ -302,7 +308,7 @@ async def _submit_carefully(engine: AsyncEngine, report: UnitReport) -> ReportRe
             )
         ).first()
         if event is None:
-            raise ReportRejected(f"event_id: no typhoon {report.event_id} is open")
+            raise EventUnknown(f"event_id: no typhoon {report.event_id} is open")
         if event.status != "open":
             # A report it already holds, sent again (a phone retrying after the close), is a
             # duplicate as before the close, not refused.
@@ -701,7 +707,7 @@ async def project(engine: AsyncEngine, data: TyphoonProjection) -> int:
                     "seq": e.seq,
                     "at": e.at,
                     "kind": e.kind,
-                    "detail": e.detail,
+                    "detail": _with_final_rounds(e.kind, e.detail, b),
                 }
                 for e in data.events
             ],
@@ -729,6 +735,21 @@ async def project(engine: AsyncEngine, data: TyphoonProjection) -> int:
                 },
             )
     return written
+
+
+#: The key of the close's log detail that keeps the rounds as the workflow ended them.
+FINAL_ROUNDS = "final_rounds"
+
+
+def _with_final_rounds(kind: str, detail: dict[str, Any], board: TyphoonBoard) -> dict[str, Any]:
+    """The close's detail, with the rounds as the closed workflow keeps them for ever (its
+    lists of late and missing units as of its last check of each). The intake cannot tell them
+    again: a report that came after that check would move its unit from missing to late, and a
+    check's units without an officer are not in the log. The board projected with the close is
+    the final one (nothing changes a closed event)."""
+    if kind != "closed" or board.status.value != "closed":
+        return detail
+    return {**detail, FINAL_ROUNDS: [r.model_dump(mode="json") for r in board.rounds]}
 
 
 # -- reading --
@@ -899,7 +920,7 @@ async def resolve_event_shelters(engine: AsyncEngine, event_id: str, texts: list
             )
         ).scalar()
         if district is None:
-            raise ReportRejected(f"event_id: no typhoon or event {event_id}")
+            raise EventUnknown(f"event_id: no typhoon or event {event_id}")
         found, problems = await resolve_shelters(conn, district, texts)
     if problems:
         raise ShelterError(problems)
@@ -976,7 +997,7 @@ async def _occupancy_carefully(engine: AsyncEngine, report: OccupancyReport) -> 
             )
         ).first()
         if event is None:
-            raise ReportRejected(f"event_id: no typhoon {report.event_id} is open")
+            raise EventUnknown(f"event_id: no typhoon {report.event_id} is open")
         if event.status != "open":
             raise ReportRejected(
                 f"event_id: typhoon {report.event_id} ({event.name}) is closed; "
@@ -1370,6 +1391,7 @@ _BOARD_KINDS = (
     "round_remind",
     "round_escalate",
     "round_closed",
+    "closed",
 )
 
 _BOARD_HEAD = text(
@@ -1417,7 +1439,8 @@ async def projected_board(
     peak, shelters' occupancy and counts; the event log (``typhoon_log``) is folded for the
     levels, 叫应, actions, instructions and their feedback, and which shelters are open. Rounds
     come from ``typhoon_round`` and the log, their units recomputed from the intake (the
-    workflow keeps its lists as of its last check); ``next_round_at`` is not projected (None).
+    workflow keeps its lists as of its last check); once it has closed, as the close kept them
+    (:data:`FINAL_ROUNDS`, the workflow's own). ``next_round_at`` is not projected (None).
 
     None when there is no such event, or when nothing of it is projected yet (event 0): then
     only the workflow can answer."""
@@ -1514,9 +1537,14 @@ async def projected_board(
             .all()
         )
         board = _fold_board(head, log, towns, counts, shelter_rows, event_towns)
-        board.rounds = await _projected_rounds(
-            conn, event_id, list(reversed(round_rows)), log, int(counts.units)
-        )
+        final = next((r.detail for r in log if r.kind == "closed"), None) or {}
+        if FINAL_ROUNDS in final:
+            # Closed: the rounds as the workflow ended them, kept with its close.
+            board.rounds = [RoundRecord.model_validate(r) for r in final[FINAL_ROUNDS]]
+        else:  # open (or closed before the close kept them): told by the log and the intake
+            board.rounds = await _projected_rounds(
+                conn, event_id, list(reversed(round_rows)), log, int(counts.units)
+            )
     return key, board
 
 

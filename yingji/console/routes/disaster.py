@@ -11,6 +11,7 @@ from models.disaster import DisasterOpen, DisasterReportInput, DisasterView, Sta
 from models.disaster import ReviewInput as DisasterReview
 from yingji.console.deps import Approver, Code, Officer, Reporter, S, Viewer
 from yingji.console.mutations import Mut, filled, read, require_units
+from yingji.core.errors import DomainRefusal
 from yingji.services import disaster as disasters
 
 router = APIRouter()
@@ -18,7 +19,7 @@ router = APIRouter()
 
 @router.get("/api/disasters/{code}")
 async def disaster_state(code: Code, _: Viewer, s: S, response: Response) -> DisasterView:
-    call = disasters.show(s.client, code)
+    call = disasters.show(s.client, code, s.engine)
     return await read(s, disasters.disaster_workflow_id(code), call, response)
 
 
@@ -49,7 +50,7 @@ async def disaster_review(code: Code, data: DisasterReview, who: Approver, m: Mu
 async def disaster_open(data: DisasterOpen, who: Officer, s: S, m: Mut) -> DisasterView:
     if data.historical:
         # a past process is loaded (`yingji load`), where its reports carry their own times
-        raise HTTPException(422, "historical: a past process is entered with `yingji load`")
+        raise DomainRefusal("historical: a past process is entered with `yingji load`")
     data = data.model_copy(update={"opened_by": filled(who.person, data.opened_by)})
     wid = disasters.disaster_workflow_id(data.code)
     create = disasters.open_disaster(s.client, s.settings, data, request_id=m.key)

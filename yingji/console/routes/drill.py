@@ -31,7 +31,9 @@ async def drill_calendar(
 
 @router.get("/api/drills/{code}")
 async def drill_state(code: Code, _: Viewer, s: S, response: Response) -> DrillView:
-    return await read(s, drills.drill_workflow_id(code), drills.show(s.client, code), response)
+    return await read(
+        s, drills.drill_workflow_id(code), drills.show(s.client, code, s.engine), response
+    )
 
 
 @router.post("/api/drills", status_code=201)

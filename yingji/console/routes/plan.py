@@ -6,9 +6,9 @@ need an approver. Every POST applies once per ``Idempotency-Key`` and honours ``
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Response
 
 from models.plan import (
     ApproveInput,
@@ -22,7 +22,7 @@ from models.plan import (
     RevisionTrigger,
     SubmitDraft,
 )
-from yingji.console.deps import Approver, Caller, Code, Officer, S, Viewer
+from yingji.console.deps import QUERY_TEXT, Approver, Caller, Code, Officer, S, Viewer
 from yingji.console.mutations import Mut, Mutation, filled, read
 from yingji.services import plan as plans
 
@@ -30,13 +30,19 @@ router = APIRouter()
 
 
 @router.get("/api/plans")
-async def plan_register(_: Viewer, s: S, stage: str | None = None) -> list[dict[str, Any]]:
+async def plan_register(
+    _: Viewer,
+    s: S,
+    stage: Annotated[str | None, Query(min_length=1, max_length=32, pattern=QUERY_TEXT)] = None,
+) -> list[dict[str, Any]]:
     return [p.model_dump(mode="json") for p in await plans.list_plans(s.engine, stage=stage)]
 
 
 @router.get("/api/plans/{code}")
 async def plan_state(code: Code, _: Viewer, s: S, response: Response) -> PlanView:
-    return await read(s, plans.plan_workflow_id(code), plans.show(s.client, code), response)
+    return await read(
+        s, plans.plan_workflow_id(code), plans.show(s.client, code, s.engine), response
+    )
 
 
 @router.post("/api/plans", status_code=201)

@@ -17,15 +17,13 @@ from fastapi import APIRouter, HTTPException, Query, Request
 
 from models.responsible import Gap, ImportResult, ResponsiblePerson
 from models.unit import DISTRICT_MAX, UnitLevel
-from yingji.console.deps import Admin, S, Viewer
+from yingji.console.deps import QUERY_TEXT, Admin, S, Viewer
 from yingji.services import responsible as people
 
 router = APIRouter()
 
 #: A filter's text: bounded, no control characters (they would reach PostgreSQL).
-Text = Annotated[
-    str | None, Query(min_length=1, max_length=DISTRICT_MAX, pattern=r"^[^\x00-\x1f]+$")
-]
+Text = Annotated[str | None, Query(min_length=1, max_length=DISTRICT_MAX, pattern=QUERY_TEXT)]
 
 CSV_BODY = {
     "requestBody": {
@@ -90,5 +88,5 @@ async def responsible_import(
             raise HTTPException(413, f"the file is larger than {people.MAX_BYTES:,} bytes")
     try:
         return await people.import_csv(s.engine, bytes(body), replace=replace, district=district)
-    except people.ResponsibleError as exc:
-        raise HTTPException(422, exc.errors) from exc
+    except people.ResponsibleError:
+        raise  # 409 (or 404), each bad line as one of its errors

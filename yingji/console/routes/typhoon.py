@@ -26,8 +26,9 @@ from models.typhoon import (
     UnitReport,
 )
 from models.unit import DISTRICT_MAX
-from yingji.console.deps import Admin, Officer, Reporter, S, Viewer, Year
+from yingji.console.deps import QUERY_TEXT, Admin, Officer, Reporter, S, Viewer, Year
 from yingji.console.mutations import Mut, filled, read, require_units
+from yingji.core.errors import DomainRefusal
 from yingji.services import shelter as shelters
 from yingji.services import typhoon as typhoons
 
@@ -156,8 +157,10 @@ async def typhoon_shelters_close(
 async def _coded(s: Any, event: str, data: ShelterChange) -> ShelterChange:
     try:
         return await typhoons.shelter_codes(s.engine, event, data)
-    except ValueError as exc:  # a domain refusal: names no shelter, or several
-        raise HTTPException(422, str(exc)) from exc
+    except DomainRefusal:
+        raise
+    except ValueError as exc:  # names no shelter, or several
+        raise DomainRefusal(str(exc)) from exc
 
 
 @router.get("/api/typhoons/{year}/{number}/shelters")
@@ -195,17 +198,15 @@ async def shelter_list(
     _: Viewer,
     s: S,
     district: Annotated[
-        str | None, Query(min_length=1, max_length=DISTRICT_MAX, pattern=r"^[^\x00-\x1f]+$")
+        str | None, Query(min_length=1, max_length=DISTRICT_MAX, pattern=QUERY_TEXT)
     ] = None,
-    unit: Annotated[
-        str | None, Query(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f]+$")
-    ] = None,
+    unit: Annotated[str | None, Query(min_length=1, max_length=100, pattern=QUERY_TEXT)] = None,
 ) -> list[ShelterView]:
     """The register of shelters (应急避难场所), by 街镇 and unit."""
     try:
         return await shelters.list_shelters(s.engine, district or s.settings.bureau_district, unit)
-    except shelters.ShelterError as exc:
-        raise HTTPException(422, exc.errors) from exc
+    except shelters.ShelterError:
+        raise  # 409 (or 404), each bad line as one of its errors
 
 
 SHELTER_CSV = {
@@ -234,5 +235,5 @@ async def shelter_import(request: Request, _: Admin, s: S) -> ShelterImportResul
             raise HTTPException(413, f"the file is larger than {SHELTER_FILE_MAX:,} bytes")
     try:
         return await shelters.import_csv(s.engine, bytes(body), s.settings.bureau_district)
-    except shelters.ShelterError as exc:
-        raise HTTPException(422, exc.errors) from exc
+    except shelters.ShelterError:
+        raise  # 409 (or 404), each bad line as one of its errors

@@ -14,7 +14,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Request
 
 from models.unit import DISTRICT_MAX, UnitImportResult, UnitLevel, UnitView
-from yingji.console.deps import Admin, S, Viewer
+from yingji.console.deps import QUERY_TEXT, Admin, S, Viewer
 from yingji.services import unit as units
 
 router = APIRouter()
@@ -39,7 +39,7 @@ async def unit_list(
     _: Viewer,
     s: S,
     district: Annotated[
-        str | None, Query(min_length=1, max_length=DISTRICT_MAX, pattern=r"^[^\x00-\x1f]+$")
+        str | None, Query(min_length=1, max_length=DISTRICT_MAX, pattern=QUERY_TEXT)
     ] = None,
     level: UnitLevel | None = None,
 ) -> list[UnitView]:
@@ -57,5 +57,5 @@ async def unit_import(request: Request, _: Admin, s: S) -> UnitImportResult:
             raise HTTPException(413, f"the file is larger than {units.MAX_BYTES:,} bytes")
     try:
         return await units.import_csv(s.engine, bytes(body))
-    except units.UnitError as exc:
-        raise HTTPException(422, exc.errors) from exc
+    except units.UnitError:
+        raise  # 409 (or 404), each bad line as one of its errors

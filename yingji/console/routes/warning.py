@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Response
 from pydantic import Field
 
-from models.common import Model, Request
+from models.common import CODE_PATTERN, Model, Request
 from models.fanout import AckResult, CallLevel, CallSource, FanoutAck, FanoutIssue, FanoutView
 from models.warning import AckInput, WarningView
 from yingji.console.deps import Caller, Code, Officer, S, Viewer, mask_phone
@@ -26,7 +26,7 @@ class WarningRequest(Model):
     """Issue a warning to every responsible person of ``level`` (``units`` narrows it). Text is
     refused as every boundary model refuses it (no NUL, no lone surrogate)."""
 
-    warning_id: str = Field(min_length=1, max_length=64, pattern=r"^[^\s:/\x00-\x1f]+$")
+    warning_id: str = Field(min_length=1, max_length=64, pattern=CODE_PATTERN)
     title: str = Field(min_length=1, max_length=200)
     district: str | None = Field(
         default=None, min_length=1, max_length=100, description="default: the configured district"
@@ -60,8 +60,10 @@ async def warning_board(
     to call (a ``WarningCall`` of before: each call, phones masked below duty officer)."""
     wid = warnings.warning_workflow_id(warning_id)
     if await fanout.kind(s.client, warning_id) == warnings.WORKFLOW_TYPE:
-        return _for(who, await read(s, wid, warnings.show(s.client, warning_id), response))
-    return await read(s, wid, fanout.show(s.client, warning_id), response)
+        return _for(
+            who, await read(s, wid, warnings.show(s.client, warning_id, s.engine), response)
+        )
+    return await read(s, wid, fanout.show(s.client, warning_id, s.engine), response)
 
 
 @router.post("/api/warnings", status_code=201)

@@ -6,11 +6,17 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 
+from models.common import CONTROL_CLASS
 from yingji.console.deps import S, Viewer
+from yingji.core.errors import PATTERN_WORDS
 from yingji.core.search import STAGE, UNIT, YEAR
 from yingji.stores import overdue as overdue_store
 
 router = APIRouter()
+
+#: A unit in a visibility query: text without quotes or backslashes (it is quoted into it).
+UNIT_QUERY = f"^[^'\\\\{CONTROL_CLASS}\\t\\n\\r]{{1,100}}$"
+PATTERN_WORDS[UNIT_QUERY] = "1 to 100 characters, no quote, backslash or control character"
 
 #: Workflow kind → Temporal workflow type, for listing.
 KINDS = {
@@ -30,7 +36,7 @@ async def list_workflows(
     s: S,
     kind: Literal[tuple(KINDS)] | None = None,  # type: ignore[valid-type]
     status: Literal["running", "closed"] | None = None,
-    unit: Annotated[str | None, Query(pattern=r"^[^'\\\x00-\x1f]{1,100}$")] = None,
+    unit: Annotated[str | None, Query(pattern=UNIT_QUERY)] = None,
     year: Annotated[int | None, Query(ge=2000, le=2100)] = None,
     stage: Annotated[str | None, Query(pattern=r"^[a-z_]{1,32}$")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,

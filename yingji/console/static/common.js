@@ -10,7 +10,8 @@ localStorage.removeItem(KEY);  // where an earlier version of the page kept it
 export class Unauthorized extends Error {}
 /** A definitive refusal (4xx): resending the same request would get the same answer. */
 export class Refused extends Error {
-  constructor(status, message) { super(message); this.status = status; }
+  /** ``problem``: the API's answer as it came (either shape), for a page that explains more. */
+  constructor(status, message, problem = null) { super(message); this.status = status; this.problem = problem; }
 }
 /** No answer, or the server could not answer now: the same request may be sent again. */
 export class Retryable extends Error {}
@@ -28,16 +29,187 @@ function refusal(detail) {
   return INVALID;
 }
 
-/** A FastAPI ``detail`` (a text, or a list of field errors) as one line. */
+/** What a field is called on the pages, by its name in the API (the last part of its path). */
+export const FIELD_LABELS = {
+  pre_evacuated: "紧急避险转移", relocated: "紧急转移安置", centralized: "集中安置", dispersed: "分散安置",
+  returned: "已返回", shelters_open: "开放避难场所", sheltered_now: "避难场所在住", affected: "受灾人口",
+  need_aid: "需紧急生活救助人口", dead: "死亡人口", missing: "失踪人口", houses_collapsed: "倒塌房屋",
+  houses_severe: "严重损坏房屋", houses_general: "一般损坏房屋", houses_general_households: "一般损坏房屋（户）",
+  crops_affected_ha: "农作物受灾面积", crops_damaged_ha: "成灾面积", crops_failed_ha: "绝收面积",
+  direct_loss: "直接经济损失", loss_by_sector: "分行业损失", indicators: "灾情指标", towns: "分街镇",
+  figures: "报送数字", event_id: "灾害过程", report_id: "报告编号", unit: "报送单位", as_of: "数据截至",
+  reported_by: "报送人", reason: "说明", corrects: "更正的报告", shelter: "避难场所", shelters: "避难场所",
+  occupancy: "在住人数", instruction: "指令", town: "街镇", text: "内容", due_minutes: "反馈时限",
+  by: "经办人", note: "备注", at: "时间", level: "响应等级", warning: "预警", year: "年份", number: "台风编号",
+  code: "编号", name: "名称", district: "区", hazard: "灾种", opened_by: "启动人", kind: "报告类别",
+  narrative: "灾情描述", explanation: "变化说明", photos: "照片数", occurred_at: "发生时间",
+  officer: "信息员", phone: "电话", reviewer: "审核人", decision: "审核意见", stable_on: "稳定日期",
+  submitted_at: "报送时间", title: "标题", warning_id: "叫应编号", person: "人员", units: "范围",
+  "Idempotency-Key": "请求号", "If-Match": "视图版本",
+};
+
+/** A field's path (``body.figures.centralized``, ``/towns/0/indicators/dead``, a list) in
+ *  Chinese: 「集中安置」, or 「第1个街镇·死亡人口」. */
+export function fieldName(path) {
+  const parts = (Array.isArray(path) ? path : String(path ?? "").split(/[./]+/))
+    .map(p => String(p).trim()).filter(p => p && p !== "body" && p !== "query" && p !== "header" && p !== "path");
+  if (!parts.length) return "";
+  const named = parts.filter(p => !/^\d+$/.test(p));
+  const last = named[named.length - 1];
+  let text = FIELD_LABELS[last] || (/^[\x00-\x7f]+$/.test(last || "") ? "" : last);
+  const row = parts.findIndex((p, i) => /^\d+$/.test(p) && i > 0);
+  if (row > 0 && parts[row - 1] === "towns") text = `第${Number(parts[row]) + 1}个街镇` + (text && text !== "灾情指标" ? "·" + text : "");
+  return text ? `「${text}」` : "";
+}
+
+const number = n => Number(n).toLocaleString("zh-CN");
+
+/** A validation message (pydantic's English, or a domain refusal) in Chinese. */
+const REASONS = [
+  [/^Field required$/i, () => "必填"],
+  [/^Input should be greater than or equal to (-?[\d.]+)/i, m => `不能小于 ${number(m[1])}`],
+  [/^Input should be less than or equal to (-?[\d.]+)/i, m => `不能大于 ${number(m[1])}`],
+  [/^Input should be greater than (-?[\d.]+)/i, m => `须大于 ${number(m[1])}`],
+  [/^Input should be less than (-?[\d.]+)/i, m => `须小于 ${number(m[1])}`],
+  [/^Input should be a valid integer/i, () => "须为整数"],
+  [/^Input should be a valid number/i, () => "须为数字"],
+  [/^Input should be a valid (datetime|date)|^Input should have timezone info/i, () => "时间格式不正确"],
+  [/^Input should be a valid boolean/i, () => "须为是或否"],
+  [/^Input should be a valid (list|array)/i, () => "须为列表"],
+  [/^Input should be a valid (string|dictionary|object)/i, () => "格式不正确"],
+  [/^Input should be /i, () => "不是可选的值"],
+  [/^String should match pattern/i, () => "格式不正确"],
+  [/^String should have at least 1 character/i, () => "不能为空"],
+  [/^String should have at least (\d+) characters?/i, m => `至少 ${m[1]} 个字`],
+  [/^String should have at most (\d+) characters?/i, m => `不能超过 ${m[1]} 个字`],
+  [/^List should have at least 1 item/i, () => "至少填一项"],
+  [/^List should have at most (\d+) items?/i, m => `最多 ${m[1]} 项`],
+  [/^Dictionary should have at most (\d+) items?/i, m => `最多 ${m[1]} 项`],
+  [/^Extra inputs are not permitted/i, () => "不接受此项"],
+  [/^JSON decode error|^Invalid JSON|is not valid JSON|the body is not valid JSON/i, () => "内容不是有效的数据格式"],
+  // the API's own plain wording of a field that does not fit (problem+json ``errors[].reason``)
+  [/^is required$/i, () => "必填"],
+  [/^is not a field of this request/i, () => "不接受此项"],
+  [/^must be a whole number/i, () => "须为整数"],
+  [/^must be a (finite )?number/i, () => "须为数字"],
+  [/^must be true or false/i, () => "须为是或否"],
+  [/^must be text/i, () => "须为文字"],
+  [/^must be a date and time|^needs its time zone/i, () => "时间格式不正确（须为日期和时间）"],
+  [/^must be a date\b/i, () => "日期格式不正确"],
+  [/^must be a list/i, () => "须为列表"], [/^must be an object/i, () => "格式不正确"],
+  [/^must not be empty/i, () => "不能为空"],
+  [/^at most (\d+) characters/i, m => `不能超过 ${m[1]} 个字`],
+  [/^at least (\d+) characters/i, m => `至少 ${m[1]} 个字`],
+  [/^at most (\d+) items/i, m => `最多 ${m[1]} 项`], [/^at least (\d+) items/i, m => `至少 ${m[1]} 项`],
+  [/^must be at least (-?[\d.]+)/i, m => `不能小于 ${number(m[1])}`],
+  [/^must be more than (-?[\d.]+)/i, m => `须大于 ${number(m[1])}`],
+  [/^must be at most (-?[\d.]+)/i, m => `不能大于 ${number(m[1])}`],
+  [/^must be less than (-?[\d.]+)/i, m => `须小于 ${number(m[1])}`],
+  [/^must be a phone number/i, () => "须为电话号码（6 至 20 位数字）"],
+  [/^must be an e-mail address/i, () => "须为电子邮箱地址"],
+  [/^must be a typhoon as YEAR:NUMBER/i, () => "须为“年份:台风编号”，如 2024:13"],
+  [/^may not contain blanks/i, () => "不能含空格、冒号或斜杠"],
+  [/^may contain only letters/i, () => "只能含字母、数字、“-”和“_”"],
+  [/^must match the pattern/i, () => "格式不正确"],
+  [/^Temporal cannot answer now|^an internal error/i, () => "服务暂不可用，请稍后再试"],
+  [/(\d+) is below the unit's latest (\d+)/, m => `${m[1]} 小于上次报送的 ${m[2]}：累计数只增不减，如确需调小请写明原因`],
+  [/is closed; reports are no longer accepted|is closed( \(|$)/, () => "该事项已结束，不再办理"],
+  [/no typhoon .* is open|not found, or no longer open/, () => "没有进行中的该事项"],
+  [/^(.+?) \(reporter\) may not report for (.+)$/, m => `无权为「${m[2]}」报送（只能报送本人负责的单位）`],
+  [/may not report|^role .* may not/, () => "无权办理"],
+  [/reports through its (\d+) 村居/, m => `该街镇由其 ${m[1]} 个村居分别报送`],
+  [/is not a reporting unit/, () => "不是本次过程的报送单位"],
+  [/already used for a different report/, () => "已用于另一份报送"],
+  [/in the future|later than now/, () => "不能晚于当前时间"],
+  [/is not open for .*opens it first/, () => "该避难场所未在本次过程开放，请值班员先开放"],
+  [/already open: (.+)$/, m => `已开放：${m[1]}`],
+  [/not open for this event: (.+)$/, m => `未在本次过程开放：${m[1]}`],
+  [/not a registered shelter|names no shelter/, () => "不是已登记的避难场所"],
+  [/names several shelters|several shelters/, () => "对应多个避难场所，请填写编号"],
+  [/^no (I\d+) \(instructions: (.+)\)$/, m => `没有指令 ${m[1]}（现有指令：${m[2] === "none yet" ? "无" : m[2]}）`],
+  [/^(.+?) is not a 街镇 that (I\d+) went to$/, m => `「${m[1]}」不在指令 ${m[2]} 的下达范围内`],
+  [/^(.+?) already answered (I\d+) at (\S+)/, m => `「${m[1]}」已反馈过指令 ${m[2]}（${when(m[3])}）`],
+  [/already has (\d+) instructions/, m => `本次过程的指令已达上限（${m[1]} 条）`],
+  [/has no reporting rounds/, () => "本次过程没有报送轮次（历史过程或启动时尚无此功能）"],
+  [/a typhoon needs its national number/, () => "台风须填写国家编号"],
+  [/needs a code/, () => "须填写事件编号（字母开头，如 RS0721）"],
+  [/only a typhoon has a number/, () => "只有台风有编号"],
+  [/no units registered for (.+?);/, m => `${m[1]}尚未登记街镇、村居，请先导入`],
+  [/(\S+) already exists$/, () => "该编号已被使用"],
+  [/初报 must be broken down by 街镇/, () => "初报须按街镇分列"],
+  [/required \(no typhoon tally is linked/, () => "须填写（本灾情过程未关联台风统计，请填写集中安置和分散安置）"],
+  [/give both with relocated/, () => "填写紧急转移安置时须同时填写集中安置和分散安置"],
+  [/集中 (\d+) \+ 分散 (\d+) (= \d+ )?≠ 转移安置 (\d+)/, m => `集中 ${m[1]} + 分散 ${m[2]} 不等于紧急转移安置 ${m[4]}`],
+  [/紧急避险转移 (\d+) \+ 紧急转移安置 (\d+) exceed 受灾人口 (\d+)/, m => `紧急避险转移 ${m[1]} 与紧急转移安置 ${m[2]} 之和超过受灾人口 ${m[3]}`],
+  [/^(\d+) exceeds 受灾人口 (\d+)/, m => `${m[1]} 超过受灾人口 ${m[2]}`],
+  [/the 初报 is in/, () => "初报已报送，请报送续报"],
+  [/send the 初报 \(initial\) first/, () => "请先报送初报"],
+  [/a 核报 \(final\) comes after/, () => "核报须在灾情稳定后报送"],
+  [/a correction must say why|must say why/, () => "须写明原因"],
+  [/已返回 (\d+) > 紧急转移安置 (\d+)/, m => `已返回 ${m[1]} 超过紧急转移安置 ${m[2]}`],
+  [/在住 (\d+) > /, m => `在住 ${m[1]} 超过集中安置人数（减已返回）`],
+  [/people in shelters but no shelter open/, () => "有人在避难场所，但开放避难场所为 0"],
+  [/the view has moved on|expected seq|has moved on/, () => "该事项已有更新"],
+  // problem+json titles (HTTP reason phrases), when nothing more is said
+  [/^Bad Request$/i, () => "请求有误"], [/^Unauthorized$/i, () => "未登录或令牌无效"], [/^Forbidden$/i, () => "无权办理"],
+  [/^Not Found$/i, () => "未找到"], [/^Conflict$/i, () => "与当前状态冲突"], [/^Precondition Failed$/i, () => "该事项已有更新"],
+  [/^Content Too Large$|^Payload Too Large$/i, () => "内容过大"], [/^Unprocessable (Content|Entity)$|^Validation (failed|error)$/i, () => "填写的内容有误"],
+  [/^Too Many Requests$/i, () => "请求过于频繁，请稍后再试"], [/^Internal Server Error$/i, () => "服务内部错误"],
+  [/^Service Unavailable$/i, () => "服务暂不可用"],
+  [/^must be /i, () => "不是可选的值"],
+  [/no answer within .* worker running/, () => "后台暂未应答"],
+];
+
+export function reasonText(message) {
+  let m = String(message ?? "").trim().replace(/^(Value error|Assertion failed), /i, "").replace(/^(invalid|Temporal refused it): /, "");
+  for (const [pattern, text] of REASONS) {
+    const found = m.match(pattern);
+    if (found) return text(found);
+  }
+  return m;
+}
+
+/** One refusal reason: ``field: message`` (a domain refusal names its field first) in Chinese. */
+function oneReason(path, message) {
+  let msg = String(message ?? "").replace(/^(Value error|Assertion failed), /i, "").replace(/^(invalid|Temporal refused it): /, "");
+  const named = msg.match(/^([a-z_][a-z_0-9.]*(?:, [a-z_][a-z_0-9.]*)*): (.+)$/s);
+  const paths = named ? named[1].split(", ") : [];
+  if (named) msg = named[2];
+  const fields = (paths.length ? paths : [path]).map(p => fieldName(p)).filter(Boolean);
+  const where = fields.length ? fields.join("、") : fieldName(path);
+  const text = reasonText(msg);
+  return where ? `${where}${text.startsWith("「") ? "：" : ""}${text}` : text;
+}
+
+/**
+ * An API refusal as one line of Chinese, from either shape the API answers:
+ * ``application/problem+json`` (``title``, ``detail``, ``status``; ``errors: [{path, reason}]``
+ * for a validation failure) or FastAPI's ``{"detail": "…"}`` / ``{"detail": [{loc, msg}]}``.
+ * Field errors come first (with the field's name), then the ``detail`` text, then the ``title``.
+ */
+export function problemText(body) {
+  if (body === null || body === undefined) return "";
+  if (typeof body !== "object") return reasonText(body);
+  if (Array.isArray(body)) return detailText(body);
+  if (Array.isArray(body.errors) && body.errors.length) {
+    return body.errors.map(e => typeof e === "object" && e
+      ? oneReason(e.path ?? e.loc ?? e.pointer ?? e.field, e.reason ?? e.msg ?? e.message ?? e.detail)
+      : reasonText(e)).join("；");
+  }
+  if (body.detail !== undefined && body.detail !== null && body.detail !== "") return detailText(body.detail);
+  if (body.title) return reasonText(body.title);
+  return "";
+}
+
+/** A FastAPI ``detail`` (a text, or a list of field errors) as one line of Chinese. */
 export function detailText(detail) {
   if (Array.isArray(detail)) {
-    return detail.map(e => {
-      const loc = (e.loc || []).filter(p => p !== "body").join(".");
-      return (loc ? loc + "：" : "") + (e.msg || JSON.stringify(e));
-    }).join("；");
+    return detail.map(e => (e && typeof e === "object")
+      ? oneReason(e.loc ?? e.path, e.msg ?? e.reason ?? "")
+      : oneReason("", e)).join("；");
   }
-  if (detail && typeof detail === "object") return JSON.stringify(detail);
-  return String(detail ?? "");
+  if (detail && typeof detail === "object") return problemText(detail);
+  return oneReason("", detail ?? "");
 }
 
 export function token() { return sessionStorage.getItem(KEY); }
@@ -61,17 +233,17 @@ async function request(path, {method = "GET", body, headers = {}, bearer = token
     throw new Retryable("无法连接服务器（" + e.message + "）");
   }
   const data = await answerOf(r);
-  if (r.status === 401) throw new Unauthorized(refusal(data && data.detail));
+  if (r.status === 401) throw new Unauthorized(refusal(data && (typeof data.detail === "string" ? data.detail : data.title)));
   return {r, data};
 }
 
 /** GET a JSON answer; ``tagged`` also gives the view's ETag. */
 export async function get(path, {tagged = false, bearer} = {}) {
   const {r, data} = await request(path, {bearer: bearer ?? token()});
-  if (r.status === 403) throw new Refused(403, "无权查看：" + detailText(data && data.detail));
-  if (r.status === 404) throw new Refused(404, "未找到：" + detailText(data && data.detail));
-  if (r.status >= 500) throw new Retryable(`服务暂不可用（${r.status}）：` + detailText(data && data.detail));
-  if (!r.ok) throw new Refused(r.status, detailText(data && data.detail) || String(r.status));
+  if (r.status === 403) throw new Refused(403, "无权查看：" + problemText(data), data);
+  if (r.status === 404) throw new Refused(404, "未找到：" + problemText(data), data);
+  if (r.status >= 500) throw new Retryable(`服务暂不可用（${r.status}）：` + problemText(data));
+  if (!r.ok) throw new Refused(r.status, problemText(data) || String(r.status), data);
   return tagged ? {data, etag: r.headers.get("ETag")} : data;
 }
 
@@ -107,17 +279,17 @@ export async function send(path, body, {key, etag} = {}) {
         if (p.r.status === 202) continue;
         if (p.r.status === 404) { resend = true; break; }
         if (p.r.ok) return {status: 200, data: p.data, etag: p.r.headers.get("ETag")};
-        throw new Refused(p.r.status, detailText(p.data && p.data.detail));
+        throw new Refused(p.r.status, problemText(p.data) || String(p.r.status), p.data);
       }
       if (resend) continue;
       throw new Retryable("仍在办理中，请稍后点击“重试”查看结果（不会重复办理）");
     }
     if (r.ok) return {status: r.status, data, etag: r.headers.get("ETag")};
-    const text = detailText(data && data.detail);
-    if (r.status === 412) throw new Refused(412, "该事项已有更新，页面已刷新，请核对后重新提交（" + text + "）");
-    if (r.status === 403) throw new Refused(403, "无权办理：" + text);
+    const text = problemText(data);
+    if (r.status === 412) throw new Refused(412, "该事项已有更新，页面已刷新，请核对后重新提交（" + text + "）", data);
+    if (r.status === 403) throw new Refused(403, "无权办理：" + text, data);
     if (r.status >= 500 || r.status === 408 || r.status === 429) throw new Retryable(`服务暂不可用（${r.status}）：${text}`);
-    throw new Refused(r.status, text || String(r.status));
+    throw new Refused(r.status, text || String(r.status), data);
   }
   throw new Retryable("多次发送仍未办结，请稍后点击“重试”");
 }
@@ -176,8 +348,9 @@ export function options(name) { return Object.entries(labels[name] || {}); }
 
 /**
  * A form from fields: [name, label, type, extra]. Types: text, textarea, number, date,
- * datetime (Beijing time), select (extra.options: [[value, label]]), check, lines (one item a
- * line), hidden. ``submit(values)`` returns {path, body, etag?}; the form sends it once (a fresh
+ * datetime (Beijing time), select (extra.options: [[value, label]]), multi (several of
+ * extra.options: a list), check, lines (one item a line), rows (a table of inputs, a row per item:
+ * see rowsInput), hidden. ``submit(values)`` returns {path, body, etag?}; the form sends it once (a fresh
  * Idempotency-Key each submission, reused by 重试 after a failure that may be retried) and
  * calls ``done(answer)``.
  */
@@ -188,8 +361,17 @@ export function actionForm(title, fields, {submitLabel = "提交", submit, done,
   const rows = fields.map(([name, text, type = "text", extra = {}]) => {
     let input;
     const common = {name, id: undefined, required: extra.required, placeholder: extra.placeholder};
+    if (type === "rows") {
+      input = rowsInput(name, extra);
+      inputs[name] = {input, type};
+      return el("fieldset", {class: "rows", dataset: {field: name}}, el("legend", {}, text), input.table, input.add);
+    }
     if (type === "textarea" || type === "lines") input = el("textarea", {...common, rows: extra.rows || 2});
-    else if (type === "select") {
+    else if (type === "multi") {
+      const choices = extra.options || [];
+      input = el("select", {...common, multiple: true, size: Math.min(Math.max(choices.length, 2), 6)},
+        choices.map(([v, t]) => el("option", {value: v}, t)));
+    } else if (type === "select") {
       input = el("select", common, (extra.empty ? [el("option", {value: ""}, extra.empty)] : []),
         (extra.options || []).map(([v, t]) => el("option", {value: v}, t)));
     } else if (type === "check") input = el("input", {...common, type: "checkbox"});
@@ -211,6 +393,8 @@ export function actionForm(title, fields, {submitLabel = "提交", submit, done,
     const out = {};
     for (const [name, {input, type}] of Object.entries(inputs)) {
       if (type === "check") { out[name] = input.checked; continue; }
+      if (type === "rows") { out[name] = input.values(); continue; }
+      if (type === "multi") { out[name] = [...input.selectedOptions].map(o => o.value); continue; }
       const v = input.value.trim();
       if (v === "") continue;
       if (type === "number") out[name] = Number(v);
@@ -262,6 +446,36 @@ export function actionForm(title, fields, {submitLabel = "提交", submit, done,
   form.values = values;
   form.inputs = inputs;
   return form;
+}
+
+/** A table of inputs, a row per item (e.g. a 街镇 and its figures), with 添加一行: its
+ *  ``values()`` are the rows with anything filled in, numbers as numbers. ``extra.columns``:
+ *  [[name, label, type ("text", "number" or "select"), {options, placeholder}]]. */
+function rowsInput(name, {columns = [], count = 1} = {}) {
+  const body = el("tbody");
+  const cell = ([col, text, type = "text", extra = {}]) => {
+    const attrs = {name: `${name}.${col}`, "aria-label": text, placeholder: extra.placeholder};
+    const input = type === "select"
+      ? el("select", attrs, el("option", {value: ""}, extra.empty || "（选择）"), (extra.options || []).map(([v, t]) => el("option", {value: v}, t)))
+      : el("input", {...attrs, type, min: type === "number" ? 0 : undefined, step: extra.step});
+    input.dataset.col = col;
+    input.dataset.type = type;
+    return el("td", {}, input);
+  };
+  const addRow = () => body.append(el("tr", {}, columns.map(cell)));
+  for (let i = 0; i < count; i++) addRow();
+  const table = el("table", {class: "rows"}, el("thead", {}, el("tr", {}, columns.map(([, text]) => el("th", {}, text)))), body);
+  const add = el("button", {type: "button", class: "small add-row", onclick: addRow}, "添加一行");
+  const values = () => [...body.rows].map(tr => {
+    const row = {};
+    for (const input of tr.querySelectorAll("[data-col]")) {
+      const v = input.value.trim();
+      if (v === "") continue;
+      row[input.dataset.col] = input.dataset.type === "number" ? Number(v) : v;
+    }
+    return row;
+  }).filter(row => Object.keys(row).length);
+  return {table, add, values, addRow, body, value: ""};
 }
 
 let onFailure = e => { throw e; };

@@ -9,6 +9,26 @@ import {
   num, options, table, td, today, uuid, when, wireLogin,
 } from "./common.js";
 
+/** A district's 街镇 from the register (code → name), read once per page. */
+const townLists = new Map();
+async function townsOf(district) {
+  if (!townLists.has(district)) {
+    const found = await get(`/api/units?district=${encodeURIComponent(district)}&level=town`).catch(e => {
+      if (e instanceof Unauthorized) throw e;
+      return [];
+    });
+    townLists.set(district, found.map(u => [u.code, u.name]));
+  }
+  return townLists.get(district);
+}
+const townName = code => {
+  for (const list of townLists.values()) { const hit = list.find(([c]) => c === code); if (hit) return hit[1]; }
+  return code;
+};
+/** A receipt's status (accepted, late …) in Chinese. */
+const RECEIPTS = {accepted: "已接收", duplicate: "重复（此前已收到，未重复计入）", late: "已存档（迟于已有数据，不改变当前数字）",
+  correction: "已按更正接收"};
+
 const params = new URLSearchParams(location.search);
 const PINNED_TYPHOON = params.get("typhoon");  // e.g. 2024:13 (as the README has it)
 const KINDS = {plan: "预案", drill: "演练", typhoon: "台风及其他灾害事件", warning: "叫应", disaster: "灾情过程"};
@@ -289,7 +309,7 @@ function renderTyphoon(root, b, home = false) {
  *  (actions, instructions), reporting rounds with 未报单位, shelters, mismatches, 叫应. */
 function typhoonExtras(b) {
   const parts = [];
-  const town = code => (b.towns.find(t => t.town === code) || {}).name || code;
+  const town = code => (b.towns.find(t => t.town === code) || {}).name || townName(code);
   if (Array.isArray(b.actions) && b.actions.length) {
     parts.push(el("h3", {}, "响应行动"), table(["时间", "响应等级", "类别", "内容", "状态"], b.actions.map(a => [
       when(a.at), label("ResponseLevel", a.level), label("ActionKind", a.kind), a.text || a.ref || "—", a.done ? "已完成" : "待办"])));
@@ -300,6 +320,7 @@ function typhoonExtras(b) {
         `${num(i.answered)}/${num(i.towns)}`, (i.pending || []).map(town).join("、") || "—",
         td((i.overdue || []).map(town).join("、") || "—", (i.overdue || []).length ? "overdue" : "")])));
   }
+  const closed = b.status === "closed";
   if (Array.isArray(b.rounds) && b.rounds.length) {
     parts.push(el("h3", {}, "报送轮次"), table(["轮次", "开始", "截止", "已报/应报", "未报单位", "迟报单位", "状态"],
       [...b.rounds].reverse().map(r => {
@@ -307,12 +328,15 @@ function typhoonExtras(b) {
         const more = (r.missing_count || 0) - missing.length;
         return [`第${r.no}轮`, when(r.opened_at), when(r.due_at), `${num(r.reported)}/${num(r.units)}`,
           td(missing.join("、") + (more > 0 ? ` 等 ${r.missing_count} 个` : "") || "无", missing.length ? "overdue" : ""),
-          (r.late || []).map(u => u.name || u.code).join("、") || "—", ROUND_STAGES[r.stage] || r.stage];
+          (r.late || []).map(u => u.name || u.code).join("、") || "—",
+          // the workflow keeps a round's stage as it stood at the close
+          closed ? `${ROUND_STAGES[r.stage] || r.stage}（事件已结束）` : ROUND_STAGES[r.stage] || r.stage];
       })));
     if (b.next_round_at) parts.push(el("p", {}, "下一轮报送：" + when(b.next_round_at)));
   }
   if (Array.isArray(b.shelters) && b.shelters.length) {
-    parts.push(el("h3", {}, `避难场所（在住 ${num(b.shelter_occupancy)} / 容量 ${num(b.shelter_capacity)}）`),
+    parts.push(el("h3", {}, closed ? `避难场所（事件结束时开放的；最后在住 ${num(b.shelter_occupancy)}）`
+      : `避难场所（在住 ${num(b.shelter_occupancy)} / 容量 ${num(b.shelter_capacity)}）`),
       table(["名称", "街镇", "在住/容量", "更新时间", ""], b.shelters.map(s => [s.name || s.code, town(s.town),
         `${num(s.occupancy)}/${num(s.capacity)}`, when(s.as_of), td(s.over_capacity ? "超员" : "", s.over_capacity ? "overdue" : "")])));
   }
@@ -382,10 +406,41 @@ async function refreshDetail() {
   $("detail-state").replaceChildren(...state.nodes, view.etag ? el("p", {class: "note"}, `视图版本 ${view.etag}`) : "");
   if (state.sig !== ctx.formsSig) {  // the forms change with the stage only: typing is kept
     ctx.formsSig = state.sig;
-    $("detail-forms").replaceChildren(...state.forms());
+    const kept = keptForms();
+    $("detail-forms").replaceChildren(...await state.forms());
+    restoreForms(kept);
   }
   if (ctx.kind === "warning") await refreshChains(ctx);
   await refreshHistory(ctx);
+}
+
+/** What the forms shown hold: each one's outcome, and what was typed into it unless it was just
+ *  carried out (then it starts afresh). A view whose stage changed rebuilds its forms (their
+ *  choices change): a refusal's reason, and the typing to correct, stay. */
+function keptForms() {
+  return [...document.querySelectorAll("#detail-forms form.action")].map(f => {
+    const outcome = f.querySelector(".outcome");
+    const ok = outcome.classList.contains("ok");
+    const values = ok ? [] : [...f.querySelectorAll("input[name], textarea[name], select[name]:not([multiple])")]
+      .filter(i => i.type !== "hidden" && i.type !== "checkbox").map(i => [i.name, i.value]);
+    return {action: f.dataset.action, text: outcome.textContent, cls: outcome.className, values};
+  });
+}
+
+function restoreForms(kept) {
+  for (const k of kept) {
+    const f = [...document.querySelectorAll("#detail-forms form.action")].find(x => x.dataset.action === k.action);
+    if (!f) continue;
+    const outcome = f.querySelector(".outcome");
+    if (!outcome.textContent) { outcome.textContent = k.text; outcome.className = k.cls; }
+    for (const [name, value] of k.values) {
+      const input = f.querySelector(`[name="${CSS.escape(name)}"]`);
+      if (!input) continue;
+      if (input.tagName === "SELECT" && ![...input.options].some(o => o.value === value)) continue;
+      input.value = value;
+      if (input.tagName === "SELECT") input.dispatchEvent(new Event("change"));
+    }
+  }
 }
 
 async function refreshHistory(ctx) {
@@ -545,19 +600,99 @@ const RENDER = {
       [...b.levels].reverse().map(l => [when(l.at), label("ResponseLevel", l.level), label("WarningColour", l.warning), l.by, l.note || ""])));
     const [year, number] = ctx.key.split(":");
     const path = a => `/api/typhoons/${year}/${number}/${a}`;
-    const forms = () => {
+    // No If-Match here: every report moves the board's version on, so a condition on it would
+    // refuse the duty officer's decision whenever a 街镇 reported in between.
+    const officer = {disabled: needs("duty_officer"), done: after};
+    const forms = async () => {
       if (b.status === "closed") return [el("p", {class: "empty"}, "已结束，不再办理")];
-      return [
+      const towns = await townsOf(b.district);
+      const register = await get(`/api/shelters?district=${encodeURIComponent(b.district)}`).catch(e => {
+        if (e instanceof Unauthorized) throw e;
+        return [];
+      });
+      const open = b.shelters || [];
+      const openCodes = new Set(open.map(sh => sh.code));
+      const closedOnes = register.filter(sh => !openCodes.has(sh.code));
+      const shelterOption = sh => [sh.code, `${sh.name}（${sh.town_name || sh.town || ""}，容量 ${num(sh.capacity)}）`];
+      const instructions = b.instructions || [];
+      const list = [
         actionForm("调整响应等级", [["level", "响应等级", "select", {options: options("ResponseLevel"), value: b.level}],
           ["warning", "预警", "select", {options: options("WarningColour"), value: b.warning}],
           ["by", "决定单位", "text", {value: me.person, required: true}], ["note", "备注", "textarea"]],
-        {submitLabel: "调整", disabled: needs("duty_officer"), submit: x => ({path: path("level"), body: x, etag: ctx.etag}), done: after}),
-        actionForm("结束", [["by", "决定单位", "text", {value: me.person, required: true}], ["note", "备注", "textarea"]],
-          {submitLabel: "结束本次过程", note: "结束后不再接收报送；须先解除预警并终止响应。", disabled: needs("duty_officer"),
-            submit: x => ({path: path("close"), body: x, etag: ctx.etag}), done: after}),
+        {submitLabel: "调整", ...officer, submit: x => ({path: path("level"), body: x})}),
+        actionForm("下达工作指令", [["text", "指令内容", "textarea", {required: true, placeholder: "如：各街镇立即组织危险区域人员转移"}],
+          ["due_minutes", "反馈时限（分钟）", "number", {min: 1, max: 10080, value: 60, required: true}],
+          ["by", "下达人", "text", {value: me.person, required: true}]],
+        {submitLabel: "下达", note: "下达至全区各街镇，各街镇须在时限内反馈。", ...officer,
+          submit: x => ({path: path("instructions"), body: x})}),
       ];
+      if (instructions.length) {
+        const feedback = actionForm("登记指令反馈", [
+          ["instruction", "指令", "select", {options: instructions.map(i => [i.id, `${i.id} ${i.text.slice(0, 30)}`]),
+            value: (instructions.find(i => (i.pending || []).length) || instructions[0]).id}],
+          ["town", "反馈街镇", "select", {options: []}], ["text", "反馈内容", "textarea", {required: true}],
+          ["by", "反馈人", "text", {value: me.person, required: true}]],
+        {submitLabel: "登记反馈", disabled: needs("reporter"), done: after,
+          submit: x => {
+            if (!x.town) throw new Error("请选择反馈街镇");
+            return {path: path("feedback"), body: x};
+          }});
+        const pick = feedback.inputs.instruction.input;
+        const townPick = feedback.inputs.town.input;
+        const fill = () => {
+          const inst = instructions.find(i => i.id === pick.value) || instructions[0];
+          const pending = inst.pending || [];
+          townPick.replaceChildren(...(pending.length
+            ? pending.map(code => el("option", {value: code}, townName(code)))
+            : [el("option", {value: ""}, "（各街镇均已反馈）")]));
+        };
+        pick.addEventListener("change", fill);
+        fill();
+        list.push(feedback);
+      }
+      list.push(actionForm("开放避难场所", [
+        ["shelters", "避难场所（可多选）", "multi", {options: closedOnes.map(shelterOption)}],
+        ["by", "经办人", "text", {value: me.person, required: true}], ["note", "备注", "text"]],
+      {submitLabel: "开放", ...officer, note: closedOnes.length ? "" : "登记册中没有可开放的避难场所（请管理员先导入避难场所登记）",
+        submit: x => {
+          if (!(x.shelters || []).length) throw new Error("请选择要开放的避难场所");
+          return {path: path("shelters/open"), body: x};
+        }}));
+      if (open.length) {
+        list.push(actionForm("关闭避难场所", [
+          ["shelters", "避难场所（可多选）", "multi", {options: open.map(sh => [sh.code, `${sh.name}（在住 ${num(sh.occupancy)}）`])}],
+          ["by", "经办人", "text", {value: me.person, required: true}], ["note", "备注", "text"]],
+        {submitLabel: "关闭", ...officer, submit: x => {
+          if (!(x.shelters || []).length) throw new Error("请选择要关闭的避难场所");
+          return {path: path("shelters/close"), body: x};
+        }}));
+        list.push(actionForm("报送避难场所在住人数", [
+          ["shelter", "避难场所", "select", {options: open.map(sh => [sh.code, `${sh.name}（容量 ${num(sh.capacity)}）`])}],
+          ["occupancy", "在住人数", "number", {min: 0, required: true}],
+          ["as_of", "数据截至", "datetime", {value: nowLocal(), required: true}],
+          ["reported_by", "报送人", "text", {value: me.person, required: true}]],
+        {submitLabel: "报送", disabled: needs("reporter"),
+          submit: x => ({path: "/api/typhoons/occupancy", body: {...x, event_id: b.event_id, report_id: uuid()}}),
+          done: async (answer, form) => {
+            const status = answer && answer.data && answer.data.status;
+            if (status) {
+              form.querySelector(".outcome").textContent = `已办理：${RECEIPTS[status] || status}`;
+              $("detail-notice").textContent = `已办理：${form.dataset.action}（${RECEIPTS[status] || status}，${new Date().toLocaleTimeString("zh-CN")}）`;
+            }
+            await refreshDetail();
+          }}));
+      }
+      list.push(actionForm("开始报送轮次", [["by", "经办人", "text", {value: me.person, required: true}], ["note", "备注", "text"]],
+        {submitLabel: "开始本轮报送", note: "立即开始一轮报送，各报送单位须在截止前报送；逾期未报的单位将被催报。", ...officer,
+          submit: x => ({path: path("rounds"), body: x})}));
+      list.push(actionForm("结束", [["by", "决定单位", "text", {value: me.person, required: true}], ["note", "备注", "textarea"]],
+        {submitLabel: "结束本次过程", note: "结束后不再接收报送；须先解除预警并终止响应。", ...officer,
+          submit: x => ({path: path("close"), body: x})}));
+      return list;
     };
-    return {title: `${label("Hazard", b.hazard || "typhoon")} ${boardName(b)}`, nodes, forms, sig: b.status};
+    const sig = [b.status, (b.instructions || []).map(i => `${i.id}:${(i.pending || []).join("+")}`).join(),
+      (b.shelters || []).map(sh => sh.code).join()].join("|");
+    return {title: `${label("Hazard", b.hazard || "typhoon")} ${boardName(b)}`, nodes, forms, sig};
   },
 
   warning(v, ctx) {
@@ -593,23 +728,61 @@ const RENDER = {
     nodes.push(el("h3", {}, "报送时限"), table(["报告", "时限", "报告编号", "报送时间", "迟报", "催报"], (v.slots || []).map(s => [
       label("ReportKind", s.kind), when(s.due), s.report_id || "未报", when(s.submitted_at), s.late ? "迟报" : "",
       [s.reminded ? "已催报" : "", s.escalated ? "已升级" : ""].filter(Boolean).join("、")])));
-    nodes.push(el("h3", {}, "报告"), table(["编号", "类别", "截至", "报送", "状态", "受灾人口", "死亡", "失踪", "直接经济损失（万元）"],
+    const relocation = i => i.relocated === null || i.relocated === undefined
+      ? "取台风统计" : `${num(i.relocated)}（集中 ${num(i.centralized)}，分散 ${num(i.dispersed)}）`;
+    nodes.push(el("h3", {}, "报告"), table(["编号", "类别", "截至", "报送", "状态", "受灾人口", "紧急转移安置（集中/分散）", "死亡", "失踪", "直接经济损失（万元）"],
       (v.reports || []).map(r => [r.report_id, label("ReportKind", r.kind), when(r.as_of), `${when(r.submitted_at)} ${r.by}${r.late ? "（迟报）" : ""}`,
-        label("ReportStatus", r.status), num(r.indicators.affected), num(r.indicators.dead), num(r.indicators.missing), num(r.indicators.direct_loss)])));
+        label("ReportStatus", r.status), num(r.indicators.affected), td(relocation(r.indicators), "relocation"), num(r.indicators.dead),
+        num(r.indicators.missing), num(r.indicators.direct_loss)])));
+    const broken = [...(v.reports || [])].reverse().find(r => (r.towns || []).length);
+    if (broken) {
+      nodes.push(el("h3", {}, `分街镇（${broken.report_id}，${label("ReportKind", broken.kind)}）`),
+        el("div", {class: "town-breakdown"}, table(["街镇", "受灾人口", "紧急避险转移", "紧急转移安置", "集中安置", "分散安置", "死亡", "失踪"],
+          broken.towns.map(t => [townName(t.town), num(t.indicators.affected), num(t.indicators.pre_evacuated),
+            t.indicators.relocated == null ? "—" : num(t.indicators.relocated), num(t.indicators.centralized), num(t.indicators.dispersed),
+            num(t.indicators.dead), num(t.indicators.missing)]))));
+    }
     const code = encodeURIComponent(v.code);
-    const forms = () => {
+    /** 集中 and 分散 given (either one): both, and 紧急转移安置 their sum; neither: left out. */
+    const relocated = (x, into) => {
+      if (x.centralized === undefined && x.dispersed === undefined) return into;
+      const c = x.centralized ?? 0, d = x.dispersed ?? 0;
+      return {...into, centralized: c, dispersed: d, relocated: c + d};
+    };
+    const forms = async () => {
       if (v.closed) return [el("p", {class: "empty"}, "已结束，不再办理")];
+      const towns = await townsOf(v.district);
+      const townColumns = [["town", "街镇", "select", {options: towns}], ["affected", "受灾人口", "number"],
+        ["pre_evacuated", "紧急避险转移", "number"], ["centralized", "集中安置", "number"], ["dispersed", "分散安置", "number"],
+        ["dead", "死亡", "number"], ["missing", "失踪", "number"]];
       const list = [actionForm("报送灾情", [["kind", "报告类别", "select", {options: options("ReportKind")}],
         ["report_id", "报告编号", "text", {required: true, value: `${v.code}-${Date.now().toString(36).toUpperCase()}`}],
         ["as_of", "数据截至", "datetime", {value: nowLocal(), required: true}], ["by", "报送人", "text", {value: me.person, required: true}],
         ["affected", "受灾人口", "number", {min: 0, value: 0}], ["pre_evacuated", "紧急避险转移人口", "number", {min: 0, value: 0}],
+        ["centralized", "集中安置", "number", {min: 0, placeholder: v.typhoon_event_id ? "留空：取关联台风统计" : ""}],
+        ["dispersed", "分散安置", "number", {min: 0, placeholder: v.typhoon_event_id ? "留空：取关联台风统计" : ""}],
+        ["need_aid", "需紧急生活救助人口", "number", {min: 0, value: 0}],
         ["dead", "死亡人口", "number", {min: 0, value: 0}], ["missing", "失踪人口", "number", {min: 0, value: 0}],
-        ["houses_collapsed", "倒塌房屋（间）", "number", {min: 0, value: 0}], ["direct_loss", "直接经济损失（万元）", "number", {min: 0, step: "any", value: 0}],
-        ["narrative", "灾情描述", "textarea"]], {
+        ["houses_collapsed", "倒塌房屋（间）", "number", {min: 0, value: 0}], ["houses_severe", "严重损坏房屋（间）", "number", {min: 0, value: 0}],
+        ["houses_general", "一般损坏房屋（间）", "number", {min: 0, value: 0}],
+        ["direct_loss", "直接经济损失（万元）", "number", {min: 0, step: "any", value: 0}],
+        ["towns", "分街镇（初报必填）", "rows", {columns: townColumns, count: 2}],
+        ["narrative", "灾情描述", "textarea"], ["explanation", "变化说明（数字变化较大时必填）", "textarea"]], {
         submitLabel: "报送", disabled: needs("reporter"),
-        submit: x => ({path: `/api/disasters/${code}/reports`, etag: ctx.etag, body: {kind: x.kind, report_id: x.report_id, as_of: x.as_of, by: x.by,
-          narrative: x.narrative || "", indicators: {affected: x.affected, pre_evacuated: x.pre_evacuated, dead: x.dead, missing: x.missing,
-            houses_collapsed: x.houses_collapsed, direct_loss: x.direct_loss}}}), done: after})];
+        note: "紧急转移安置 = 集中安置 + 分散安置" + (v.typhoon_event_id ? "；两项都留空时取关联台风的统计。" : "。"),
+        submit: x => {
+          const townRows = (x.towns || []).map(t => {
+            if (!t.town) throw new Error("分街镇：请为填写了数字的每一行选择街镇");
+            const {town, ...figures} = t;
+            return {town, indicators: relocated(figures, Object.fromEntries(Object.entries(figures)
+              .filter(([k]) => k !== "centralized" && k !== "dispersed")))};
+          });
+          const indicators = relocated(x, {affected: x.affected, pre_evacuated: x.pre_evacuated, need_aid: x.need_aid,
+            dead: x.dead, missing: x.missing, houses_collapsed: x.houses_collapsed, houses_severe: x.houses_severe,
+            houses_general: x.houses_general, direct_loss: x.direct_loss});
+          return {path: `/api/disasters/${code}/reports`, etag: ctx.etag, body: {kind: x.kind, report_id: x.report_id,
+            as_of: x.as_of, by: x.by, narrative: x.narrative || "", explanation: x.explanation || "", indicators, towns: townRows}};
+        }, done: after})];
       const waiting = (v.reports || []).filter(r => r.status === "submitted");
       if (waiting.length) list.push(actionForm("审核报告", [["report_id", "报告", "select", {options: waiting.map(r => [r.report_id, `${r.report_id}（${label("ReportKind", r.kind)}）`])}],
         ["reviewer", "审核人", "text", {value: me.person, required: true}], ["decision", "审核意见", "select", {options: options("Decision").filter(([d]) => d !== "correct")}],
@@ -669,13 +842,53 @@ function buildStartForms() {
   ], {submitLabel: "发布叫应", submit: x => ({path: "/api/warnings", body: {...x,
     units: x.units ? x.units.split(/[、,，\s]+/).filter(Boolean) : undefined}}),
   done: (answer, form) => { if (answer) { const id = form.values().warning_id; form.inputs.warning_id.input.value = `JY-${stamp()}`; go("warning", id)(); } }});
+  // A typhoon is keyed by its national number; 暴雨, 寒潮 … by a code the bureau gives the event.
+  const PREFIX = {rainstorm: "RS", cold_wave: "CW"};
+  const suggested = hazard => `${PREFIX[hazard] || "EV"}${stamp().slice(4, 12)}`;
   const typhoon = actionForm("启动台风过程", [
+    ["hazard", "灾种", "select", {options: options("Hazard"), value: "typhoon"}],
     ["year", "年份", "number", {value: today().slice(0, 4), required: true}], ["number", "台风编号", "number", {min: 1, max: 99, required: true}],
+    ["code", "事件编号（字母开头，如 RS0721）", "text", {placeholder: "如 RS0721"}],
     ["name", "台风名称", "text", {required: true}], ["district", "区", "text", {value: district(), required: true}],
     ["level", "响应等级", "select", {options: options("ResponseLevel")}], ["warning", "预警", "select", {options: options("WarningColour")}],
     ["opened_by", "启动人", "text", {value: me.person, required: true}],
-  ], {submitLabel: "启动", submit: x => ({path: "/api/typhoons", body: x}),
-    done: (answer, form) => { if (answer) { const x = form.values(); go("typhoon", `${x.year}:${x.number}`)(); } }});
+  ], {submitLabel: "启动", submit: x => {
+    const isTyphoon = x.hazard === "typhoon";
+    const body = {year: x.year, name: x.name, district: x.district, level: x.level, warning: x.warning,
+      opened_by: x.opened_by, hazard: x.hazard};
+    if (isTyphoon) body.number = x.number; else body.code = x.code;
+    return {path: "/api/typhoons", body};
+  },
+  done: (answer, form) => {
+    if (!answer) return;
+    const x = form.values();
+    const key = `${x.year}:${x.hazard === "typhoon" ? x.number : x.code}`;
+    if (x.hazard !== "typhoon") form.inputs.code.input.value = suggested(x.hazard);
+    go("typhoon", key)();
+  }});
+  {
+    // The form follows the hazard chosen: its title, the number or the code, the name's label.
+    const {hazard, number, code, name} = typhoon.inputs;
+    const row = input => input.closest("label");
+    const follow = () => {
+      const h = hazard.input.value;
+      const isTyphoon = h === "typhoon";
+      const hazardName = label("Hazard", h);
+      typhoon.querySelector("h4").textContent = isTyphoon ? "启动台风过程" : `启动${hazardName}事件`;
+      typhoon.querySelector("button[type=submit]").textContent = isTyphoon ? "启动" : `启动${hazardName}事件`;
+      row(number.input).hidden = !isTyphoon;
+      number.input.required = isTyphoon;
+      row(code.input).hidden = isTyphoon;
+      code.input.required = !isTyphoon;
+      if (!isTyphoon && (!code.input.value || code.input.dataset.suggested === code.input.value)) {
+        code.input.value = code.input.dataset.suggested = suggested(h);
+      }
+      row(name.input).querySelector("span").textContent = isTyphoon ? "台风名称" : "事件名称";
+      name.input.placeholder = isTyphoon ? "如：贝碧嘉" : `如：7·21${hazardName}`;
+    };
+    hazard.input.addEventListener("change", follow);
+    follow();
+  }
   const plan = actionForm("新建预案", [
     ["code", "预案编号", "text", {required: true}], ["name", "预案名称", "text", {required: true}],
     ["short_name", "简称", "text"], ["kind", "类别", "select", {options: options("PlanKind")}],
@@ -701,6 +914,7 @@ function buildStartForms() {
     occurred_at: x.occurred_at, opened_by: x.opened_by, typhoon_event_id: x.typhoon_event_id,
     officer: {name: x.officer_name, phone: x.officer_phone}}}),
   done: (answer, form) => { if (answer) go("disaster", form.values().code)(); }});
-  slot.replaceChildren(wrap("发布叫应", warning), wrap("启动台风过程", typhoon), wrap("新建预案", plan),
+  const others = options("Hazard").filter(([h]) => h !== "typhoon").map(([, t]) => t).join("、");
+  slot.replaceChildren(wrap("发布叫应", warning), wrap(`启动台风过程${others ? `或${others}等事件` : ""}`, typhoon), wrap("新建预案", plan),
     wrap("计划演练", drill), wrap("启动灾情过程", disaster));
 }

@@ -3,7 +3,7 @@
 // A report's id is a fresh UUID per submission, sent again (with the same Idempotency-Key) by 重试:
 // a report that arrived the first time answers 重复 and is counted once.
 import {
-  ROLE_LABELS, Refused, Retryable, Unauthorized, el, get, num, nowLocal, send, uuid, when, wireLogin,
+  ROLE_LABELS, Refused, Retryable, Unauthorized, el, get, num, nowLocal, problemText, send, uuid, when, wireLogin,
 } from "./common.js";
 
 const FIGURES = {pre_evacuated: "紧急避险转移", relocated: "紧急转移安置", centralized: "集中安置",
@@ -90,23 +90,32 @@ function sum() {
   $("relocated").textContent = num(v("f-centralized") + v("f-dispersed"));
 }
 
-/** A refusal in plain Chinese, from the API's reason (the reason itself is shown as well). */
-function plain(reason) {
-  const r = String(reason);
+/** The unit a report names, as the reporter knows it (its name, not its code). */
+function unitName(code) {
+  const unit = data && data.units.find(u => u.code === code || u.name === code);
+  return unit ? unit.name : code;
+}
+
+/**
+ * A refusal in plain Chinese, naming the field: from the API's problem answer (either shape:
+ * ``application/problem+json`` with ``errors: [{path, reason}]``, ``detail`` and ``title``, or
+ * FastAPI's ``{"detail": …}``), never its raw text. What only this page knows is said here (the
+ * figures' own names, the unit's name, what to do next); the rest is common.js's.
+ */
+function plain(e) {
+  const problem = e.problem;
+  const raw = problem && typeof problem === "object"
+    ? (typeof problem.detail === "string" ? problem.detail : "") : String(e.message || "");
   let m;
-  if (/is closed; reports are no longer accepted/.test(r)) return "该灾害过程已结束，不再接收报送";
-  if (/no typhoon .* is open/.test(r)) return "没有进行中的该灾害过程";
-  if (/may not report for/.test(r)) return "无权为该单位报送";
-  if ((m = r.match(/figures\.(\w+): (\d+) is below the unit's latest (\d+)/))) {
+  if ((m = raw.match(/figures\.(\w+): (\d+) is below the unit's latest (\d+)/))) {
     return `「${FIGURES[m[1]] || m[1]}」${m[2]} 小于上次报送的 ${m[3]}：累计数只增不减；如确需调小，请在“说明”中写明原因`;
   }
-  if ((m = r.match(/reports through its (\d+) 村居/))) return `该街镇由其 ${m[1]} 个村居分别报送`;
-  if (/is not a reporting unit/.test(r)) return "该单位不是本次过程的报送单位";
-  if (/already used for a different report/.test(r)) return "报告编号已用于另一份报送";
-  if (/future|later than now/.test(r)) return "数据时间不能晚于当前时间";
-  if (/sheltered_now/.test(r)) return "避难场所在住人数不能超过集中安置人数（减已返回）或避难场所容量";
-  if (/returned/.test(r)) return "已返回人数不能超过紧急转移安置人数";
-  return "报送未被接收";
+  if ((m = raw.match(/may not report for (.+?)\s*$/))) return `无权为「${unitName(m[1])}」报送：只能报送本人负责的单位`;
+  if (/is closed; reports are no longer accepted/.test(raw)) return "该灾害过程已结束，不再接收报送";
+  const text = problem ? problemText(problem) : e.message;
+  if (e.status === 403) return "无权报送：" + text;
+  if (e.status === 409 || e.status === 412) return "报送未被接收：" + text;
+  return text ? `报送未被接收：${text}` : "报送未被接收";
 }
 
 function receipt(kind, text, ref) {
@@ -147,7 +156,7 @@ async function submit(attempt) {
       $("verdict").textContent = "未送达";
     } else if (e instanceof Refused) {
       pending = null;
-      receipt("refused", `${plain(e.message)}（原因：${e.message}）`, attempt.body.report_id);
+      receipt("refused", plain(e), attempt.body.report_id);
     } else throw e;
   } finally {
     $("send").disabled = $("retry").disabled = false;
