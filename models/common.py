@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import typing
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Self
 
@@ -65,16 +65,37 @@ FILLED_TEXT_PATTERN = f"^[^{CONTROL_CLASS}]*[^{CONTROL_CLASS}{BLANK_CLASS}][^{CO
 CODE_PATTERN = f"^[^{CONTROL_CLASS}{BLANK_CLASS}:/]+$"
 
 
+#: The years any date or time a model holds may fall in, as written (its own offset): a
+#: date beyond them overflowed a workflow's date arithmetic, or PostgreSQL's dates.
+FIRST_YEAR, LAST_YEAR = 1949, 2100
+
+
+def _years_pattern(first: int, last: int) -> str:
+    """A regex prefix matching exactly the four-digit years ``first``..``last``."""
+    return "^(" + "|".join(str(y) for y in range(first, last + 1)) + ")-"
+
+
+#: The schema's statement of those years, for a date or a time.
+YEARS_PATTERN = _years_pattern(FIRST_YEAR, LAST_YEAR)
+
+
 class Inconsistent(ValueError):
     """Fields that each fit the schema but break a rule together (集中 + 分散 ≠ 转移安置, a
     typhoon without its number): the console answers 409, not 422, since no schema can state
     it; the message names the fields and the rule."""
 
 
-def _storable(value: Any, field: str) -> None:
+def _storable(value: Any, field: str, dates: bool = True) -> None:
     """Text must survive PostgreSQL, JSON and a Word document: no NUL or other C0 control
-    character (tab and line breaks are text), no lone surrogate."""
-    if isinstance(value, str):
+    character (tab and line breaks are text), no lone surrogate; a date or a time falls in
+    the years :data:`FIRST_YEAR` to :data:`LAST_YEAR`."""
+    if isinstance(value, (date, datetime)):
+        if dates and not FIRST_YEAR <= value.year <= LAST_YEAR:
+            raise ValueError(
+                f"{field}: {value.isoformat()} is not a plausible date "
+                f"(years {FIRST_YEAR} to {LAST_YEAR})"
+            )
+    elif isinstance(value, str):
         if "\x00" in value:
             raise ValueError(f"{field}: contains a NUL character")
         bad = next((ch for ch in value if ch in _CONTROL), None)
@@ -88,11 +109,11 @@ def _storable(value: Any, field: str) -> None:
             raise ValueError(f"{field}: is not valid Unicode (lone surrogate)") from exc
     elif isinstance(value, (list, tuple)):
         for item in value:
-            _storable(item, field)
+            _storable(item, field, dates)
     elif isinstance(value, dict):
         for key, item in value.items():
-            _storable(key, field)
-            _storable(item, field)
+            _storable(key, field, dates)
+            _storable(item, field, dates)
 
 
 class Model(BaseModel):
@@ -102,6 +123,9 @@ class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, allow_inf_nan=False)
     #: A row of a CSV file, whose numbers arrive as text.
     numbers_from_text: ClassVar[bool] = False
+    #: What a client sends (a start, an update, a report): its dates and times must fall in
+    #: the plausible years (a view computed from them may go beyond, a deadline after 2100).
+    is_input: ClassVar[bool] = False
 
     @field_validator("*", mode="before")
     @classmethod
@@ -120,7 +144,7 @@ class Model(BaseModel):
     def _text_is_storable(cls, value: Any, info: ValidationInfo) -> Any:
         # Refused here, before anything reaches history: a NUL would make the projection fail
         # for ever (schemathesis found one).
-        _storable(value, info.field_name or "value")
+        _storable(value, info.field_name or "value", dates=cls.is_input)
         return value
 
     @classmethod
@@ -129,25 +153,27 @@ class Model(BaseModel):
         schema = handler(core_schema)
         target = handler.resolve_ref_schema(schema)
         for prop in target.get("properties", {}).values():
-            _document_text(prop)
+            _document_text(prop, dates=cls.is_input)
         return schema
 
 
-def _document_text(schema: dict[str, Any]) -> None:
+def _document_text(schema: dict[str, Any], dates: bool = False) -> None:
     """Give every text in ``schema`` (a property's JSON schema) the pattern :func:`_storable`
     enforces, unless it states a pattern of its own (which must exclude the same characters:
     see ``tests/test_api_contract.py``). Dates, times and enums are not free text."""
     if schema.get("type") == "string":
+        if dates and schema.get("format") in ("date", "date-time") and "pattern" not in schema:
+            schema["pattern"] = YEARS_PATTERN
         if "pattern" not in schema and "format" not in schema and "enum" not in schema:
             filled = schema.get("minLength", 0) >= 1
             schema["pattern"] = FILLED_TEXT_PATTERN if filled else TEXT_PATTERN
         return
     for key in ("anyOf", "oneOf", "allOf", "prefixItems"):
         for sub in schema.get(key, ()):
-            _document_text(sub)
+            _document_text(sub, dates)
     for key in ("items", "additionalProperties"):
         if isinstance(schema.get(key), dict):
-            _document_text(schema[key])
+            _document_text(schema[key], dates)
     if schema.get("type") == "object" and "additionalProperties" in schema:
         names = schema.setdefault("propertyNames", {})  # a key is text too
         if "pattern" not in names:
@@ -239,22 +265,13 @@ def _plausible_step_time(value: datetime) -> datetime:
     return value
 
 
-#: The years a step's time may fall in, as written (its own offset).
-FIRST_YEAR, LAST_YEAR = 1949, 2100
-
-
-def _years_pattern(first: int, last: int) -> str:
-    """A regex prefix matching exactly the four-digit years ``first``..``last``."""
-    return "^(" + "|".join(str(y) for y in range(first, last + 1)) + ")-"
-
-
 #: When a step happened (an aware datetime). Given for a past step — a scenario replayed by
 #: ``yingji load`` — so the event is recorded at that time and deadlines are judged against it;
 #: absent, the step happens when the workflow receives it.
 StepTime = Annotated[
     AwareDatetime,
     AfterValidator(_plausible_step_time),
-    Field(json_schema_extra={"pattern": _years_pattern(FIRST_YEAR, LAST_YEAR)}),
+    Field(json_schema_extra={"pattern": YEARS_PATTERN}),
 ]
 
 
@@ -288,6 +305,8 @@ class Request(Model):
     ``expect_stage`` / ``expect_seq`` make the update conditional: it is refused, before it
     reaches history, unless the workflow is still in that stage / at that event number (the
     view's ``last_seq``, the console's ``ETag``)."""
+
+    is_input: ClassVar[bool] = True
 
     actor: SkipJsonSchema[str | None] = Field(default=None, min_length=1, max_length=ACTOR_MAX)
     expect_stage: str | None = Field(

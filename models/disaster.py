@@ -7,7 +7,7 @@ previous 24:00; a zero report counts) + 1 核报 (N working days after the situa
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from pydantic import AwareDatetime, Field, model_validator
 
@@ -151,6 +151,8 @@ class DisasterRules(Model):
 
 
 class DisasterOpen(Model):
+    is_input: ClassVar[bool] = True
+
     code: str = Field(min_length=1, max_length=64, pattern=CODE_PATTERN)
     name: str = Field(max_length=100, min_length=1, description="e.g. 台风“梅花”灾害过程")
     hazard: str = Field(max_length=100, min_length=1, description="台风, 暴雨洪涝, …")
@@ -160,7 +162,7 @@ class DisasterOpen(Model):
     officer: Contact
     backup: Contact | None = None
     head: Contact | None = Field(default=None, description="the unit head, told on escalation")
-    typhoon_event_id: str | None = Field(default=None, pattern=r"^\d{4}:\d{1,2}$")
+    typhoon_event_id: str | None = Field(default=None, pattern=r"^[0-9]{4}:[0-9]{1,2}$")
     historical: bool = Field(
         default=False,
         description="a past process entered after the fact (yingji load): nobody is reminded "

@@ -7,7 +7,7 @@ corrective actions (整改) tracked to done. Programmes are the recurring cadenc
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from pydantic import Field, model_validator
 
@@ -186,6 +186,8 @@ labelled(
 
 
 class DrillCreate(Model):
+    is_input: ClassVar[bool] = True
+
     code: str = Field(min_length=1, max_length=64, pattern=CODE_PATTERN)
     name: str = Field(min_length=1, max_length=200, description="演练名称, e.g. 嘉安-2024")
     drill_type: DrillType
@@ -263,6 +265,8 @@ class FindingInput(Model):
 
 
 class ActionInput(Model):
+    is_input: ClassVar[bool] = True
+
     finding: int = Field(ge=1, le=1000, description="number of the finding (1-based) it corrects")
     description: str = Field(max_length=500, min_length=1)
     owner: str = Field(max_length=100, min_length=1)

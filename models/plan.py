@@ -6,7 +6,7 @@ Rules from 国办发〔2024〕5号《突发事件应急预案管理办法》 (DO
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import Field, model_validator
 
@@ -215,6 +215,8 @@ OLD_TRIGGER_DETAIL_KEPT = 100
 
 
 class PlanCreate(Model):
+    is_input: ClassVar[bool] = True
+
     code: str = Field(min_length=1, max_length=64, pattern=CODE_PATTERN)
     name: str = Field(min_length=1, max_length=200)
     kind: PlanKind

@@ -13,7 +13,7 @@ gives it (``2024:RS0721``, workflow ``event:2024:RS0721``).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from pydantic import AwareDatetime, Field, model_validator
 
@@ -84,7 +84,7 @@ labelled(Hazard, {"typhoon": "台风", "rainstorm": "暴雨", "cold_wave": "寒�
 #: The code of an event other than a typhoon: a letter first (a typhoon's key is a number).
 EVENT_CODE = r"^[A-Za-z][A-Za-z0-9-]{0,10}$"
 #: ``{year}:{number}`` (a typhoon) or ``{year}:{code}`` (another hazard's event).
-EVENT_ID = r"^\d{4}:(\d{1,2}|[A-Za-z][A-Za-z0-9-]{0,10})$"
+EVENT_ID = r"^[0-9]{4}:([0-9]{1,2}|[A-Za-z][A-Za-z0-9-]{0,10})$"
 
 
 def typhoon_id(year: int, number: int) -> str:
@@ -99,6 +99,12 @@ def event_workflow_id(event_id: str) -> str:
 
 
 MAX_PEOPLE = 100_000_000  # bounds every stored count (PostgreSQL integer columns)
+
+
+def _count(value: Any) -> bool:
+    """A whole number of people within the bounds of a count."""
+    whole = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+    return whole and not isinstance(value, bool) and 0 <= value <= MAX_PEOPLE
 
 
 class Figures(Model):
@@ -118,8 +124,14 @@ class Figures(Model):
         """紧急转移安置 left out is 集中 + 分散 (as the CLI has always done)."""
         if isinstance(data, dict) and data.get("relocated") is None:
             parts = [data.get("centralized", 0), data.get("dispersed", 0)]
-            if all(isinstance(p, int) and not isinstance(p, bool) for p in parts):
-                data = {**data, "relocated": sum(parts)}
+            # each part a count in bounds (1.0 is a whole number in JSON); else the fields say
+            if all(_count(p) for p in parts):
+                total = int(sum(parts))
+                if total > MAX_PEOPLE:
+                    raise Inconsistent(
+                        f"centralized, dispersed: 集中 + 分散 = {total:,} exceeds {MAX_PEOPLE:,}"
+                    )
+                data = {**data, "relocated": total}
         return data
 
     @model_validator(mode="after")
@@ -177,6 +189,8 @@ class Totals(Figures):
 
 
 class TyphoonOpen(Model):
+    is_input: ClassVar[bool] = True
+
     year: int = Field(ge=1949, le=2100)
     number: int | None = Field(
         default=None, ge=1, le=99, description="national typhoon number (a typhoon only)"
@@ -317,7 +331,7 @@ class InstructionInput(Request):
 class FeedbackInput(Request):
     """A 街镇's feedback (反馈) on an instruction; after its deadline it is marked late."""
 
-    instruction: str = Field(pattern=r"^I\d{1,3}$", description="e.g. I1")
+    instruction: str = Field(pattern=r"^I[0-9]{1,3}$", description="e.g. I1")
     town: str = Field(min_length=1, max_length=100, description="the 街镇: its code or name")
     text: str = Field(min_length=1, max_length=2000)
     by: str = Field(max_length=100, min_length=1)
@@ -344,6 +358,8 @@ class ShelterChange(Request):
 
 class UnitReport(Model):
     """One report from a 街镇 or 村居. ``report_id`` is its idempotency key."""
+
+    is_input: ClassVar[bool] = True
 
     event_id: str = Field(pattern=EVENT_ID)
     report_id: str = Field(min_length=1, max_length=128)
@@ -392,6 +408,8 @@ class UnitReport(Model):
 class OccupancyReport(Model):
     """How many people one shelter holds now (在住), as of a time. ``report_id`` is its
     idempotency key; a later report supersedes an earlier one, as for a unit's."""
+
+    is_input: ClassVar[bool] = True
 
     event_id: str = Field(pattern=EVENT_ID)
     report_id: str = Field(min_length=1, max_length=128)

@@ -5,6 +5,8 @@ operations of a workflow's life. Schemathesis checks the whole of it against a l
 
 from __future__ import annotations
 
+import asyncio
+import json
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -105,6 +107,7 @@ async def test_every_kind_of_failure_is_a_problem(http: httpx.AsyncClient, monke
     r = await http.get("/api/plans", headers=auth(V))
     body = problem(r, 500)
     assert "RuntimeError" in body["detail"] and "secret" not in body["detail"]
+    assert r.headers["connection"] == "close"  # the server drops the connection after a fault
 
 
 async def test_hostile_text_is_refused_not_a_server_error(http: httpx.AsyncClient) -> None:
@@ -131,9 +134,10 @@ async def test_the_schema_states_what_the_validators_enforce(http: httpx.AsyncCl
     for path, item in schema["paths"].items():
         for method, op in item.items():
             codes = set(op["responses"])
-            assert {"400", "401", "403", "404", "409", "422", "429", "500", "503"} <= codes, path
+            always = {"400", "401", "403", "404", "408", "409", "413", "422", "429", "500", "503"}
+            assert always <= codes, path
             if method == "post":
-                assert {"202", "412", "413"} <= codes, path
+                assert {"202", "412"} <= codes, path
             for code, answer in op["responses"].items():
                 if code.startswith(("4", "5")):
                     assert list(answer["content"]) == [MEDIA_TYPE], (path, code)
@@ -228,3 +232,132 @@ async def test_links_walk_a_workflows_life(http: httpx.AsyncClient) -> None:
     issued = paths["/api/warnings"]["post"]["responses"]["201"]["links"]
     ack = issued[ids[("post", "/api/warnings/{warning_id}/ack")]]
     assert ack["parameters"] == {"path.warning_id": "$response.body#/warning_id"}
+
+
+async def test_what_the_attacker_found_fits_the_contract(http: httpx.AsyncClient) -> None:
+    """Schema-valid requests that broke a workflow or answered 500 or 422, from the attack on
+    the contract."""
+    # a date far out (9999, 0001) overflowed a drill's date arithmetic for good: refused, as
+    # the schema says (years 1949-2100 on every date and time a client sends)
+    drill = {
+        "code": f"ATK-{uuid.uuid4().hex[:8]}",
+        "name": "测试演练",
+        "drill_type": "tabletop",
+        "scenario": "x",
+        "organiser": "嘉定区应急管理局",
+        "site": "x",
+        "scheduled_on": "9999-12-31",
+    }
+    r = await post(http, "/api/drills", json=drill)
+    assert problem(r, 422)["errors"][0]["path"] == "body.scheduled_on"
+    schema = (await http.get("/openapi.json", headers=auth(V))).json()
+    stated = schema["components"]["schemas"]["DrillCreate"]["properties"]["scheduled_on"]
+    assert not re.search(stated["pattern"], "9999-12-31") and re.search(
+        stated["pattern"], "2024-05-12"
+    )
+    # a report's time of year 1 reached PostgreSQL (500)
+    report = {
+        "event_id": "2001:1",
+        "unit": "马陆镇",
+        "report_id": "r-0002",
+        "reported_by": "李娜",
+        "as_of": "0001-01-01T00:00:00+14:00",
+        "figures": {"centralized": 1},
+    }
+    r = await post(http, "/api/typhoons/reports", json=report)
+    assert problem(r, 422)["errors"][0]["path"] == "body.as_of"
+    # a shelter named by a long name went into a 32-character column (500)
+    occupancy = {
+        "event_id": "2001:1",
+        "shelter": "某" * 60,
+        "occupancy": 1,
+        "report_id": "o-0001",
+        "reported_by": "李娜",
+        "as_of": "2024-09-16T08:00:00+08:00",
+    }
+    problem(await post(http, "/api/typhoons/occupancy", json=occupancy), 404)
+    # 集中 + 分散 over the bound of 转移安置 is a rule between fields: 409, not 422
+    figures = {"centralized": 100_000_000, "dispersed": 100_000_000}
+    r = await post(
+        http,
+        "/api/typhoons/reports",
+        json={**report, "as_of": "2024-09-16T08:00:00+08:00", "figures": figures},
+    )
+    assert "centralized, dispersed: 集中 + 分散 = 200,000,000" in problem(r, 409)["detail"]
+    # a typhoon of a year the start allows is reachable by its paths (they allowed 2000-)
+    problem(await http.get("/api/typhoons/1990/5", headers=auth(V)), 404)
+    # a digit is an ASCII digit, as the schema's regex reads it (٢١ was read as 21)
+    problem(await http.get("/api/typhoons/2026/%D9%A2%D9%A1", headers=auth(V)), 422)
+    # the shelter register's import is bounded by its own limit, not the 1 MB of a JSON body
+    big = "code,name,unit,type,capacity,address\n" + "x" * 1_200_000
+    r = await post(http, "/api/shelters", token=A, content=big.encode())
+    assert r.status_code != 413, r.text
+    problem(r, 409)
+
+
+async def test_a_body_that_stops_arriving_is_refused_with_408(
+    ts_client: Client, engine, task_queue: str
+) -> None:
+    """A client that announced a body and stopped sending held the connection for ever (the
+    attacker opened 19,950 such and slowed every other request to 13 s)."""
+    settings = make_settings(
+        console_tokens=TOKENS, temporal_task_queue=task_queue, console_body_read_seconds=0.5
+    )
+    app = create_app(settings, client=ts_client, engine=engine)
+    sent: list[dict[str, Any]] = []
+    parts = [{"type": "http.request", "body": b'{"by":', "more_body": True}]
+
+    async def receive() -> dict[str, Any]:
+        if parts:
+            return parts.pop()
+        await asyncio.sleep(3600)  # the rest never comes
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/api/plans/X/submit",
+        "raw_path": b"/api/plans/X/submit",
+        "query_string": b"",
+        "root_path": "",
+        "scheme": "http",
+        "server": ("console", 80),
+        "client": ("127.0.0.1", 1234),
+        "http_version": "1.1",
+        "headers": [
+            (b"content-type", b"application/json"),
+            (b"content-length", b"100"),
+            (b"authorization", f"Bearer {D}".encode()),
+        ],
+    }
+    await asyncio.wait_for(app(scope, receive, send), 10)
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    assert start["status"] == 408
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    assert json.loads(body)["type"] == "urn:yingji:problem:timeout"
+
+
+async def test_a_key_stands_for_what_was_sent_whoever_sends_it(http: httpx.AsyncClient) -> None:
+    """The same Idempotency-Key and body sent again by another person was refused (409): the
+    key's record held the body after the 代填 rewrite, which names the sender."""
+    code = f"KEY-{uuid.uuid4().hex[:8]}"
+    body = {
+        "code": code,
+        "name": "嘉定区防汛防台专项应急预案",
+        "kind": "special",
+        "level": "district",
+        "unit": "嘉定区应急管理局",
+        "drafter": "张敏",
+    }
+    key = {"Idempotency-Key": f"create-{code}"}
+    first = await http.post("/api/plans", json=body, headers={**auth(D), **key})
+    again = await http.post("/api/plans", json=body, headers={**auth(A), **key})
+    assert first.status_code == again.status_code == 201, again.text
+    assert again.json()["code"] == code and again.json()["version"] == first.json()["version"]
+    other = await http.post(
+        "/api/plans", json={**body, "name": "另一个"}, headers={**auth(A), **key}
+    )
+    assert "already used for another request" in problem(other, 409)["detail"]

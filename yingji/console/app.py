@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.client import Client
 
+from models.shelter import SHELTER_FILE_MAX
 from yingji.console import links, mutations, problems
 from yingji.console.deps import Services, Viewer
 from yingji.console.limits import BodyLimit
@@ -194,10 +195,12 @@ def create_app(
     app.add_middleware(
         BodyLimit,
         limit=settings.console_max_body_bytes,
-        overrides={
-            path: max(settings.console_max_body_bytes, unit_service.MAX_BYTES)
-            for path in ("/api/units", "/api/responsible")  # the CSV imports
+        overrides={  # the CSV imports, as their routes bound them
+            "/api/units": max(settings.console_max_body_bytes, unit_service.MAX_BYTES),
+            "/api/responsible": max(settings.console_max_body_bytes, unit_service.MAX_BYTES),
+            "/api/shelters": max(settings.console_max_body_bytes, SHELTER_FILE_MAX),
         },
+        read_seconds=settings.console_body_read_seconds,
     )
     app.add_middleware(SecurityHeaders)  # added last: outermost, so on every response
 

@@ -26,7 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
-from models.common import CODE_PATTERN, CONTROL_CLASS
+from models.common import CODE_PATTERN, CONTROL_CLASS, FIRST_YEAR, LAST_YEAR
 from yingji.core.errors import PATTERN_WORDS
 from yingji.core.settings import Settings
 from yingji.core.tokens import CONSOLE_ROLES, MIN_TOKEN_LENGTH, TokenHolder, hash_token
@@ -205,7 +205,7 @@ Admin = Annotated[Caller, Depends(_at_least("admin"))]
 S = Annotated[Services, Depends(_services)]
 #: Business codes as the models accept them: no blanks, colons, slashes or control characters.
 Code = Annotated[str, PathParam(min_length=1, max_length=64, pattern=CODE_PATTERN)]
-Year = Annotated[int, PathParam(ge=2000, le=2100)]
+Year = Annotated[int, PathParam(ge=FIRST_YEAR, le=LAST_YEAR)]
 Number = Annotated[int, PathParam(ge=1, le=99)]
 #: Text in a query string: the console refuses any control character there, tab and line
 #: breaks included (see ``yingji.console.limits``).

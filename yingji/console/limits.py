@@ -8,6 +8,7 @@ memory whole.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from urllib.parse import unquote_to_bytes
 
@@ -15,6 +16,14 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from yingji.console.problems import MEDIA_TYPE, problem_bytes
+
+
+class _TooSlow(HTTPException):
+    """The client stopped sending the body it announced (an HTTPException, as :class:`_TooLarge`
+    is, so that the framework answers it as it is)."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(408, f"the body did not arrive: nothing for {seconds:g} s")
 
 
 class _TooLarge(HTTPException):
@@ -28,8 +37,15 @@ class _TooLarge(HTTPException):
 class BodyLimit:
     """ASGI middleware: 413 for a body over ``limit`` bytes (``overrides`` by path)."""
 
-    def __init__(self, app: ASGIApp, limit: int, overrides: Mapping[str, int] | None = None):
+    def __init__(
+        self,
+        app: ASGIApp,
+        limit: int,
+        overrides: Mapping[str, int] | None = None,
+        read_seconds: float = 30.0,
+    ):
         self.app, self.limit, self.overrides = app, limit, dict(overrides or {})
+        self.read_seconds = read_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -45,14 +61,21 @@ class BodyLimit:
             return
         received = 0
         started = False
+        body_done = False
 
         async def limited() -> Message:
-            nonlocal received
-            message = await receive()
+            nonlocal received, body_done
+            if body_done:  # after the body: waiting for a disconnect, with no time limit
+                return await receive()
+            try:  # each part of the body must come within read_seconds (no slowloris)
+                message = await asyncio.wait_for(receive(), self.read_seconds)
+            except TimeoutError:
+                raise _TooSlow(self.read_seconds) from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
                     raise _TooLarge(limit)
+                body_done = not message.get("more_body", False)
             return message
 
         async def watch(message: Message) -> None:
@@ -65,6 +88,9 @@ class BodyLimit:
         except _TooLarge:
             if not started:
                 await self._refuse(send, limit)
+        except _TooSlow as slow:
+            if not started:
+                await _answer(send, 408, str(slow.detail))
 
     @staticmethod
     async def _refuse(send: Send, limit: int) -> None:

@@ -23,6 +23,7 @@ from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request,
 from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse
 
+from models.common import BLANK_CLASS, CONTROL_CLASS
 from models.common import Request as UpdateInput
 from yingji.console.deps import Caller, S, Viewer, mask_phone
 from yingji.core.errors import PATTERN_WORDS
@@ -38,6 +39,9 @@ _ETAG = re.compile(r'^"?(\d{1,18})"?$')
 IF_MATCH_PATTERN = r'^[ \t]*(\*|(W/)?"?\d{1,18}"?)[ \t]*$'
 
 
+#: A workflow id as the poll URL holds it: kind:key, no blanks, '/' or control character.
+WORKFLOW_ID = f"^[a-z]+:[^{CONTROL_CLASS}{BLANK_CLASS}/]{{1,80}}$"
+PATTERN_WORDS[WORKFLOW_ID] = "must be a workflow id such as plan:JD-1"
 PATTERN_WORDS[requests.REQUEST_ID_PATTERN] = "8 to 128 printable ASCII characters, no blanks"
 PATTERN_WORDS[IF_MATCH_PATTERN] = 'must be an ETag such as "12", or *'
 
@@ -177,7 +181,7 @@ router = APIRouter()
 
 @router.get("/api/requests/{workflow_id}/{request_id}")
 async def request_outcome(
-    workflow_id: Annotated[str, PathParam(pattern=r"^[a-z]+:[^\s/\x00-\x1f]{1,80}$")],
+    workflow_id: Annotated[str, PathParam(pattern=WORKFLOW_ID)],
     request_id: Annotated[str, PathParam(pattern=requests.REQUEST_ID_PATTERN)],
     who: Viewer,
     s: S,

@@ -53,6 +53,7 @@ KINDS = {
     403: "forbidden",
     404: "not-found",
     405: "method-not-allowed",
+    408: "timeout",
     409: "refused",
     412: "stale",
     413: "too-large",
@@ -233,12 +234,17 @@ def install(app: FastAPI) -> None:
             error=type(exc).__name__,
             exc_info=exc,
         )
-        return problem(500, f"an internal error ({type(exc).__name__}); it has been logged")
+        # the server closes the connection after a fault: say so
+        return problem(
+            500,
+            f"an internal error ({type(exc).__name__}); it has been logged",
+            headers={"Connection": "close"},
+        )
 
 
 #: Every operation can answer these; an operation with a body or an update these too.
-ALWAYS = (400, 401, 403, 404, 409, 422, 429, 500, 503)
-WRITES = (412, 413)
+ALWAYS = (400, 401, 403, 404, 408, 409, 413, 422, 429, 500, 503)
+WRITES = (412,)
 
 
 def document(schema: dict[str, Any]) -> dict[str, Any]:
@@ -291,6 +297,7 @@ _WHY = {
     401: ": no token, or an unknown, short or revoked one",
     403: ": the token's role or units do not allow it",
     404: ": what the path or the input names does not exist",
+    408: ": the body did not arrive in time",
     409: ": a domain rule or the workflow's stage refuses it",
     412: ": If-Match no longer holds",
     413: ": the body is over the limit",

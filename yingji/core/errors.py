@@ -46,7 +46,7 @@ PATTERN_WORDS = {
     r"^[A-Za-z0-9_-]+$": "may contain only letters A-Z, digits, '-' and '_'",
     r"^\+?\d[\d-]{5,19}$": "must be a phone number: 6 to 20 digits and dashes, maybe a leading +",
     r"^[^@\s]+@[^@\s]+$": "must be an e-mail address (name@domain)",
-    r"^\d{4}:\d{1,2}$": "must be a typhoon as YEAR:NUMBER, e.g. 2024:13",
+    r"^[0-9]{4}:[0-9]{1,2}$": "must be a typhoon as YEAR:NUMBER, e.g. 2024:13",
 }
 
 

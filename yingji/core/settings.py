@@ -221,6 +221,9 @@ class Settings(BaseSettings):
     #: A request body over this many bytes is refused (413) before auth and parsing; the unit
     #: import (a CSV file) has its own, larger limit.
     console_max_body_bytes: int = Field(default=1_000_000, ge=1024, le=100_000_000)
+    #: A request body whose next part does not arrive within this many seconds is refused
+    #: (408), so a client that stops sending cannot hold a connection open for ever.
+    console_body_read_seconds: float = Field(default=30.0, gt=0, le=600)
 
     @field_validator("console_tokens", mode="before")
     @classmethod

@@ -394,7 +394,9 @@ async def _route(conn: AsyncConnection, warning_id: str, who: str) -> tuple[str,
     by_phone = [r for r in rows if phone and r["phone"] == phone]
     found = by_id or by_phone or [r for r in rows if r["name"] == who]
     if not found:
-        raise AckRefused(f"person: nobody called for warning {warning_id} is '{who}'")
+        unknown = AckRefused(f"person: nobody called for warning {warning_id} is '{who}'")
+        unknown.status = 404
+        raise unknown
     if len({r["person_id"] for r in found}) > 1:
         listed = ", ".join(f"{r['name']} ({r['person_id']})" for r in found[:10])
         how = "person id" if by_id or by_phone else "person id or phone"

@@ -95,6 +95,10 @@ PEAK = """
 """
 
 
+#: The longest shelter code the tables hold.
+SHELTER_CODE_MAX = 32
+
+
 class ReportRejected(DomainRefusal):
     """A report that is not stored; the message names the field and the reason."""
 
@@ -334,7 +338,7 @@ async def _submit_carefully(engine: AsyncEngine, report: UnitReport) -> ReportRe
                 report = report.model_copy(update={"unit": code})
                 town = await _town_of(conn, report.event_id, code)
             if town is None:
-                raise ReportRejected(await _unknown_unit(conn, report, event.district))
+                raise await _unknown_unit(conn, report, event.district)
 
         existing = await _existing(conn, report)
         if existing is not None:
@@ -411,18 +415,22 @@ def _duplicate(report: UnitReport, existing: dict[str, Any]) -> ReportReceipt:
     )
 
 
-async def _unknown_unit(conn: AsyncConnection, report: UnitReport, district: str) -> str:
+async def _unknown_unit(conn: AsyncConnection, report: UnitReport, district: str) -> ReportRejected:
     villages = (
         await conn.execute(
             text("SELECT count(*) FROM admin_unit WHERE parent_code = :u"), {"u": report.unit}
         )
     ).scalar()
     if villages:
-        return (
+        return ReportRejected(
             f"unit: '{report.unit}' reports through its {villages} 村居; "
             "send each 村居's figures instead"
         )
-    return f"unit: '{report.unit}' is not a reporting unit of {district} for this typhoon"
+    unknown = ReportRejected(
+        f"unit: '{report.unit}' is not a reporting unit of {district} for this typhoon"
+    )
+    unknown.status = 404
+    return unknown
 
 
 async def _check_growth(conn: AsyncConnection, report: UnitReport) -> None:
@@ -955,7 +963,8 @@ async def submit_occupancy(engine: AsyncEngine, report: OccupancyReport) -> Repo
     """Store one shelter occupancy report, once (keyed by event and report id), as the unit
     intake does: a later report supersedes, a late one is kept on record, a repeat is a
     duplicate, the same id with other figures is refused. Only an open shelter reports."""
-    if not report.corrects and not report.reason:
+    # the fast path takes a shelter's code (at most 32 characters); a name goes the careful way
+    if not report.corrects and not report.reason and len(report.shelter) <= SHELTER_CODE_MAX:
         params = {
             "e": report.event_id,
             "r": report.report_id,

@@ -51,10 +51,11 @@ async def disaster_open(data: DisasterOpen, who: Officer, s: S, m: Mut) -> Disas
     if data.historical:
         # a past process is loaded (`yingji load`), where its reports carry their own times
         raise DomainRefusal("historical: a past process is entered with `yingji load`")
+    sent = data  # the key stands for what was sent, whoever sends it again
     data = data.model_copy(update={"opened_by": filled(who.person, data.opened_by)})
     wid = disasters.disaster_workflow_id(data.code)
     create = disasters.open_disaster(s.client, s.settings, data, request_id=m.key)
-    await m.run(wid, create, asking=("open", data))
+    await m.run(wid, create, asking=("open", sent))
     return await m.run(wid, disasters.show(s.client, data.code))
 
 

@@ -48,10 +48,11 @@ async def plan_state(code: Code, _: Viewer, s: S, response: Response) -> PlanVie
 @router.post("/api/plans", status_code=201)
 async def plan_create(data: PlanCreate, who: Officer, s: S, m: Mut) -> PlanView:
     # the caller starts it: the drafter named in the body is kept as 代填
+    sent = data  # the key stands for what was sent, whoever sends it again
     data = data.model_copy(update={"drafter": filled(who.person, data.drafter)})
     wid = plans.plan_workflow_id(data.code)
     create = plans.create_plan(s.client, s.settings, data, request_id=m.key)
-    await m.run(wid, create, asking=("create", data))
+    await m.run(wid, create, asking=("create", sent))
     return await m.run(wid, plans.show(s.client, data.code))
 
 

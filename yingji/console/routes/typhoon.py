@@ -35,7 +35,9 @@ from yingji.services import typhoon as typhoons
 router = APIRouter()
 
 #: A typhoon's number (13) or another hazard's event code (RS0721).
-Number = Annotated[str, PathParam(pattern=r"^(\d{1,2}|[A-Za-z][A-Za-z0-9-]{0,10})$", max_length=11)]
+Number = Annotated[
+    str, PathParam(pattern=r"^([0-9]{1,2}|[A-Za-z][A-Za-z0-9-]{0,10})$", max_length=11)
+]
 
 
 def _event(year: int, number: str) -> str:
@@ -64,10 +66,11 @@ async def typhoon_board(
 
 @router.post("/api/typhoons", status_code=201)
 async def typhoon_open(data: TyphoonOpen, who: Officer, s: S, m: Mut) -> TyphoonBoard:
+    sent = data  # the key stands for what was sent, whoever sends it again
     data = data.model_copy(update={"opened_by": filled(who.person, data.opened_by)})
     wid = typhoons.typhoon_workflow_id(data.event_id)
     call = typhoons.open_typhoon(s.client, s.engine, s.settings, data, request_id=m.key)
-    await m.run(wid, call, asking=("open", data))
+    await m.run(wid, call, asking=("open", sent))
     return await m.run(wid, typhoons.board(s.client, data.event_id))
 
 

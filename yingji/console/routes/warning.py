@@ -6,7 +6,7 @@ older ``WarningCall``: its board and answers are still served."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 from fastapi import APIRouter, Response
 from pydantic import Field
@@ -25,6 +25,8 @@ router = APIRouter()
 class WarningRequest(Model):
     """Issue a warning to every responsible person of ``level`` (``units`` narrows it). Text is
     refused as every boundary model refuses it (no NUL, no lone surrogate)."""
+
+    is_input: ClassVar[bool] = True
 
     warning_id: str = Field(min_length=1, max_length=64, pattern=CODE_PATTERN)
     title: str = Field(min_length=1, max_length=200)
@@ -81,7 +83,7 @@ async def warning_issue(data: WarningRequest, who: Officer, s: S, m: Mut) -> Fan
     )
     wid = warnings.warning_workflow_id(data.warning_id)
     start = fanout.issue(s.client, s.settings, issue, request_id=m.key, engine=s.engine)
-    await m.run(wid, start, asking=("issue", issue))
+    await m.run(wid, start, asking=("issue", data))  # what was sent, whoever sends it again
     return await m.run(wid, fanout.laid_out(s.client, data.warning_id))
 
 

@@ -142,7 +142,7 @@ async function refreshLists() {
   }
   const overdue = await get("/api/overdue");
   $("overdue").replaceChildren(...overdue.map(o => el("tr", {},
-    td(OVERDUE[o.kind] || o.kind, "overdue"), td(overdueLink(o)), td(o.name), td(o.due || "—"))));
+    td(OVERDUE[o.kind] || o.kind, "overdue"), td(overdueLink(o)), overdueName(o), td(o.due || "—"))));
   const drills = await get("/api/drills");
   $("drills").replaceChildren(...drills.map(d => el("tr", {},
     td(d.scheduled_on), el("td", {}, link("drill", d.code, d.name)), td(label("DrillType", d.drill_type)),
@@ -153,6 +153,16 @@ async function refreshLists() {
     td(p.code), el("td", {}, link("plan", p.code, p.name)), td(versions(p)),
     td((p.filing_due || "—") + (p.filing_overdue ? " 逾期" : ""), p.filing_overdue ? "overdue" : ""),
     td((p.evaluation_due || "—") + (p.evaluation_overdue ? " 逾期" : ""), p.evaluation_overdue ? "overdue" : ""))));
+}
+
+/** An overdue item's name; an undelivered call's channel error (the webhook's own words, often
+ *  English) is kept for the tooltip, the cell says 呼叫未送达. */
+function overdueName(o) {
+  if (o.kind !== "call_undelivered") return td(o.name);
+  const [who, ...why] = String(o.name || "").split("：");
+  const cell = td(`${who}：呼叫未送达（通知通道故障）`);
+  cell.title = why.join("：");
+  return cell;
 }
 
 function overdueLink(o) {
