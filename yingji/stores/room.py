@@ -220,3 +220,43 @@ async def reporter(
             row = dict(r)
             latest.setdefault(row.pop("event_id"), {})[row["unit_code"]] = row
     return found, events, by_event, latest
+
+
+_REPORTER_SHELTERS = text(
+    """
+    SELECT t.event_id, t.shelter_code AS code, coalesce(s.name, t.shelter_code) AS name,
+        s.unit_code, u.name AS unit_name, t.capacity, t.opened_at,
+        r.occupancy, r.as_of, r.reported_by, r.status
+    FROM typhoon_shelter t
+    JOIN shelter s ON s.code = t.shelter_code
+    LEFT JOIN admin_unit u ON u.code = s.unit_code
+    LEFT JOIN LATERAL (
+        SELECT occupancy, as_of, reported_by, status FROM shelter_report r
+        WHERE r.event_id = t.event_id AND r.shelter_code = t.shelter_code
+        ORDER BY r.as_of DESC, r.arrival DESC LIMIT 1
+    ) r ON true
+    WHERE t.event_id = ANY(:e) AND t.closed_at IS NULL AND s.unit_code = ANY(:u)
+    ORDER BY t.event_id, s.unit_code, t.shelter_code
+    """
+)
+
+
+async def reporter_shelters(
+    engine: AsyncEngine, units: list[str], events: list[str]
+) -> dict[str, list[dict[str, Any]]]:
+    """The shelters of ``units`` (unit codes) open in each of ``events``
+    (``{event_id: [row]}``): the shelter's code, name, unit, capacity as opened and its last
+    occupancy report, read from the intake itself (the report just sent, not the projection a
+    batch behind it): ``occupancy``, ``as_of``, ``reported_by`` and ``status``, None when none.
+
+    Only the shelters whose unit in the register is one of ``units``: those its reporter may
+    report for (as ``require_units`` lets them), never another unit's."""
+    if not units or not events:
+        return {}
+    async with engine.connect() as conn:
+        rows = await conn.execute(_REPORTER_SHELTERS, {"e": events, "u": units})
+        found: dict[str, list[dict[str, Any]]] = {}
+        for r in rows.mappings():
+            row = dict(r)
+            found.setdefault(row.pop("event_id"), []).append(row)
+    return found

@@ -200,16 +200,24 @@ async def room_reporter(
 ) -> dict[str, Any]:
     """A reporter's units (as the register names them), the open events they report to, and
     each unit's last report to each (its figures, when, and how it was received). A duty
-    officer or above has no units of their own: they name one with ``unit`` on the form."""
+    officer or above has no units of their own: they name one with ``unit`` on the form.
+
+    Each event's ``shelters``: the shelters of the caller's units open in it (another unit's
+    never), each with its capacity and its last occupancy report (``occupancy``, ``as_of``,
+    ``reported_by``, ``status``; null before the first)."""
     found, lines, by_event, last = await room_store.reporter(s.engine, list(who.units), event)
     units = [_row(u) for u in found]
     events = [_event_line(r) for r in lines]
     latest = {
         event_id: {unit: _row(row) for unit, row in rows.items()} for event_id, rows in last.items()
     }
+    shelters = await room_store.reporter_shelters(
+        s.engine, [u["code"] for u in found], [e["event_id"] for e in events]
+    )
     for e in events:
         e["units"] = by_event.get(e["event_id"], [])
         e["last"] = latest.get(e["event_id"], {})
+        e["shelters"] = [_row(r) for r in shelters.get(e["event_id"], [])]
     if event and not events:
         raise HTTPException(404, f"no open typhoon or event {event}")
     return {"person": who.person, "role": who.role, "units": units, "events": events}

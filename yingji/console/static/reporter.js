@@ -1,7 +1,9 @@
 // The reporter's page (灾害信息员, phone-sized): for the units of their token only, a typhoon
-// report with the unit's last figures shown; the receipt says 已接收 / 重复 / 迟报 / 被拒 and why.
-// A report's id is a fresh UUID per submission, sent again (with the same Idempotency-Key) by 重试:
-// a report that arrived the first time answers 重复 and is counted once.
+// report with the unit's last figures shown, and the occupancy of the units' shelters open in the
+// event (避难场所在住人数) with each one's capacity and last occupancy; each receipt says
+// 已接收 / 重复 / 迟报 / 被拒 and why. A report's id is a fresh UUID per submission, sent again (with
+// the same Idempotency-Key) by 重试: a report that arrived the first time answers 重复 and is
+// counted once.
 import {
   ROLE_LABELS, Refused, Retryable, Unauthorized, el, get, num, nowLocal, problemText, send, uuid, when, wireLogin,
 } from "./common.js";
@@ -12,7 +14,20 @@ const VERDICTS = {accepted: "已接收", correction: "已接收（更正）", du
 
 let me = null;
 let data = null;
-let pending = null;  // the submission 重试 sends again: {body, key}
+
+/**
+ * The page's two reports, each with its own form, buttons and receipt: where it is sent, how an
+ * answer and a refusal are said, and ``pending``, the submission its 重试 sends again ({body, key}).
+ */
+const CHANNELS = {
+  unit: {path: "/api/typhoons/reports", send: "send", retry: "retry", receipt: "receipt",
+    verdict: "verdict", reason: "reason-text", ref: "receipt-ref", pending: null,
+    explain: answer => explain(answer), refused: e => plain(e)},
+  shelter: {path: "/api/typhoons/occupancy", send: "shelter-send", retry: "shelter-retry",
+    receipt: "shelter-receipt", verdict: "shelter-verdict", reason: "shelter-reason-text",
+    ref: "shelter-receipt-ref", pending: null,
+    explain: answer => explainOccupancy(answer), refused: e => plainOccupancy(e)},
+};
 
 const $ = id => document.getElementById(id);
 
@@ -37,36 +52,42 @@ function failed(e) {
   else $("status").textContent = "· " + e.message;
 }
 
-async function load() {
+/** Read the page's data again. ``from``: the report just sent (its channel): the other form keeps
+ *  what is typed in it unless its event or unit is gone. */
+async function load(from = null) {
   data = await get("/api/room/reporter");
   const names = data.units.map(u => u.name);
   $("units").textContent = names.length ? `本人负责：${names.join("、")}` : "此令牌未指定报送单位（信息员令牌须指定单位）";
-  const events = data.events.filter(e => e.units.length);
+  const events = data.events.filter(e => e.units.length || (e.shelters || []).length);
   $("no-event").hidden = events.length > 0;
   $("no-event").textContent = "当前没有需要本单位报送的灾害过程";
-  $("report-form").hidden = events.length === 0;
+  $("event-pick").hidden = events.length === 0;
   const keep = $("event").value;
   $("event").replaceChildren(...events.map(e => el("option", {value: e.event_id},
     `${e.number ? `${e.year}年第${e.number}号台风` : e.hazard_label}「${e.name}」· ${e.level_label} · ${e.warning_label}`)));
   if (events.some(e => e.event_id === keep)) $("event").value = keep;
-  fillUnits();
+  fillUnits(from);
 }
 
 function currentEvent() { return data && data.events.find(e => e.event_id === $("event").value); }
 
-function fillUnits() {
+function fillUnits(from = null) {
   const event = currentEvent();
+  $("report-form").hidden = !event || event.units.length === 0;
+  fillShelters(from);
   if (!event) return;
   const keep = $("unit").value;
   const byCode = Object.fromEntries(data.units.map(u => [u.code, u]));
   $("unit").replaceChildren(...event.units.map(code => el("option", {value: code},
     byCode[code] ? (byCode[code].parent_name ? `${byCode[code].parent_name} ${byCode[code].name}` : byCode[code].name) : code)));
   if (event.units.includes(keep)) $("unit").value = keep;
-  showLast();
+  const same = $("report-form").dataset.event === event.event_id && $("unit").value === keep;
+  $("report-form").dataset.event = event.event_id;
+  if (from === CHANNELS.shelter && same) showLast({keepForm: true}); else showLast();
 }
 
 /** The unit's last report, and the form filled with its figures (cumulative: they only grow). */
-function showLast() {
+function showLast({keepForm = false} = {}) {
   const event = currentEvent();
   const last = event && event.last[$("unit").value];
   if (!last) {
@@ -76,6 +97,7 @@ function showLast() {
       el("p", {}, `截至 ${when(last.as_of)}（${VERDICTS[last.status] || last.status}，${last.reported_by}）`),
       el("dl", {class: "state"}, Object.entries(FIGURES).map(([k, t]) => [el("dt", {}, t), el("dd", {dataset: {figure: k}}, num(last[k]))])));
   }
+  if (keepForm) return;
   for (const input of document.querySelectorAll("[data-figure]")) {
     if (input.tagName !== "INPUT") continue;
     input.value = last ? last[input.dataset.figure] : 0;
@@ -118,12 +140,12 @@ function plain(e) {
   return text ? `报送未被接收：${text}` : "报送未被接收";
 }
 
-function receipt(kind, text, ref) {
-  $("receipt").hidden = false;
-  $("receipt").className = "receipt " + kind;
-  $("verdict").textContent = VERDICTS[kind] || kind;
-  $("reason-text").textContent = text;
-  $("receipt-ref").textContent = ref ? `报告编号 ${ref}` : "";
+function receipt(channel, kind, text, ref) {
+  $(channel.receipt).hidden = false;
+  $(channel.receipt).className = "receipt " + kind;
+  $(channel.verdict).textContent = VERDICTS[kind] || kind;
+  $(channel.reason).textContent = text;
+  $(channel.ref).textContent = ref ? `报告编号 ${ref}` : "";
 }
 
 function explain(answer) {
@@ -138,34 +160,95 @@ function explain(answer) {
   return message;
 }
 
-async function submit(attempt) {
-  $("send").disabled = $("retry").disabled = true;
-  $("retry").hidden = true;
+/** Send ``attempt`` ({body, key}) on ``channel`` once, and say how it was received. */
+async function submit(channel, attempt) {
+  $(channel.send).disabled = $(channel.retry).disabled = true;
+  $(channel.retry).hidden = true;
   $("status").textContent = "· 报送中…";
   try {
-    const answer = await send("/api/typhoons/reports", attempt.body, {key: attempt.key});
-    pending = null;
-    receipt(answer.data.status, explain(answer.data), answer.data.report_id);
-    await load();
+    const answer = await send(channel.path, attempt.body, {key: attempt.key});
+    channel.pending = null;
+    receipt(channel, answer.data.status, channel.explain(answer.data), answer.data.report_id);
+    if (channel === CHANNELS.shelter) $("shelter-form").dataset.event = "";  // sent: the form afresh
+    await load(channel);
   } catch (e) {
     if (e instanceof Unauthorized) throw e;
     if (e instanceof Retryable) {
-      pending = attempt;
-      $("retry").hidden = false;
-      receipt("unsent", "未送达：" + e.message + "。请点击“重试”（同一报告编号，不会重复计入）", attempt.body.report_id);
-      $("verdict").textContent = "未送达";
+      channel.pending = attempt;
+      $(channel.retry).hidden = false;
+      receipt(channel, "unsent", "未送达：" + e.message + "。请点击“重试”（同一报告编号，不会重复计入）", attempt.body.report_id);
+      $(channel.verdict).textContent = "未送达";
     } else if (e instanceof Refused) {
-      pending = null;
-      receipt("refused", plain(e), attempt.body.report_id);
+      channel.pending = null;
+      receipt(channel, "refused", channel.refused(e), attempt.body.report_id);
     } else throw e;
   } finally {
-    $("send").disabled = $("retry").disabled = false;
+    $(channel.send).disabled = $(channel.retry).disabled = false;
     $("status").textContent = "";
   }
 }
 
-$("event").addEventListener("change", fillUnits);
-$("unit").addEventListener("change", showLast);
+// -- shelters (避难场所): their occupancy now --
+
+/** The shelter's name as the reporter knows it, with its unit when the reporter has several. */
+function shelterLabel(shelter) {
+  const unit = data.units.length > 1 && shelter.unit_name ? `${shelter.unit_name} ` : "";
+  return `${unit}${shelter.name}`;
+}
+
+/** The event's open shelters of the reporter's units, each with its capacity and last occupancy. */
+function fillShelters(from = null) {
+  const event = currentEvent();
+  const shelters = (event && event.shelters) || [];
+  $("shelters").hidden = !event;
+  if (!event) return;
+  const form = $("shelter-form");
+  $("shelter-list").replaceChildren(...(shelters.length ? shelters.map(s => el("li", {dataset: {shelter: s.code}},
+    el("strong", {}, shelterLabel(s)), el("span", {class: "note"}, `（${s.code}）`),
+    el("span", {class: "capacity"}, `容量 ${num(s.capacity)} 人`),
+    s.occupancy === null || s.occupancy === undefined
+      ? el("span", {class: "occupancy empty"}, "尚未报送在住人数")
+      : el("span", {class: "occupancy"}, "上次在住 ", el("b", {dataset: {occupancy: s.code}}, num(s.occupancy)),
+        ` 人（截至 ${when(s.as_of)}${s.status === "late" ? "，迟报" : ""}，${s.reported_by}）`)))
+    : [el("li", {class: "empty"}, "本单位在该过程中没有开放的避难场所")]));
+  form.hidden = shelters.length === 0;
+  const keep = $("shelter").value;
+  $("shelter").replaceChildren(...shelters.map(s => el("option", {value: s.code}, `${shelterLabel(s)}（容量 ${num(s.capacity)}）`)));
+  if (shelters.some(s => s.code === keep)) $("shelter").value = keep;
+  // what is typed stays while the unit's report is sent; afresh for another event or shelter
+  const same = form.dataset.event === event.event_id && $("shelter").value === keep;
+  form.dataset.event = event.event_id;
+  if (same && from === CHANNELS.unit) return;
+  $("shelter-as-of").value = nowLocal();
+  $("occupancy").value = "";
+}
+
+function explainOccupancy(answer) {
+  const {status, message} = answer;
+  if (status === "accepted") return "已计入该避难场所当前在住人数";
+  if (status === "correction") return "已按更正计入";
+  if (status === "duplicate") return "此报送此前已收到，未重复计入";
+  if (status === "late") {
+    const at = (String(message).match(/as of (.+?);/) || [])[1];
+    const time = at && !Number.isNaN(Date.parse(at.replace(" ", "T"))) ? when(at.replace(" ", "T")) : "";
+    return `已存档；该避难场所已有更晚时间${time ? `（${time}）` : ""}的数据，本次不改变当前在住人数`;
+  }
+  return message;
+}
+
+/** A refused occupancy report in plain Chinese (the field named: common.js's problemText). */
+function plainOccupancy(e) {
+  const problem = e.problem;
+  const raw = problem && typeof problem === "object"
+    ? (typeof problem.detail === "string" ? problem.detail : "") : String(e.message || "");
+  if (/may not report for/.test(raw)) return "无权报送该避难场所：只能报送本人负责单位的避难场所";
+  if (/is not open for .*opens it first/.test(raw)) return "该避难场所未在本次过程开放（或已关闭），请联系值班员";
+  return plain(e);
+}
+
+$("event").addEventListener("change", () => fillUnits());
+$("unit").addEventListener("change", () => showLast());
+$("shelter").addEventListener("change", () => { $("occupancy").value = ""; });
 for (const id of ["f-centralized", "f-dispersed"]) $(id).addEventListener("input", sum);
 $("report-form").addEventListener("submit", event => {
   event.preventDefault();
@@ -177,6 +260,19 @@ $("report-form").addEventListener("submit", event => {
   const body = {event_id: $("event").value, report_id: key, unit: $("unit").value,
     as_of: asOf.length === 16 ? asOf + ":00+08:00" : asOf + "+08:00", figures, reported_by: me.person,
     ...(reason ? {reason} : {})};
-  submit({body, key}).catch(failed);
+  submit(CHANNELS.unit, {body, key}).catch(failed);
 });
-$("retry").addEventListener("click", () => { if (pending) submit(pending).catch(failed); });
+$("retry").addEventListener("click", () => {
+  if (CHANNELS.unit.pending) submit(CHANNELS.unit, CHANNELS.unit.pending).catch(failed);
+});
+$("shelter-form").addEventListener("submit", event => {
+  event.preventDefault();
+  const key = uuid();
+  const asOf = $("shelter-as-of").value;
+  const body = {event_id: $("event").value, shelter: $("shelter").value, occupancy: Number($("occupancy").value || 0),
+    as_of: asOf.length === 16 ? asOf + ":00+08:00" : asOf + "+08:00", report_id: key, reported_by: me.person};
+  submit(CHANNELS.shelter, {body, key}).catch(failed);
+});
+$("shelter-retry").addEventListener("click", () => {
+  if (CHANNELS.shelter.pending) submit(CHANNELS.shelter, CHANNELS.shelter.pending).catch(failed);
+});
