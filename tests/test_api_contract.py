@@ -361,3 +361,47 @@ async def test_a_key_stands_for_what_was_sent_whoever_sends_it(http: httpx.Async
         "/api/plans", json={**body, "name": "另一个"}, headers={**auth(A), **key}
     )
     assert "already used for another request" in problem(other, 409)["detail"]
+
+
+async def test_what_the_newcomer_found_names_the_field(http: httpx.AsyncClient) -> None:
+    """Details a newcomer found vague: a character offset as a field, a 404 naming nothing, a
+    409 pointing at the whole body, pydantic's words for a body that is not an object."""
+    headers = {**auth(D), "Content-Type": "application/json"}
+    r = await http.post("/api/plans", content=b'{"code": "X",, }', headers=headers)
+    body = problem(r, 400)
+    assert body["errors"] == [{"path": "body", "reason": "is not valid JSON (at character 13)"}]
+    r = await http.get("/api/plans/NOPE-404", headers=auth(V))
+    assert "plan:NOPE-404" in problem(r, 404)["detail"]
+    r = await http.delete("/api/units", headers=auth(A))
+    assert problem(r, 405)["detail"] == "DELETE is not a method of /api/units; it answers GET, POST"
+    report = {
+        "event_id": "2001:1",
+        "unit": "马陆镇",
+        "report_id": "r-0003",
+        "reported_by": "李娜",
+        "as_of": "2024-09-16T08:00:00+08:00",
+        "figures": {"centralized": 5, "sheltered_now": 50},
+    }
+    r = await post(http, "/api/typhoons/reports", json=report)
+    found = problem(r, 409)
+    assert found["errors"][0]["path"] == "body.figures.sheltered_now"
+    assert found["detail"].startswith("figures.sheltered_now:")
+    drill = {
+        "code": f"NEW-{uuid.uuid4().hex[:8]}",
+        "name": "测试演练",
+        "drill_type": "tabletop",
+        "scenario": "x",
+        "organiser": "嘉定区应急管理局",
+        "site": "x",
+        "scheduled_on": "2026-05-12",
+        "linked_plans": ["NOPE-999"],
+    }
+    found = problem(await post(http, "/api/drills", json=drill), 404)
+    assert found["errors"][0]["path"] == "body.linked_plans" and "yingji" not in found["detail"]
+    r = await http.post(
+        "/api/plans", content=b"hello", headers={**auth(D), "Content-Type": "text/plain"}
+    )
+    assert problem(r, 422)["errors"][0]["reason"].startswith("must be a JSON object")
+    assert (await http.get("/favicon.ico")).status_code == 204
+    schema = (await http.get("/openapi.json", headers=auth(V))).json()
+    assert schema["paths"]["/api/plans"]["post"]["tags"] == ["plan"]

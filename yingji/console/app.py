@@ -71,9 +71,10 @@ NO_STORE = ("/api/", "/openapi.json", "/metrics")
 
 log = get_logger("yingji.console")
 
-#: One router per capability, each in ``yingji/console/routes/<kind>.py``.
+#: One router per capability, each in ``yingji/console/routes/<kind>.py`` (its name is the
+#: operations' tag in /docs).
 ROUTERS = [
-    r.router
+    r
     for r in (
         workflow,
         plan,
@@ -219,8 +220,8 @@ def create_app(
 
     problems.install(app)
 
-    for router in ROUTERS:
-        app.include_router(router)
+    for module in ROUTERS:
+        app.include_router(module.router, tags=[module.__name__.rsplit(".", 1)[-1]])
     mutations.install(app)
 
     @app.get("/", include_in_schema=False)
@@ -233,6 +234,11 @@ def create_app(
     async def reporter_page() -> FileResponse:
         """The reporter's page (phone-sized, Chinese): the same login, their units' reports."""
         return FileResponse(STATIC / "reporter.html", media_type="text/html; charset=utf-8")
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon() -> Response:
+        """No icon: an empty answer, not a 404 in every browser's console."""
+        return Response(status_code=204)
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

@@ -133,8 +133,24 @@ def field_problems(errors: list[Any]) -> list[FieldProblem]:
     out = []
     for e in errors:
         loc = [str(p) for p in e.get("loc", ())]
-        out.append(FieldProblem(path=".".join(loc) or "body", reason=_safe(plain_reason(e))))
+        reason = plain_reason(e)
+        if e.get("type") == "json_invalid":  # its loc holds a character offset, not a field
+            loc = loc[:1]
+            reason = f"is not valid JSON (at character {e.get('loc', (0, 0))[-1]})"
+        named = _FIELDS.match(reason)
+        if named and e.get("type") == "value_error":
+            # a rule of a whole model names its fields first: point at the first of them
+            first, last = named[1].split(", ")[0], (loc[-1] if loc else "")
+            if first.startswith(last + "."):
+                loc = [*loc, first[len(last) + 1 :]]
+            elif first != last:
+                loc = [*loc, first]
+        out.append(FieldProblem(path=".".join(loc) or "body", reason=_safe(reason)))
     return out
+
+
+#: A refusal's message that starts by naming its fields: ``figures.returned: …``.
+_FIELDS = re.compile(r"^([a-z_][a-z0-9_]*(?:\.[a-z0-9_]+)*(?:, [a-z_][a-z0-9_.]*)*): ")
 
 
 def _safe(text: str) -> str:
@@ -163,7 +179,9 @@ def _line_problem(text: str) -> FieldProblem:
 def _summary(fields: list[FieldProblem]) -> str:
     # a rule of the whole body already names its fields
     shown = "; ".join(
-        f.reason if f.path == "body" else f"{f.path.removeprefix('body.')}: {f.reason}"
+        f.reason
+        if f.path == "body" or _FIELDS.match(f.reason)
+        else f"{f.path.removeprefix('body.')}: {f.reason}"
         for f in fields[:5]
     )
     more = f" (and {len(fields) - 5} more)" if len(fields) > 5 else ""
@@ -179,6 +197,8 @@ def install(app: FastAPI) -> None:
         headers = dict(getattr(exc, "headers", None) or {})
         if exc.status_code == 405:  # every method of the path, not only the first route's
             headers["Allow"] = _methods(app, request.url.path, headers.get("Allow", ""))
+            detail = f"{request.method} is not a method of {request.url.path}; it answers "
+            detail += headers["Allow"]
         return problem(exc.status_code, _safe(detail), headers=headers or None)
 
     @app.exception_handler(RequestValidationError)
@@ -200,6 +220,8 @@ def install(app: FastAPI) -> None:
         fields = None
         if isinstance(lines, list) and lines:
             fields = [_line_problem(str(line)) for line in lines]
+        elif named := _FIELDS.match(str(exc)):  # "linked_plans: no plan …" names its field
+            fields = [FieldProblem(path=f"body.{named[1].split(', ')[0]}", reason=_safe(str(exc)))]
         return problem(exc.status, _safe(str(exc)), fields)
 
     @app.exception_handler(UnicodeError)
@@ -208,8 +230,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RPCError)
     async def rpc_error(_: Request, exc: RPCError) -> JSONResponse:
-        if exc.status == RPCStatusCode.NOT_FOUND:
-            return problem(404, "not found, or no longer open")
+        if exc.status == RPCStatusCode.NOT_FOUND:  # Temporal's message names the workflow
+            return problem(404, _safe(f"not found, or no longer open ({exc.message})"))
         if exc.status == RPCStatusCode.INVALID_ARGUMENT:
             return problem(409, _safe(f"Temporal refused it: {exc.message}"))
         return problem(503, _safe(f"Temporal cannot answer now: {exc.message}"))

@@ -70,6 +70,8 @@ def plain_reason(error: dict) -> str:  # type: ignore[type-arg]
         "timezone_aware": "needs its time zone, e.g. 2024-09-16T08:00+08:00",
         "list_type": "must be a list",
         "dict_type": "must be an object",
+        "model_attributes_type": "must be a JSON object (sent as Content-Type: application/json)",
+        "string_unicode": "must be valid Unicode text",
         "json_invalid": "is not valid JSON",
     }
     if kind in simple:

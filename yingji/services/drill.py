@@ -27,7 +27,7 @@ from models.drill import (
     ProgrammeInput,
     ProgrammeView,
 )
-from yingji.core.errors import DomainRefusal, refuse_future_start
+from yingji.core.errors import Unknown, refuse_future_start
 from yingji.core.search import attributes
 from yingji.core.settings import Settings
 from yingji.core.tables import Drill
@@ -101,9 +101,9 @@ async def refuse_unknown_plans(client: Client, codes: list[str]) -> None:
     found = await asyncio.gather(*(known(c) for c in codes))
     unknown = [c for c, ok in zip(codes, found, strict=True) if not ok]
     if unknown:
-        raise DomainRefusal(
-            f"linked_plans: no plan {', '.join(unknown)} (create it with `yingji plan create`, "
-            "or leave it out)"
+        raise Unknown(
+            f"linked_plans: no plan {', '.join(unknown)} is registered; create the plan first, "
+            "or leave it out"
         )
 
 

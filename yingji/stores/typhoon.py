@@ -95,6 +95,11 @@ PEAK = """
 """
 
 
+def _local(at: Any) -> Any:
+    """A time as the bureau reads it (Asia/Shanghai, +08:00)."""
+    return at.astimezone(CHINA_TZ).isoformat() if isinstance(at, datetime) else at
+
+
 #: The longest shelter code the tables hold.
 SHELTER_CODE_MAX = 32
 
@@ -295,7 +300,8 @@ async def submit(engine: AsyncEngine, report: UnitReport) -> ReportReceipt:
 def _receipt(report: UnitReport, status: str, latest: Any) -> ReportReceipt:
     messages = {
         "accepted": "accepted",
-        "late": f"accepted late: the unit already has figures as of {latest}; kept on record",
+        "late": f"accepted late: the unit already has figures as of {_local(latest)}; "
+        "kept on record",
         "correction": f"correction of {report.corrects} accepted",
     }
     return ReportReceipt(report_id=report.report_id, status=status, message=messages[status])
@@ -984,7 +990,8 @@ async def submit_occupancy(engine: AsyncEngine, report: OccupancyReport) -> Repo
 def _occupancy_receipt(report: OccupancyReport, status: str, latest: Any) -> ReportReceipt:
     messages = {
         "accepted": "accepted",
-        "late": f"accepted late: the shelter already has occupancy as of {latest}; kept on record",
+        "late": f"accepted late: the shelter already has occupancy as of {_local(latest)}; "
+        "kept on record",
         "correction": f"correction of {report.corrects} accepted",
     }
     return ReportReceipt(report_id=report.report_id, status=status, message=messages[status])
