@@ -105,7 +105,7 @@ async def same_as_query(api: httpx.AsyncClient, client: Client, event_id: str) -
     while True:
         want = await typhoons.board(client, event_id)
         got, etag = await served(api, event_id)
-        if got == want:
+        if _agree(got, want):
             break
         assert time.monotonic() < deadline, str(_diff(got, want))[:3000]
         await asyncio.sleep(0.2)
@@ -130,11 +130,29 @@ async def level(
     raise AssertionError(f"level change {key} never answered")
 
 
+#: What an open event's latest round counts live from the intake on the console's board (the
+#: workflow keeps them as of its last check: a report after it showed as 未报 until the next).
+LIVE_ROUND_FIELDS = {"reported", "missing_count", "missing", "late"}
+
+
+def _agree(got: TyphoonBoard, want: TyphoonBoard) -> bool:
+    """Equal, but for an open event's rounds' live counts (see ``tests/test_round_board.py``)."""
+    if want.status == "closed":
+        return got == want
+    skip = {"rounds"}
+    if got.model_dump(exclude=skip) != want.model_dump(exclude=skip):
+        return False
+    return [r.model_dump(exclude=LIVE_ROUND_FIELDS) for r in got.rounds] == [
+        r.model_dump(exclude=LIVE_ROUND_FIELDS) for r in want.rounds
+    ]
+
+
 def same_but_rounds(got: TyphoonBoard, want: TyphoonBoard) -> None:
     skip = {"rounds", "next_round_at"}
     assert got.model_dump(exclude=skip) == want.model_dump(exclude=skip), _diff(got, want)
-    assert [r.model_dump(include=ROUND_FIELDS) for r in got.rounds] == [
-        r.model_dump(include=ROUND_FIELDS) for r in want.rounds
+    fields = ROUND_FIELDS - LIVE_ROUND_FIELDS  # the store's board counts them live
+    assert [r.model_dump(include=fields) for r in got.rounds] == [
+        r.model_dump(include=fields) for r in want.rounds
     ]
 
 

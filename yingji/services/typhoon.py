@@ -247,7 +247,49 @@ class Boards:
                 return
             live = (seq, answer.rounds, answer.next_round_at)
             self._live[event_id] = live
-        view.rounds, view.next_round_at = live[1], live[2]
+        view.rounds, view.next_round_at = _with_live_counts(live[1], view.rounds), live[2]
+
+
+#: A round's fields the intake tells live (the rest — stage, notifications, when checked — are
+#: the workflow's).
+LIVE_ROUND_FIELDS = ("units", "reported", "missing_count", "missing", "late")
+
+
+def _with_live_counts(
+    checked: list[RoundRecord], projected: list[RoundRecord]
+) -> list[RoundRecord]:
+    """The workflow's rounds (as it last checked them) with, for each that can still change
+    (:func:`typhoon_store.round_is_live`), its counts and lists as the projection computed them
+    from the intake with this build (so the board moves with each batch applied, not only at
+    the round's checks). The workflow's records, cached for every build of this event number,
+    are copied, never changed."""
+    if not checked or not projected:
+        return checked
+    # Those the projection computed from the intake (of its latest three, as the store does).
+    ours = {
+        r.no: r
+        for r in projected[-typhoon_store.ROUNDS_NAMED :]
+        if typhoon_store.round_is_live(r, projected[-1].no)
+    }
+    latest = checked[-1].no
+    merged = []
+    for rec in checked:
+        mine = ours.get(rec.no)
+        if mine is None or not typhoon_store.round_is_live(rec, latest):
+            merged.append(rec)
+            continue
+        update = {f: getattr(mine, f) for f in LIVE_ROUND_FIELDS}
+        if mine.checked_at != rec.checked_at:  # lateness as of the workflow's own check
+            minutes = (
+                max(int((rec.checked_at - rec.due_at).total_seconds() // 60), 0)
+                if rec.checked_at is not None
+                else 0
+            )
+            update["missing"] = [
+                u.model_copy(update={"late_minutes": minutes}) for u in mine.missing
+            ]
+        merged.append(rec.model_copy(update=update))
+    return merged
 
 
 _BOARDS: WeakKeyDictionary[AsyncEngine, Boards] = WeakKeyDictionary()

@@ -1559,7 +1559,12 @@ async def projected_board(
             board.rounds = [RoundRecord.model_validate(r) for r in final[FINAL_ROUNDS]]
         else:  # open (or closed before the close kept them): told by the log and the intake
             board.rounds = await _projected_rounds(
-                conn, event_id, list(reversed(round_rows)), log, int(counts.units)
+                conn,
+                event_id,
+                list(reversed(round_rows)),
+                log,
+                int(counts.units),
+                live=head["status"] == "open",
             )
     return key, board
 
@@ -1740,11 +1745,57 @@ def _open_shelters(rows: list[Any], status: str, open_at_close: int) -> list[Any
     return sorted(found, key=lambda r: (r.town_code, r.code))
 
 
+def round_is_live(rec: RoundRecord, latest: int) -> bool:
+    """Whether an open event's round can still change with the intake, so that the board
+    shows its counts live rather than as the workflow last checked them: the latest round (its
+    window is open until the next one opens, late reports still count), or one the workflow has
+    not checked yet (its counts are still those of its opening). A round checked when the next
+    one opened (``round_closed``) is final: the intake can no longer change it."""
+    return rec.no >= latest or rec.stage == "open"
+
+
+def live_round_counts(
+    units: list[Any], due_at: datetime, checked_at: datetime | None
+) -> dict[str, Any]:
+    """A round's counts and lists from its units as :data:`_ROUND_UNITS` finds them (as the
+    workflow's check computes them): reported counts the late too; a missing unit's lateness
+    is as of the round's last check (0 before its deadline was checked)."""
+    late_minutes = (
+        max(int((checked_at - due_at).total_seconds() // 60), 0) if checked_at is not None else 0
+    )
+    late = [
+        RoundUnit(code=u["unit_code"], name=u["name"], town=u["town_name"])
+        for u in units
+        if u["status"] == "late"
+    ]
+    missing = [
+        RoundUnit(
+            code=u["unit_code"], name=u["name"], town=u["town_name"], late_minutes=late_minutes
+        )
+        for u in units
+        if u["status"] == "missing"
+    ]
+    return {
+        "units": len(units),
+        "reported": len(units) - len(missing),
+        "missing_count": len(missing),
+        "late": late[:ROUND_UNITS_NAMED],
+        "missing": missing[:ROUND_UNITS_NAMED],
+    }
+
+
 async def _projected_rounds(
-    conn: AsyncConnection, event_id: str, rows: list[Any], log: list[Any], units: int
+    conn: AsyncConnection,
+    event_id: str,
+    rows: list[Any],
+    log: list[Any],
+    units: int,
+    live: bool = False,
 ) -> list[RoundRecord]:
     """The latest rounds as the log tells them (stage, counts, notifications); the units of the
-    latest three recomputed from the intake, as of now."""
+    latest three recomputed from the intake, as of now. ``live`` (an open event): a round that
+    can still change (:func:`round_is_live`) has its counts from the intake too, as
+    :func:`round_units` tells them, not as the workflow last checked them."""
     if not rows:
         return []
     rounds = {
@@ -1774,7 +1825,13 @@ async def _projected_rounds(
         elif r.kind == "round_escalate":
             rec.escalated = int(d.get("notified", 0))
     ordered = [rounds[k] for k in sorted(rounds)]
+    latest = ordered[-1].no
     for rec in ordered[-ROUNDS_NAMED:]:
+        if live and round_is_live(rec, latest):
+            found = (await conn.execute(_ROUND_UNITS, {"e": event_id, "k": rec.no})).mappings()
+            for name, value in live_round_counts(list(found), rec.due_at, rec.checked_at).items():
+                setattr(rec, name, value)
+            continue
         if rec.checked_at is None:
             continue
         late_minutes = max(int((rec.checked_at - rec.due_at).total_seconds() // 60), 0)
