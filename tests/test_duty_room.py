@@ -175,9 +175,21 @@ async def duty_room(  # type: ignore[no-untyped-def]
     await live_typhoons.locator(f"a:has-text('{event.name}')").click()
     await expect(page.locator("#detail-title")).to_contain_text(event.name)
     await expect(page.locator("#detail-history")).to_contain_text("启动", timeout=20_000)
+    state = page.locator("#detail-state")
+    # Nothing reported yet: 暂无报送, not an empty chart and table.
+    await expect(state.locator("[data-f=none]")).to_be_visible()
+    await expect(state.locator("[data-f=chart]")).to_be_hidden()
+    # The view's version as a number, without the ETag's quotes.
+    await expect(state.locator("p.note", has_text="视图版本")).to_have_text(
+        re.compile(r"^视图版本 \d+$")
+    )
 
-    # Change its level (If-Match: the view's ETag).
+    # Change its level (If-Match: the view's ETag). 决定单位 asks for a 单位, not the person.
     level = form(page, "调整响应等级")
+    decided = level.locator("[name=by]")
+    await expect(decided).to_have_value("")
+    await expect(decided).to_have_attribute("placeholder", "如：区防指")
+    await decided.fill("区防指")
     await level.locator("[name=level]").select_option("II")
     await level.locator("[name=warning]").select_option("orange")
     await level.locator("[name=note]").fill("风雨影响加剧")
@@ -185,10 +197,14 @@ async def duty_room(  # type: ignore[no-untyped-def]
     await expect(page.locator("#detail-notice")).to_contain_text(
         "已办理：调整响应等级", timeout=30_000
     )
-    state = page.locator("#detail-state")
     await expect(state).to_contain_text("Ⅱ级")
     await expect(state).to_contain_text("橙色预警")
     await expect(page.locator("#detail-history")).to_contain_text("调整响应", timeout=20_000)
+    # Who decided it: the person behind the request, with the 单位 typed in the form (代填).
+    filled_in = "值班员 王伟（代填：区防指）"
+    await expect(page.locator("#detail-history")).to_contain_text(filled_in, timeout=20_000)
+    levels = state.locator("table", has=page.locator("th", has_text="备注"))
+    await expect(levels).to_contain_text(filled_in, timeout=20_000)
 
     # A reporter at phone size sends 安亭镇's figures: 已接收, then 迟报, 重复 and 被拒.
     await reporter_page(browser, live, out, reporter, event_id)
@@ -196,6 +212,12 @@ async def duty_room(  # type: ignore[no-untyped-def]
     # The report is on the typhoon's board by 街镇 name, and on the duty room's board.
     await expect(state).to_contain_text("安亭镇", timeout=30_000)
     await expect(state.locator("[data-f=total]")).to_have_text("1,234", timeout=30_000)
+    await expect(state.locator("[data-f=none]")).to_be_hidden()
+    # 仍在安置 (安置 − 返回) and the shelters' peak are named apart.
+    facts = await state.inner_text()
+    assert "仍在安置" in facts and "避难场所峰值在住" in facts, facts
+    assert "，在住" not in facts and "，峰值在住" not in facts, facts
+    assert '视图版本 "' not in facts, facts
     await capture(
         page, out / "typhoon.png", event.name, "Ⅱ级", "橙色预警", "进行中", "安亭镇", "调整响应"
     )

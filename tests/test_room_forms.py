@@ -186,6 +186,26 @@ async def rainstorm(
     b = await eventually(lambda: board(http, officer, event_id), lambda b: len(b["rounds"]) == no)
     assert b["rounds"][-1]["no"] == no and b["rounds"][-1]["units"] >= 12
     await expect(history).to_contain_text("开始报送轮次", timeout=20_000)
+    # A round whose 未报单位 are counted but not named: how many, no dangling 等.
+    rounds = state.locator("table", has=page.locator("th", has_text="未报单位"))
+    board_url = re.compile(rf"/api/typhoons/{year}/{code}$")
+
+    async def unnamed(route: Route) -> None:
+        answer = await route.fetch()
+        shown = await answer.json()
+        for r in shown.get("rounds") or []:
+            r["missing"], r["missing_count"] = [], 12
+        await route.fulfill(response=answer, json=shown)
+
+    await page.route(board_url, unnamed)
+    row = rounds.locator("tr", has_text=f"第{no}轮")
+    await expect(row).to_contain_text("12 个单位未报", timeout=20_000)
+    assert "等 12" not in await row.inner_text()
+    await page.unroute(board_url)
+    # The view's version without the ETag's quotes.
+    await expect(state.locator("p.note", has_text="视图版本")).to_have_text(
+        re.compile(r"^视图版本 \d+$")
+    )
     await capture(
         page,
         out / "rainstorm.png",

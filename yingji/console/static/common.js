@@ -45,6 +45,10 @@ export const FIELD_LABELS = {
   narrative: "灾情描述", explanation: "变化说明", photos: "照片数", occurred_at: "发生时间",
   officer: "信息员", phone: "电话", reviewer: "审核人", decision: "审核意见", stable_on: "稳定日期",
   submitted_at: "报送时间", title: "标题", warning_id: "叫应编号", person: "人员", units: "范围",
+  linked_plans: "关联预案", typhoon_event_id: "关联台风", new_date: "新日期", action: "整改措施", actions: "整改措施",
+  findings: "发现问题", plan_code: "关联预案", trigger_id: "修订事由", corrected: "更正", due_on: "期限",
+  done_on: "完成日期", participants: "参演单位", organiser: "组织单位", scheduled_on: "日期", drafter: "起草人",
+  issued_by: "发布人", document_number: "文号", filed_with: "备案机关", approver: "审批机关", evaluator: "评估方",
   "Idempotency-Key": "请求号", "If-Match": "视图版本",
 };
 
@@ -114,7 +118,69 @@ const REASONS = [
   [/^Temporal cannot answer now|^an internal error/i, () => "服务暂不可用，请稍后再试"],
   [/(\d+) is below the unit's latest (\d+)/, m => `${m[1]} 小于上次报送的 ${m[2]}：累计数只增不减，如确需调小请写明原因`],
   [/is closed; reports are no longer accepted|is closed( \(|$)/, () => "该事项已结束，不再办理"],
+  // a step the stage does not allow (plans, drills), or a view the workflow has moved on from
+  [/^(plan|drill) (\S+) is in stage '([^']*)' \(([^)]*)\); '([^']*)' is not allowed\. Allowed actions: (.*)$/, m => {
+    const enumName = m[1] === "plan" ? "PlanAction" : "DrillAction";
+    const allowed = m[6] === "none" ? "无" : m[6].split(/,\s*/).map(a => labelOr(enumName, a, a)).join("、");
+    return `${m[1] === "plan" ? "预案" : "演练"} ${m[2]} 当前处于「${m[4] || label(m[1] === "plan" ? "PlanStage" : "DrillStage", m[3])}」阶段，` +
+      `不能办理「${labelOr(enumName, m[5], m[5])}」（当前可办理：${allowed}）`;
+  }],
+  [/it is now in stage '([^']*)' \(([^)]*)\), not '([^']*)'/, m => `该事项已进入「${m[2] || m[1]}」阶段，不再是页面所示的阶段`],
+  [/it has changed since event \d+ \(now \d+(?:, stage '[^']*' \(([^)]*)\))?\)/, m => m[1] ? `已有新的办理记录，当前阶段：${m[1]}` : "该事项已有更新"],
+  // closing a typhoon or event: the response and the warning must be over first
+  [/^the response is still (.+?); end it/, m => `响应仍为${m[1]}，请先终止响应（将响应等级调整为「${labelOr("ResponseLevel", "none", "未启动")}」）再结束`],
+  [/^still (\w+) \(([^)]*)\); lift the warning/, m => `仍为${m[2] || label("WarningColour", m[1])}，请先解除预警（调整响应等级时将预警设为「${labelOr("WarningColour", "lifted", "预警解除")}」）再结束`],
+  [/^already (.+?) with (.+?); nothing to change/, m => `已是${m[1]}、${m[2]}，无需调整`],
+  [/^no plan (.+?)(?: is registered|\s*\(|;|$)/, m => `没有编号为 ${m[1].split(/,\s*/).join("、")} 的预案，请先新建该预案，或不填此项`],
+  [/^no typhoon (\S+) has been opened/, m => `尚未启动台风过程 ${m[1]}，请先启动，或不填此项`],
+  [/^no typhoon or event (\S+)/, m => `没有台风或事件 ${m[1]}`],
+  [/^(?:warning )?(\S+): 叫应 is over$|叫应 is over$/, () => "叫应已结束，不再办理"],
   [/no typhoon .* is open|not found, or no longer open/, () => "没有进行中的该事项"],
+  [/^warning (\S+) was issued before/, m => `叫应编号 ${m[1]} 已使用过（编号不能重复使用）`],
+  [/^(\S+) (\S+) is already open for (\S+); nothing was changed/, m => `${m[1]} ${m[2]} 已在${m[3]}启动，未作更改`],
+  [/^request id \S+ was already used for another request/, () => "请求号已用于另一项请求，请刷新页面后重新提交"],
+  [/no request \S+ in its current run/, () => "请求未找到，请以同一请求号重新发送（不会重复办理）"],
+  // steps in time
+  [/earlier than the previous step \(([^)]*)\)/, m => `早于上一步的时间（${m[1]}）`],
+  [/is after the step's own day \(([^,)]*)/, m => `晚于办理当天（${m[1]}）`],
+  [/is in the past \(today is ([^)]*)\)/, m => `早于今天（${m[1]}）`],
+  [/is before the step's own day \(([^)]*)\)/, m => `早于办理当天（${m[1]}）`],
+  [/is before the disaster occurred/, () => "早于灾害发生时间"],
+  [/is before its as_of time/, () => "早于数据截至时间"],
+  [/^a correction cannot be older than the report it corrects/, () => "更正不能早于被更正的报告"],
+  [/^(\S+) is before (\S+)$/, m => `早于 ${m[2]}`],
+  [/is more than (\d+) days ago/, m => `早于 ${m[1]} 天前（历史过程请以导入方式录入）`],
+  // plans, drills
+  [/has received (\d+) revision causes/, m => `本预案已收到 ${m[1]} 条修订事由（已达上限），新预案请另立编号`],
+  [/already holds (\d+) causes not yet dealt with/, m => `已有 ${m[1]} 条修订事由待处理（已达上限），请先完成当前修订`],
+  [/was postponed (\d+) times/, m => `本演练已延期 ${m[1]} 次（已达上限），请取消后重新计划`],
+  [/^the drill is already on (\S+)/, m => `演练已定在 ${m[1]}`],
+  [/^no corrective action (\d+) \(there are (\d+)\)/, m => `没有第 ${m[1]} 项整改措施（共 ${m[2]} 项）`],
+  [/^corrective action (\d+) is already done/, m => `第 ${m[1]} 项整改措施已完成`],
+  [/^'(.+?)' is not a plan this drill exercises/, m => `「${m[1]}」不是本演练关联的预案`],
+  // disaster processes
+  [/^no report (\S+) in this disaster process/, m => `本灾情过程没有报告 ${m[1]}`],
+  [/^(\S+) was already reviewed \(([^)]*)\)/, m => `报告 ${m[1]} 已审核（${m[2]}）`],
+  [/already has (\d+) reports, the most/, m => `本灾情过程已有 ${m[1]} 份报告（已达上限），请确认灾情稳定并报送核报`],
+  [/^already declared stable on (\S+)/, m => `已于 ${m[1]} 确认灾情稳定`],
+  [/^no 初报 yet/, () => "尚未报送初报，不能确认灾情稳定"],
+  [/declared stable on (\S+); send the 核报/, m => `灾情已于 ${m[1]} 稳定，请报送核报`],
+  [/the 核报 is in and waiting for review/, () => "核报已报送，正在等待审核"],
+  [/^give the corrected 紧急转移安置/, () => "请填写更正后的紧急转移安置"],
+  [/^(\w+) changed from (-?[\d.]+) to (-?[\d.]+) \(([+-]?\d+%)\) against report (\S+); a change over (\d+%) needs an explanation/,
+    m => `${fieldName(m[1]) || m[1]}由 ${number(m[2])} 变为 ${number(m[3])}（${m[4]}，对比报告 ${m[5]}），变化超过 ${m[6]} 须填写变化说明`],
+  [/^only a historical process takes a submission time/, () => "只有历史过程可填写报送时间"],
+  [/^required for a historical process/, () => "历史过程必填"],
+  // 叫应, shelters
+  [/^'(.+?)' was not called for this warning/, m => `「${m[1]}」不在本次叫应的被叫人中`],
+  [/^(.+?)'s call was already answered by (.+)$/, m => `${m[1]} 的叫应已由 ${m[2]} 应答`],
+  [/^(\S+) is not called by this batch/, m => `${m[1]} 不在本批叫应的被叫人中`],
+  [/^nobody to call in (\S+)/, m => `${m[1]}在该层级没有可叫应的责任人，请先导入责任人名单`],
+  [/^not in (\S+?): (.+)$/, m => `不属于${m[1]}：${m[2].split(/,\s*/).join("、")}`],
+  [/^no active officer to call in (\S+)/, m => `${m[1]}没有在岗的信息员可叫应`],
+  [/^([\d,]+) call chains, more than the ([\d,]+)/, m => `叫应链 ${m[1]} 条，超过单次叫应上限 ${m[2]} 条，请分片区分别发布`],
+  [/^at most (\d+) open at once \((\d+) asked\)/, m => `同时开放不能超过 ${m[1]} 个（本次 ${m[2]} 个）`],
+  [/^this event has no reporting rounds/, () => "本次过程没有报送轮次（历史过程或启动时尚无此功能）"],
   [/^(.+?) \(reporter\) may not report for (.+)$/, m => `无权为「${m[2]}」报送（只能报送本人负责的单位）`],
   [/may not report|^role .* may not/, () => "无权办理"],
   [/reports through its (\d+) 村居/, m => `该街镇由其 ${m[1]} 个村居分别报送`],
@@ -166,14 +232,16 @@ export function reasonText(message) {
     const found = m.match(pattern);
     if (found) return text(found);
   }
+  // Not translated yet: said so, with the server's own words kept for whoever follows it up.
+  if (/[A-Za-z]{2,}[\s,;']+[A-Za-z]{2,}/.test(m)) return `暂无中文说明（原因：${m}）`;
   return m;
 }
 
 /** One refusal reason: ``field: message`` (a domain refusal names its field first) in Chinese. */
 function oneReason(path, message) {
   let msg = String(message ?? "").replace(/^(Value error|Assertion failed), /i, "").replace(/^(invalid|Temporal refused it): /, "");
-  const named = msg.match(/^([a-z_][a-z_0-9.]*(?:, [a-z_][a-z_0-9.]*)*): (.+)$/s);
-  const paths = named ? named[1].split(", ") : [];
+  const named = msg.match(/^([a-z_][a-z_0-9.\[\]]*(?:, [a-z_][a-z_0-9.\[\]]*)*): (.+)$/s);
+  const paths = named ? named[1].split(", ").map(p => p.replace(/\[(\d+)\]/g, ".$1")) : [];
   if (named) msg = named[2];
   const fields = (paths.length ? paths : [path]).map(p => fieldName(p)).filter(Boolean);
   const where = fields.length ? fields.join("、") : fieldName(path);
@@ -327,6 +395,14 @@ const TIME = new Intl.DateTimeFormat("zh-CN", {timeZone: "Asia/Shanghai", year: 
 /** A time as Beijing time: 2024/09/16 06:00. */
 export function when(iso) { return iso ? TIME.format(new Date(iso)) : "—"; }
 
+const CLOCK = new Intl.DateTimeFormat("zh-CN", {timeZone: "Asia/Shanghai", hour: "2-digit", minute: "2-digit",
+  second: "2-digit", hour12: false});
+/** A moment's time of day in Beijing time (now when none is given): 08:05:01. */
+export function clock(at = new Date()) { return CLOCK.format(at instanceof Date ? at : new Date(at)).replace(/^24:/, "00:"); }
+
+/** A view's ETag as people read it: "3" (or W/"3") → 3. */
+export function version(etag) { return String(etag ?? "").replace(/^W\//, "").replace(/^"(.*)"$/, "$1"); }
+
 /** Now, as a datetime-local value in Beijing time. */
 export function nowLocal() {
   const p = Object.fromEntries(new Intl.DateTimeFormat("en-CA", {timeZone: "Asia/Shanghai", year: "numeric",
@@ -342,6 +418,9 @@ let labels = {};
 export async function loadLabels() { labels = await get("/api/room/labels"); return labels; }
 /** The Chinese label of ``value`` in the enum ``name`` (the value itself when unknown). */
 export function label(name, value) { return (labels[name] || {})[value] ?? (value ?? "—"); }
+/** The label of ``value`` in ``name``, or ``fallback`` when the labels are not loaded (the
+ *  reporter's page does not load them). */
+export function labelOr(name, value, fallback) { return (labels[name] || {})[value] ?? fallback; }
 export function options(name) { return Object.entries(labels[name] || {}); }
 
 // -- forms --

@@ -5,8 +5,8 @@
 // a wrong or expired token goes back to the login saying 令牌无效或已过期，请重新登录 (a revoked
 // one, 令牌已被吊销，请重新登录).
 import {
-  ROLE_LABELS, Unauthorized, actionForm, atLeast, el, get, label, loadLabels, nowLocal,
-  num, options, table, td, today, uuid, when, wireLogin,
+  ROLE_LABELS, Unauthorized, actionForm, atLeast, clock, el, get, label, loadLabels, nowLocal,
+  num, options, table, td, today, uuid, version, when, wireLogin,
 } from "./common.js";
 
 /** A district's 街镇 from the register (code → name), read once per page. */
@@ -33,7 +33,8 @@ const params = new URLSearchParams(location.search);
 const PINNED_TYPHOON = params.get("typhoon");  // e.g. 2024:13 (as the README has it)
 const KINDS = {plan: "预案", drill: "演练", typhoon: "台风及其他灾害事件", warning: "叫应", disaster: "灾情过程"};
 const OVERDUE = {plan_filing: "预案备案", plan_evaluation: "预案评估", drill_evaluation: "演练评估",
-  corrective_action: "整改", disaster_report: "灾情报送", call_undelivered: "叫应未送达"};
+  corrective_action: "整改", disaster_report: "灾情报送", call_undelivered: "叫应未送达",
+  round_missing: "报送轮次未报", typhoon_instruction: "指令逾期未反馈"};
 /** Event kinds (the workflows' identifiers) in Chinese; an unknown kind shows as it is. */
 const EVENTS = {
   created: "创建", submitted: "提交征求意见", review_passed: "审查通过", returned_with_comments: "退回修改",
@@ -108,7 +109,7 @@ async function tick() {
       if (ticks % 8 === 0) await refreshLists();
       await refreshBoards();
     }
-    status("已更新 " + new Date().toLocaleTimeString("zh-CN"));
+    status("已更新 " + clock());
   } catch (e) { failed(e); } finally { busy = false; }
 }
 
@@ -172,6 +173,11 @@ function overdueLink(o) {
   if (o.kind === "corrective_action") return link("drill", ref.split("#")[0], ref);
   if (o.kind === "disaster_report") return link("disaster", ref.split(":")[0], ref);
   if (o.kind === "call_undelivered") return link("warning", ref.split(":")[0], ref);
+  // an event's round (2024:13:1) or instruction (2024:13:I1:town): the event's page
+  if (o.kind === "round_missing" || o.kind === "typhoon_instruction") {
+    const event = ref.split(":").slice(0, 2).join(":");
+    return link("typhoon", event, event);
+  }
   return ref;
 }
 
@@ -295,6 +301,10 @@ function renderTyphoon(root, b, home = false) {
   f("peak").textContent = num(b.peak_sheltered);
   f("reported").textContent = num(d.units_reported);
   const name = t => t.name || t.town;
+  const none = !b.towns.length;  // no unit has reported yet: no chart, no empty table
+  f("none").hidden = !none;
+  f("chart").toggleAttribute("hidden", none);  // an SVG element has no ``hidden`` property
+  f("towns").closest("table").hidden = none;
   f("towns").replaceChildren(...b.towns.map(t => el("tr", {}, td(name(t)), td(num(t.totals.pre_evacuated), "n"),
     td(num(t.totals.relocated), "n"), td(num(t.totals.centralized), "n"), td(num(t.totals.dispersed), "n"),
     td(num(t.totals.returned), "n"), td(num(t.totals.staying), "n"), td(num(t.totals.units_reported), "n"))));
@@ -322,7 +332,7 @@ function typhoonExtras(b) {
   const town = code => (b.towns.find(t => t.town === code) || {}).name || townName(code);
   if (Array.isArray(b.actions) && b.actions.length) {
     parts.push(el("h3", {}, "响应行动"), table(["时间", "响应等级", "类别", "内容", "状态"], b.actions.map(a => [
-      when(a.at), label("ResponseLevel", a.level), label("ActionKind", a.kind), a.text || a.ref || "—", a.done ? "已完成" : "待办"])));
+      when(a.at), label("ResponseLevel", a.level), label("ActionKind", a.kind), a.text || a.ref || "—", actionState(a)])));
   }
   if (Array.isArray(b.instructions) && b.instructions.length) {
     parts.push(el("h3", {}, "工作指令"), table(["编号", "内容", "下达", "反馈期限", "已反馈", "未反馈", "逾期未反馈"],
@@ -334,10 +344,8 @@ function typhoonExtras(b) {
   if (Array.isArray(b.rounds) && b.rounds.length) {
     parts.push(el("h3", {}, "报送轮次"), table(["轮次", "开始", "截止", "已报/应报", "未报单位", "迟报单位", "状态"],
       [...b.rounds].reverse().map(r => {
-        const missing = (r.missing || []).map(u => u.name || u.code);
-        const more = (r.missing_count || 0) - missing.length;
         return [`第${r.no}轮`, when(r.opened_at), when(r.due_at), `${num(r.reported)}/${num(r.units)}`,
-          td(missing.join("、") + (more > 0 ? ` 等 ${r.missing_count} 个` : "") || "无", missing.length ? "overdue" : ""),
+          missingCell(r),
           (r.late || []).map(u => u.name || u.code).join("、") || "—",
           // the workflow keeps a round's stage as it stood at the close
           closed ? `${ROUND_STAGES[r.stage] || r.stage}（事件已结束）` : ROUND_STAGES[r.stage] || r.stage];
@@ -361,6 +369,25 @@ function typhoonExtras(b) {
     })));
   }
   return parts;
+}
+
+/** A round's 未报单位: the names (the first few, then 等 N 个单位), or only how many when the
+ *  names are not sent, or 无; 尚未统计 when the count is not known either. */
+function missingCell(r) {
+  const names = (r.missing || []).map(u => u.name || u.code).filter(Boolean);
+  const count = r.missing_count ?? (Array.isArray(r.missing) ? names.length : null);
+  if (count === null || count === undefined) return td("尚未统计");
+  if (!count) return td("无");
+  if (!names.length) return td(`${num(count)} 个单位未报`, "overdue");
+  return td(names.join("、") + (count > names.length ? ` 等 ${num(count)} 个单位` : ""), "overdue");
+}
+
+/** A response action's state: started (a 叫应 发起, an instruction 下达, shelters opened) or not
+ *  yet; an action is marked done as soon as it is started, so it is never called 已完成. */
+const ACTION_STATES = {call: ["已发起", "未发起"], instruct: ["已下达", "未下达"], shelters: ["已开放避难场所", "待开放避难场所"]};
+function actionState(a) {
+  const [on, off] = ACTION_STATES[a.kind] || ["已启动", "待启动"];
+  return a.done ? on : td(off, "overdue");
 }
 
 function renderWarning(v) {
@@ -408,12 +435,14 @@ async function refreshDetail() {
     await refreshHistory(ctx);
     return;
   }
+  const events = await historyOf(ctx);
   if (ctx !== current) return;
+  ctx.events = events;
   ctx.data = view.data;
   ctx.etag = view.etag;
   const state = RENDER[ctx.kind](view.data, ctx);
   $("detail-title").textContent = state.title;
-  $("detail-state").replaceChildren(...state.nodes, view.etag ? el("p", {class: "note"}, `视图版本 ${view.etag}`) : "");
+  $("detail-state").replaceChildren(...state.nodes, view.etag ? el("p", {class: "note"}, `视图版本 ${version(view.etag)}`) : "");
   if (state.sig !== ctx.formsSig) {  // the forms change with the stage only: typing is kept
     ctx.formsSig = state.sig;
     const kept = keptForms();
@@ -421,7 +450,7 @@ async function refreshDetail() {
     restoreForms(kept);
   }
   if (ctx.kind === "warning") await refreshChains(ctx);
-  await refreshHistory(ctx);
+  renderHistory(ctx, events);
 }
 
 /** What the forms shown hold: each one's outcome, and what was typed into it unless it was just
@@ -453,14 +482,34 @@ function restoreForms(kept) {
   }
 }
 
+const historyOf = ctx => get(`/api/room/history?kind=${ctx.kind}&key=${encodeURIComponent(ctx.key)}`);
+
 async function refreshHistory(ctx) {
-  const events = await get(`/api/room/history?kind=${ctx.kind}&key=${encodeURIComponent(ctx.key)}`);
+  const events = await historyOf(ctx);
   if (ctx !== current) return;
-  $("detail-history").replaceChildren(table(["时间", "事件", "经办", "阶段", "详情"], events.map(e => [
-    when(e.at), EVENTS[`${ctx.kind}.${e.kind}`] || EVENTS[e.kind] || e.kind,
-    e.actor || e.person || (e.detail && e.detail.by) || "—",
-    e.stage_to ? label("PlanStage", e.stage_to) : e.stage ? label("DrillStage", e.stage) : "",
-    el("td", {class: "detail"}, describe(e.detail))]), {empty: "尚无事件记录（记录在事项推进后写入）"}));
+  renderHistory(ctx, events);
+}
+
+/** Who did it: the person behind the request, and the name typed in the form when it was
+ *  another's (代填): 值班长（代填：区防指）. */
+function whoDid(person, filledIn) {
+  if (!person) return filledIn || "—";
+  if (person === "system") return "系统";  // a step the workflow took by itself (a deadline, a version in force)
+  return filledIn && filledIn !== person && !String(person).includes("代填") ? `${person}（代填：${filledIn}）` : person;
+}
+
+function renderHistory(ctx, events) {
+  const detailOf = e => (e.detail && typeof e.detail === "object") ? e.detail : {};
+  const stages = events.map(e => e.stage_to ? label("PlanStage", e.stage_to) : e.stage ? label("DrillStage", e.stage) : "");
+  const withStage = stages.some(Boolean);  // a column empty in every row (a typhoon's) is left out
+  const headers = ["时间", "事件", "经办", ...(withStage ? ["阶段"] : []), "详情"];
+  $("detail-history").replaceChildren(table(headers, events.map((e, i) => {
+    const d = detailOf(e);
+    const actor = e.actor || e.person || d.by;
+    return [when(e.at), EVENTS[`${ctx.kind}.${e.kind}`] || EVENTS[e.kind] || e.kind, whoDid(actor, d["代填"]),
+      ...(withStage ? [stages[i]] : []),
+      el("td", {class: "detail"}, describe(d, ctx.kind, e.kind, {skip: actor && d.by === actor ? ["by"] : []}))];
+  }), {empty: "尚无事件记录（记录在事项推进后写入）"}));
 }
 
 /** An event's detail, briefly: its plain fields whose meaning is known, in Chinese (a value that
@@ -476,18 +525,36 @@ const DETAIL_KEYS = {level: "响应等级", warning: "预警", by: "经办", not
   approved: "批准", relocated: "紧急转移安置", missing: "未报", warning_id: "叫应编号"};
 const VALUE_ENUMS = {level: ["ResponseLevel", "PlanLevel"], warning: ["WarningColour"], outcome: ["ReviewOutcome", "EvaluationOutcome"],
   decision: ["Decision"], cause: ["RevisionCause"], hazard: ["Hazard"], kind: ["ReportKind", "PlanKind", "ActionKind"]};
-function shownValue(key, v) {
+function shownValue(key, v, enums = VALUE_ENUMS[key] || []) {
   if (typeof v === "boolean") return v ? "是" : "否";
   if (typeof v === "number" && !Number.isInteger(v)) return Math.round(v * 10) / 10;
   if (typeof v !== "string") return v;
-  for (const name of VALUE_ENUMS[key] || []) { const l = label(name, v); if (l !== v) return l; }
+  for (const name of enums) { const l = label(name, v); if (l !== v) return l; }
   if (/^\d{4}-\d{2}-\d{2}T/.test(v)) return when(v);
   return v;
 }
-function describe(detail) {
+/** What a key means depends on where it is: a plan's ``level`` is its 级别, a typhoon's its
+ *  响应等级; a 叫应 started by a typhoon names the 叫应 (``warning``) and its 层级 (``level``). */
+function detailKeys(kind, eventKind) {
+  if (kind === "plan") return {level: ["级别", ["PlanLevel"]]};
+  if (kind === "warning") return {level: ["叫应层级", ["CallLevel"]]};
+  // a 叫应 a level change started: its id (not a warning colour) and the level that started it
+  if (kind === "typhoon" && eventKind === "call_started") return {warning: ["叫应编号", []], level: ["响应等级", ["ResponseLevel"]]};
+  if (kind === "typhoon") return {level: ["响应等级", ["ResponseLevel"]]};
+  return {};
+}
+function describe(detail, kind = "", eventKind = "", {skip = []} = {}) {
   if (!detail || typeof detail !== "object") return "";
-  return Object.entries(detail).filter(([k, v]) => DETAIL_KEYS[k] && v !== null && v !== "" && typeof v !== "object")
-    .slice(0, 8).map(([k, v]) => `${DETAIL_KEYS[k]}：${shownValue(k, v)}`).join("，");
+  const keys = detailKeys(kind, eventKind);
+  const entries = Object.entries(detail).filter(([k, v]) => (keys[k] || DETAIL_KEYS[k]) && !skip.includes(k)
+    && v !== null && v !== "" && typeof v !== "object");
+  // a 街镇 by its name (a feedback's detail carries it as ``name``), not its code
+  const townShown = detail.town ? (detail.name || townName(detail.town)) : null;
+  return entries.filter(([k]) => !(k === "name" && detail.town)).slice(0, 8).map(([k, v]) => {
+    if (k === "town") return `街镇：${townShown}`;
+    const [text, enums] = keys[k] || [DETAIL_KEYS[k], VALUE_ENUMS[k] || []];
+    return `${text}：${shownValue(k, v, enums)}`;
+  }).join("，");
 }
 
 function dl(pairs) {
@@ -499,7 +566,7 @@ const needs = (role) => atLeast(me, role) ? undefined : `需要${ROLE_LABELS[rol
 
 /** After an action: the view again (its new stage, forms and ETag). */
 const after = async (answer, form) => {
-  if (answer) $("detail-notice").textContent = `已办理：${form.dataset.action}（${new Date().toLocaleTimeString("zh-CN")}）`;
+  if (answer) $("detail-notice").textContent = `已办理：${form.dataset.action}（${clock()}）`;
   await refreshDetail();
 };
 
@@ -606,8 +673,11 @@ const RENDER = {
     const root = el("div", {class: "typhoon-board"});
     renderTyphoon(root, b, false);
     const nodes = [root];
+    const filledAt = new Map((ctx.events || []).filter(e => e.detail && e.detail["代填"] && ["level_changed", "opened"].includes(e.kind))
+      .map(e => [Date.parse(e.at), e.detail["代填"]]));
     if ((b.levels || []).length) nodes.push(el("h3", {}, "响应等级调整记录"), table(["时间", "响应等级", "预警", "经办", "备注"],
-      [...b.levels].reverse().map(l => [when(l.at), label("ResponseLevel", l.level), label("WarningColour", l.warning), l.by, l.note || ""])));
+      [...b.levels].reverse().map(l => [when(l.at), label("ResponseLevel", l.level), label("WarningColour", l.warning),
+        whoDid(l.by, filledAt.get(Date.parse(l.at))), l.note || ""])));
     const [year, number] = ctx.key.split(":");
     const path = a => `/api/typhoons/${year}/${number}/${a}`;
     // No If-Match here: every report moves the board's version on, so a condition on it would
@@ -628,7 +698,7 @@ const RENDER = {
       const list = [
         actionForm("调整响应等级", [["level", "响应等级", "select", {options: options("ResponseLevel"), value: b.level}],
           ["warning", "预警", "select", {options: options("WarningColour"), value: b.warning}],
-          ["by", "决定单位", "text", {value: me.person, required: true}], ["note", "备注", "textarea"]],
+          ["by", "决定单位", "text", {required: true, placeholder: "如：区防指"}], ["note", "备注", "textarea"]],
         {submitLabel: "调整", ...officer, submit: x => ({path: path("level"), body: x})}),
         actionForm("下达工作指令", [["text", "指令内容", "textarea", {required: true, placeholder: "如：各街镇立即组织危险区域人员转移"}],
           ["due_minutes", "反馈时限（分钟）", "number", {min: 1, max: 10080, value: 60, required: true}],
@@ -687,7 +757,7 @@ const RENDER = {
             const status = answer && answer.data && answer.data.status;
             if (status) {
               form.querySelector(".outcome").textContent = `已办理：${RECEIPTS[status] || status}`;
-              $("detail-notice").textContent = `已办理：${form.dataset.action}（${RECEIPTS[status] || status}，${new Date().toLocaleTimeString("zh-CN")}）`;
+              $("detail-notice").textContent = `已办理：${form.dataset.action}（${RECEIPTS[status] || status}，${clock()}）`;
             }
             await refreshDetail();
           }}));
@@ -695,7 +765,7 @@ const RENDER = {
       list.push(actionForm("开始报送轮次", [["by", "经办人", "text", {value: me.person, required: true}], ["note", "备注", "text"]],
         {submitLabel: "开始本轮报送", note: "立即开始一轮报送，各报送单位须在截止前报送；逾期未报的单位将被催报。", ...officer,
           submit: x => ({path: path("rounds"), body: x})}));
-      list.push(actionForm("结束", [["by", "决定单位", "text", {value: me.person, required: true}], ["note", "备注", "textarea"]],
+      list.push(actionForm("结束", [["by", "决定单位", "text", {required: true, placeholder: "如：区防指"}], ["note", "备注", "textarea"]],
         {submitLabel: "结束本次过程", note: "结束后不再接收报送；须先解除预警并终止响应。", ...officer,
           submit: x => ({path: path("close"), body: x})}));
       return list;
@@ -798,7 +868,7 @@ const RENDER = {
         ["reviewer", "审核人", "text", {value: me.person, required: true}], ["decision", "审核意见", "select", {options: options("Decision").filter(([d]) => d !== "correct")}],
         ["reason", "理由", "textarea"]], {submitLabel: "审核", disabled: needs("approver"),
         submit: x => ({path: `/api/disasters/${code}/reviews`, body: x, etag: ctx.etag}), done: after}));
-      if (!v.stable_on) list.push(actionForm("灾情稳定", [["by", "决定单位", "text", {value: me.person, required: true}], ["stable_on", "稳定日期", "date", {value: today()}]],
+      if (!v.stable_on) list.push(actionForm("灾情稳定", [["by", "决定单位", "text", {required: true, placeholder: "如：区防指"}], ["stable_on", "稳定日期", "date", {value: today()}]],
         {submitLabel: "确认灾情稳定", disabled: needs("duty_officer"), submit: x => ({path: `/api/disasters/${code}/stable`, body: x, etag: ctx.etag}), done: after}));
       return list;
     };
@@ -909,7 +979,8 @@ function buildStartForms() {
   const drill = actionForm("计划演练", [
     ["code", "演练编号", "text", {required: true}], ["name", "演练名称", "text", {required: true}],
     ["drill_type", "类型", "select", {options: options("DrillType")}], ["scenario", "演练情景", "textarea", {required: true}],
-    ["organiser", "组织单位", "text", {required: true}], ["site", "地点", "text", {required: true}],
+    ["organiser", "组织单位", "text", {required: true, value: (live && live.bureau) || undefined, placeholder: "如：区应急管理局"}],
+    ["site", "地点", "text", {required: true}],
     ["scheduled_on", "日期", "date", {required: true}], ["participants", "参演单位（每行一个）", "lines"],
     ["linked_plans", "关联预案编号（每行一个）", "lines"],
   ], {submitLabel: "计划", submit: x => ({path: "/api/drills", body: x}),
