@@ -25,11 +25,10 @@ from models.typhoon import (
     WarningColour,
 )
 from tests.conftest import make_settings
-from tests.helpers import eventually, new_event
-from tests.test_console_reads import _diff, console, served
+from tests.helpers import eventually
+from tests.test_console_reads import _diff, console, district_with_shelters, served
 from tests.test_typhoon_response import (
     APPLY_MAX,
-    district_of,
     engine_of,
     figures,
     occupancy,
@@ -37,10 +36,8 @@ from tests.test_typhoon_response import (
     settle,
     unit_report,
 )
-from yingji.services import shelter as shelters
 from yingji.services import typhoon as typhoons
 from yingji.stores import typhoon as typhoon_store
-from yingji.stores.typhoon import add_units
 
 #: Rounds on demand only (so the test says when one opens), due in 30 minutes, reminded 15
 #: minutes after, escalated an hour after.
@@ -70,19 +67,7 @@ async def test_a_closed_board_is_the_workflows_field_by_field(
 
     engine_of[:] = [engine]
     client = ts_env.client
-    district, units = district_of(code)
-    await add_units(engine, units)
-    t1, t2, t3 = (f"{code}-T{i}" for i in range(1, 4))
-    v1 = f"{code}-T4-V1"
-    await shelters.import_csv(
-        engine,
-        "code,name,unit,type,capacity,address\n"
-        f"{code}-S1,甲镇文体中心,甲镇,室内,500,甲镇文化路1号\n"
-        f"{code}-S2,乙镇中学,{t2},学校,300,乙镇学府路2号\n"
-        f"{code}-S3,东村村委会,东村,室内,200,东村1组\n",
-        district=district,
-    )
-    event = await new_event(engine, "派比安", district)
+    event, (t1, t2, t3, v1) = await district_with_shelters(engine, code, "派比安")
     e = event.event_id
     async with console(client, engine, task_queue) as api:
         async with build_worker(client, RAIN, engine, task_queue):

@@ -156,15 +156,12 @@ def same_but_rounds(got: TyphoonBoard, want: TyphoonBoard) -> None:
     ]
 
 
-async def test_the_board_is_read_from_postgres_and_a_closed_one_needs_no_worker(
-    ts_env: WorkflowEnvironment, engine: Any, task_queue: str, code: str
-) -> None:
-    engine_of[:] = [engine]
-    client = ts_env.client
+async def district_with_shelters(engine: Any, code: str, name: str) -> tuple[Any, tuple[str, ...]]:
+    """A district of its own with three shelters, and a typhoon ``name`` not yet opened in it;
+    the codes of 乙镇, 丙镇, 丁镇 and 丁镇's 东村."""
     district, units = district_of(code)
     await add_units(engine, units)
     t1, t2, t3 = (f"{code}-T{i}" for i in range(1, 4))
-    v1 = f"{code}-T4-V1"
     await shelters.import_csv(
         engine,
         "code,name,unit,type,capacity,address\n"
@@ -173,7 +170,15 @@ async def test_the_board_is_read_from_postgres_and_a_closed_one_needs_no_worker(
         f"{code}-S3,东村村委会,东村,室内,200,东村1组\n",
         district=district,
     )
-    event = await new_event(engine, "贝碧嘉", district)
+    return await new_event(engine, name, district), (t1, t2, t3, f"{code}-T4-V1")
+
+
+async def test_the_board_is_read_from_postgres_and_a_closed_one_needs_no_worker(
+    ts_env: WorkflowEnvironment, engine: Any, task_queue: str, code: str
+) -> None:
+    engine_of[:] = [engine]
+    client = ts_env.client
+    event, (t1, t2, t3, v1) = await district_with_shelters(engine, code, "贝碧嘉")
     e = event.event_id
     async with console(client, engine, task_queue) as api:
         async with worker(client, engine, task_queue):
@@ -245,7 +250,7 @@ async def test_the_board_is_read_from_postgres_and_a_closed_one_needs_no_worker(
         assert got.district_totals.relocated == 420 + 390 + 15 + 150
         assert [s.code for s in got.shelters] == [s.code for s in final.shelters]
         # An event the projection does not know is asked of Temporal: 404.
-        unknown = (await new_event(engine, "未知", district)).event_id.replace(":", "/")
+        unknown = (await new_event(engine, "未知", event.district)).event_id.replace(":", "/")
         r = await api.get(f"/api/typhoons/{unknown}", headers=auth(V))
         assert r.status_code == 404, r.text
 
