@@ -6,10 +6,9 @@ import functools
 import typing
 from datetime import date, datetime, timedelta, timezone
 from enum import StrEnum
-from typing import Annotated, Any, ClassVar, Self
+from typing import Any, ClassVar, Self
 
 from pydantic import (
-    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -257,22 +256,12 @@ def labelled(cls: type[LabelledEnum], labels: dict[str, str]) -> None:
     cls.__labels__ = labels
 
 
-def _plausible_step_time(value: datetime) -> datetime:
-    if not FIRST_YEAR <= value.year <= LAST_YEAR:
-        raise ValueError(
-            f"{value.isoformat()} is not a plausible time (years {FIRST_YEAR} to {LAST_YEAR})"
-        )
-    return value
-
-
 #: When a step happened (an aware datetime). Given for a past step — a scenario replayed by
 #: ``yingji load`` — so the event is recorded at that time and deadlines are judged against it;
-#: absent, the step happens when the workflow receives it.
-StepTime = Annotated[
-    AwareDatetime,
-    AfterValidator(_plausible_step_time),
-    Field(json_schema_extra={"pattern": YEARS_PATTERN}),
-]
+#: absent, the step happens when the workflow receives it. Only inputs hold one, so it falls in
+#: the plausible years as every date and time of an input does (``Model.is_input``), in the
+#: validator and in the schema alike.
+StepTime = AwareDatetime
 
 
 def step_time_field() -> Any:

@@ -18,6 +18,8 @@ from typing import Annotated, Any, ClassVar
 from pydantic import AwareDatetime, Field, model_validator
 
 from models.common import (
+    FIRST_YEAR,
+    LAST_YEAR,
     Inconsistent,
     LabelledEnum,
     Model,
@@ -191,7 +193,7 @@ class Totals(Figures):
 class TyphoonOpen(Model):
     is_input: ClassVar[bool] = True
 
-    year: int = Field(ge=1949, le=2100)
+    year: int = Field(ge=FIRST_YEAR, le=LAST_YEAR)
     number: int | None = Field(
         default=None, ge=1, le=99, description="national typhoon number (a typhoon only)"
     )

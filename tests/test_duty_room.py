@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
 from models.common import CHINA_TZ
 from tests.conftest import LiveConsole
@@ -82,6 +82,21 @@ async def log_in(page: Page, token: str) -> None:
     await expect(page.locator("#board")).to_be_visible()
 
 
+async def new_page(browser: Browser, phone: bool = False) -> tuple[BrowserContext, Page, list[str]]:
+    """A page in a Chinese browser on Beijing time (a desk's screen, or a phone's), and the
+    errors its console logs."""
+    size: dict[str, Any] = (
+        {"viewport": PHONE, "device_scale_factor": 2, "is_mobile": True}
+        if phone
+        else {"viewport": {"width": 1280, "height": 900}}
+    )
+    context = await browser.new_context(**size, locale="zh-CN", timezone_id="Asia/Shanghai")
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    return context, page, errors
+
+
 async def capture(page: Page, path: Path, *expected: str) -> str:
     """A screenshot of the page, and its visible text: in Chinese, holding ``expected``."""
     await page.screenshot(path=str(path), full_page=True)
@@ -132,12 +147,7 @@ async def duty_room(  # type: ignore[no-untyped-def]
     browser: Browser, live: LiveConsole, out: Path, officer: str, reporter: str, event, plan: str
 ) -> None:
     event_id = f"{event.year}:{event.number}"
-    errors: list[str] = []
-    context = await browser.new_context(
-        viewport={"width": 1280, "height": 900}, locale="zh-CN", timezone_id="Asia/Shanghai"
-    )
-    page = await context.new_page()
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    _, page, errors = await new_page(browser)
     await page.goto(f"{live.url}/")
     await log_in(page, officer)
     await expect(page.locator("#person")).to_contain_text("值班员 王伟（值班员）")
@@ -271,14 +281,7 @@ async def duty_room(  # type: ignore[no-untyped-def]
 async def reporter_page(
     browser: Browser, live: LiveConsole, out: Path, token: str, event_id: str
 ) -> None:
-    context = await browser.new_context(
-        viewport=PHONE,
-        device_scale_factor=2,
-        is_mobile=True,
-        locale="zh-CN",
-        timezone_id="Asia/Shanghai",
-    )
-    page = await context.new_page()
+    context, page, _ = await new_page(browser, phone=True)
     try:
         await page.goto(f"{live.url}/reporter")
         await log_in(page, token)

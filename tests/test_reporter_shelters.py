@@ -19,7 +19,7 @@ from sqlalchemy import text
 from tests.conftest import LiveConsole
 from tests.helpers import eventually, jiading_units, new_event
 from tests.test_browser import CHROMIUM, FLAGS
-from tests.test_duty_room import PHONE, api, capture, datetime_of, log_in
+from tests.test_duty_room import PHONE, api, capture, datetime_of, log_in, new_page
 from yingji.services import shelter as shelters
 from yingji.stores import token as tokens
 
@@ -134,16 +134,7 @@ async def shelter_page(
     browser: Browser, live: LiveConsole, out: Path, token: str, event_id: str, tag: str
 ) -> None:
     ours = f"{tag}-A1"
-    errors: list[str] = []
-    context = await browser.new_context(
-        viewport=PHONE,
-        device_scale_factor=2,
-        is_mobile=True,
-        locale="zh-CN",
-        timezone_id="Asia/Shanghai",
-    )
-    page = await context.new_page()
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    context, page, errors = await new_page(browser, phone=True)
     try:
         await page.goto(f"{live.url}/reporter")
         await log_in(page, token)

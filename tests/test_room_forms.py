@@ -21,7 +21,7 @@ from models.common import CHINA_TZ
 from tests.conftest import LiveConsole
 from tests.helpers import eventually, jiading_units
 from tests.test_browser import CHROMIUM, FLAGS
-from tests.test_duty_room import ENGLISH, PHONE, api, capture, form, log_in
+from tests.test_duty_room import ENGLISH, api, capture, form, log_in, new_page
 from yingji.services import shelter as shelters
 from yingji.stores import token as tokens
 
@@ -82,12 +82,7 @@ async def test_a_duty_officer_works_a_rainstorm_from_its_forms(
 async def rainstorm(
     browser: Browser, http: httpx.AsyncClient, live: LiveConsole, out: Path, officer: str
 ) -> None:
-    errors: list[str] = []
-    context = await browser.new_context(
-        viewport={"width": 1280, "height": 900}, locale="zh-CN", timezone_id="Asia/Shanghai"
-    )
-    page = await context.new_page()
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    context, page, errors = await new_page(browser)
     await page.goto(f"{live.url}/")
     await log_in(page, officer)
 
@@ -328,11 +323,7 @@ async def test_the_reporter_page_says_why_a_report_was_refused(
 async def refusals(
     browser: Browser, live: LiveConsole, out: Path, token: str, event_id: str
 ) -> None:
-    context = await browser.new_context(
-        viewport=PHONE, device_scale_factor=2, is_mobile=True, locale="zh-CN",
-        timezone_id="Asia/Shanghai",
-    )  # fmt: skip
-    page = await context.new_page()
+    context, page, _ = await new_page(browser, phone=True)
     verdict, why = page.locator("#verdict"), page.locator("#reason-text")
 
     async def refused(shot: str, *expected: str) -> None:

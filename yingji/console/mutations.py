@@ -49,9 +49,12 @@ PATTERN_WORDS[IF_MATCH_PATTERN] = 'must be an ETag such as "12", or *'
 class Mutation:
     """One POST: its request id, its condition, and where its answer's headers go."""
 
-    def __init__(self, s: Any, response: Response, key: str, expect_seq: int | None) -> None:
+    def __init__(
+        self, s: Any, response: Response, key: str, expect_seq: int | None, weak: bool = False
+    ) -> None:
         self.s, self.response, self.key, self.expect_seq = s, response, key, expect_seq
-        self.weak = False
+        # a weak If-Match is refused when the route runs it, after the body has been checked
+        self.weak = weak
         response.headers["Idempotency-Key"] = key
 
     def _holds(self) -> None:
@@ -146,9 +149,7 @@ def _mutation(
         if found is None:
             raise HTTPException(400, f'If-Match: expected an ETag such as "12", got {if_match!r}')
         expect = int(found.group(1))
-    mutation = Mutation(s, response, idempotency_key or requests.new_request_id(), expect)
-    mutation.weak = weak  # refused when the route runs it, after the body has been checked
-    return mutation
+    return Mutation(s, response, idempotency_key or requests.new_request_id(), expect, weak)
 
 
 Mut = Annotated[Mutation, Depends(_mutation)]

@@ -91,19 +91,20 @@ def problem(
     errors: list[FieldProblem] | None = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
-    body = Problem(
+    return JSONResponse(
+        _body(status, detail, errors), status_code=status, headers=headers, media_type=MEDIA_TYPE
+    )
+
+
+def _body(status: int, detail: str, errors: list[FieldProblem] | None = None) -> dict[str, Any]:
+    """A problem as JSON data."""
+    return Problem(
         type=f"urn:yingji:problem:{KINDS.get(status, str(status))}",
         title=HTTPStatus(status).phrase,
         status=status,
         detail=detail,
         errors=errors,
-    )
-    return JSONResponse(
-        body.model_dump(mode="json", exclude_none=True),
-        status_code=status,
-        headers=headers,
-        media_type=MEDIA_TYPE,
-    )
+    ).model_dump(mode="json", exclude_none=True)
 
 
 def _methods(app: FastAPI, path: str, found: str) -> str:
@@ -119,13 +120,7 @@ def _methods(app: FastAPI, path: str, found: str) -> str:
 
 def problem_bytes(status: int, detail: str) -> bytes:
     """A problem's body, for an ASGI middleware that answers without the framework."""
-    body = {
-        "type": f"urn:yingji:problem:{KINDS.get(status, str(status))}",
-        "title": HTTPStatus(status).phrase,
-        "status": status,
-        "detail": detail,
-    }
-    return json.dumps(body, ensure_ascii=False).encode()
+    return json.dumps(_body(status, detail), ensure_ascii=False).encode()
 
 
 def field_problems(errors: list[Any]) -> list[FieldProblem]:

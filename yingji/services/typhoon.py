@@ -280,11 +280,7 @@ def _with_live_counts(
             continue
         update = {f: getattr(mine, f) for f in LIVE_ROUND_FIELDS}
         if mine.checked_at != rec.checked_at:  # lateness as of the workflow's own check
-            minutes = (
-                max(int((rec.checked_at - rec.due_at).total_seconds() // 60), 0)
-                if rec.checked_at is not None
-                else 0
-            )
+            minutes = typhoon_store.lateness(rec.due_at, rec.checked_at)
             update["missing"] = [
                 u.model_copy(update={"late_minutes": minutes}) for u in mine.missing
             ]

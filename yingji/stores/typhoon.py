@@ -1754,15 +1754,20 @@ def round_is_live(rec: RoundRecord, latest: int) -> bool:
     return rec.no >= latest or rec.stage == "open"
 
 
+def lateness(due_at: datetime, checked_at: datetime | None) -> int:
+    """A missing unit's lateness in minutes as of the round's last check (0 before it)."""
+    if checked_at is None:
+        return 0
+    return max(int((checked_at - due_at).total_seconds() // 60), 0)
+
+
 def live_round_counts(
     units: list[Any], due_at: datetime, checked_at: datetime | None
 ) -> dict[str, Any]:
     """A round's counts and lists from its units as :data:`_ROUND_UNITS` finds them (as the
     workflow's check computes them): reported counts the late too; a missing unit's lateness
     is as of the round's last check (0 before its deadline was checked)."""
-    late_minutes = (
-        max(int((checked_at - due_at).total_seconds() // 60), 0) if checked_at is not None else 0
-    )
+    late_minutes = lateness(due_at, checked_at)
     late = [
         RoundUnit(code=u["unit_code"], name=u["name"], town=u["town_name"])
         for u in units
